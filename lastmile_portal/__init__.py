@@ -1,0 +1,65 @@
+"""Lastmile Portal: the application factory."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Mapping
+
+from flask import Flask
+
+from .config import Settings, load_settings
+from .extensions import csrf, limiter, login_manager, socketio
+
+
+def create_app(config: Mapping[str, Any] | None = None, **overrides: Any) -> Flask:
+    """Build the app: settings → extensions → services → blueprints, namespaces and CLI.
+
+    ``config`` replaces the environment (tests pass a mapping); ``overrides`` hand in
+    ready-made adapters (``clock=``, ``publisher=``) to build_services.
+    """
+    settings: Settings = load_settings(config)
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    app = Flask(
+        __name__,
+        template_folder="../templates",
+        static_folder="../static",
+        instance_path=settings.instance_dir,
+    )
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        TESTING=settings.testing,
+        MAX_CONTENT_LENGTH=12 * 1024 * 1024,
+        RATELIMIT_STORAGE_URI=settings.ratelimit_storage_uri,
+        RATELIMIT_HEADERS_ENABLED=True,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SETTINGS=settings,
+    )
+    socketio.init_app(
+        app,
+        async_mode="threading",
+        message_queue=settings.socketio_message_queue or None,
+        cors_allowed_origins=[settings.public_base_url],
+    )
+    login_manager.init_app(app)
+    csrf.init_app(app)
+    limiter.init_app(app)
+
+    from .bootstrap import build_services
+
+    app.extensions["lastmile"] = build_services(settings, socketio=socketio, **overrides)
+
+    from .web import auth, errors, filters, system, tracking  # noqa: F401 (auth registers the loader)
+
+    app.register_blueprint(tracking.bp)
+    app.register_blueprint(system.bp)
+    errors.register(app)
+    filters.register(app, settings.timezone)
+
+    from . import cli
+
+    cli.register(app)
+    return app

@@ -1,0 +1,1 @@
+"""Implementations of the domain's ports; the only modules that import outside SDKs."""

@@ -1,0 +1,132 @@
+"""Engine, sessions and the SQLAlchemy unit of work."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from types import TracebackType
+from typing import Callable
+
+import sqlalchemy as sa
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.orm import Session, sessionmaker
+
+from ..domain import model as m
+from ..domain.errors import ConcurrentUpdate, ServiceUnavailable
+from ..domain.events import Event, to_timeline_entry
+from .orm import start_mappers
+from .repository import SqlAlchemyRepository
+
+
+def make_engine(url: str) -> sa.Engine:
+    """Create an engine; SQLite gets a file folder, foreign keys and a busy timeout."""
+    if url.startswith("sqlite"):
+        db_path = sa.engine.make_url(url).database
+        if db_path and db_path != ":memory:":
+            Path(db_path).parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+
+        @sa.event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn, _record):  # type: ignore[no-untyped-def]
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.close()
+
+        return engine
+    return sa.create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+
+
+def make_session_factory(engine: sa.Engine) -> sessionmaker[Session]:
+    """Return the session factory every unit of work uses."""
+    start_mappers()
+    return sessionmaker(bind=engine, expire_on_commit=False)
+
+
+def describe_db_error(error: Exception) -> str:
+    """Return the first line of a driver error, without SQL or parameters."""
+    orig = getattr(error, "orig", None) or error
+    return str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
+
+
+def check_database(engine: sa.Engine) -> str:
+    """Return "ok" if the database answers, else a short reason."""
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+        return "ok"
+    except sa_exc.SQLAlchemyError as error:
+        return "error: " + describe_db_error(error)
+
+
+class SqlAlchemyUnitOfWork:
+    """A transaction that logs each recorded delivery event and dispatches them after commit."""
+
+    def __init__(
+        self,
+        session_factory: sessionmaker[Session],
+        on_commit: Callable[[list[Event]], None] | None = None,
+    ) -> None:
+        self._session_factory = session_factory
+        self._on_commit = on_commit
+
+    def __enter__(self) -> SqlAlchemyUnitOfWork:
+        self.session = self._session_factory()
+        self.repo = SqlAlchemyRepository(self.session)
+        # The identity map holds clean objects weakly; keep every delivery this unit of work
+        # touches so the events it recorded are still here at commit.
+        self._seen: list[m.Delivery] = []
+        sa.event.listen(self.session, "loaded_as_persistent", self._keep)
+        sa.event.listen(self.session, "transient_to_pending", self._keep)
+        return self
+
+    def _keep(self, _session: Session, obj: object) -> None:
+        if isinstance(obj, m.Delivery):
+            self._seen.append(obj)
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.session.rollback()
+        self.session.close()
+        if isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError):
+            raise ServiceUnavailable("database", describe_db_error(exc)) from exc
+
+    def commit(self) -> None:
+        """Write the timeline for recorded events, commit, then hand the events to handlers."""
+        try:
+            events = self._take_events()
+            for event in events:
+                entry = to_timeline_entry(event)
+                if entry is not None:
+                    self.session.add(entry)
+            self.session.commit()
+        except sa_exc.StaleDataError as error:
+            self.session.rollback()
+            raise ConcurrentUpdate(
+                "Somebody else changed this delivery at the same moment. Please try again."
+            ) from error
+        if self._on_commit and events:
+            self._on_commit(events)
+
+    def rollback(self) -> None:
+        """Discard everything since the last commit."""
+        self.session.rollback()
+
+    def _take_events(self) -> list[Event]:
+        holders = list({id(d): d for d in self._seen if d.events}.values())
+        self.session.flush()  # new deliveries get their ids
+        events: list[Event] = []
+        for obj in holders:
+            if obj.events:
+                for event in obj.events:
+                    # Events recorded before the first flush had no id to carry yet.
+                    if event.delivery_id is None:
+                        event = dataclasses.replace(event, delivery_id=obj.id)
+                    events.append(event)
+                obj.events.clear()
+        events.sort(key=lambda e: e.occurred_at)
+        return events

@@ -1,0 +1,140 @@
+"""SQLAlchemy implementation of the services' Repository."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from ..domain import model as m
+from ..domain.events import TimelineEntry
+
+T = TypeVar("T")
+
+
+class SqlAlchemyRepository:
+    """Named queries over one session."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def add(self, obj: object) -> None:
+        """Add a new domain object to the transaction."""
+        self.session.add(obj)
+
+    def delete(self, obj: object) -> None:
+        """Remove an object (and what cascades from it) in this transaction."""
+        self.session.delete(obj)
+
+    def delete_all(self, cls: type[Any]) -> None:
+        """Delete every row of ``cls`` in one statement (demo resets)."""
+        self.session.execute(sa.delete(cls))
+
+    def flush(self) -> None:
+        """Write pending changes so new objects get their ids."""
+        self.session.flush()
+
+    def get(self, cls: type[T], id: int) -> T | None:
+        """Return the object of ``cls`` with ``id``, or None."""
+        return self.session.get(cls, id)
+
+    def count(self, cls: type[Any]) -> int:
+        """Return how many objects of ``cls`` are stored."""
+        return self.session.scalar(sa.select(sa.func.count()).select_from(cls)) or 0
+
+    def all(self, cls: type[T]) -> list[T]:
+        """Return every object of ``cls`` (small reference tables only)."""
+        return list(self.session.scalars(sa.select(cls).order_by(sa.text("id"))))
+
+    def delivery_by_token(self, token: str) -> m.Delivery | None:
+        """Return the delivery a tracking link points at."""
+        return self.session.scalars(
+            sa.select(m.Delivery).filter_by(tracking_token=token)
+        ).one_or_none()
+
+    def delivery_by_tracking_number(self, tracking_number: str) -> m.Delivery | None:
+        """Return the delivery with a tracking number."""
+        return self.session.scalars(
+            sa.select(m.Delivery).filter_by(tracking_number=tracking_number)
+        ).one_or_none()
+
+    def deliveries_on(self, depot_id: int, service_date: date) -> list[m.Delivery]:
+        """Return a depot's deliveries for one day."""
+        return list(
+            self.session.scalars(
+                sa.select(m.Delivery)
+                .filter_by(depot_id=depot_id, service_date=service_date)
+                .order_by(sa.text("id"))
+            )
+        )
+
+    def deliveries_at_stop(self, stop_id: int) -> list[m.Delivery]:
+        """Return the parcels handed over at one stop."""
+        return list(
+            self.session.scalars(
+                sa.select(m.Delivery).filter_by(stop_id=stop_id).order_by(sa.text("id"))
+            )
+        )
+
+    def routes_on(self, service_date: date, depot_id: int | None = None) -> list[m.Route]:
+        """Return the day's routes, optionally for one depot."""
+        query = sa.select(m.Route).filter_by(service_date=service_date)
+        if depot_id is not None:
+            query = query.filter_by(depot_id=depot_id)
+        return list(self.session.scalars(query.order_by(sa.text("id"))))
+
+    def route_of_driver(self, driver_id: int, service_date: date) -> m.Route | None:
+        """Return a driver's route for the day."""
+        return self.session.scalars(
+            sa.select(m.Route).filter_by(driver_id=driver_id, service_date=service_date)
+        ).first()
+
+    def driver_by_token_hash(self, token_hash: str) -> m.Driver | None:
+        """Return the active driver whose API token hashes to ``token_hash``."""
+        return self.session.scalars(
+            sa.select(m.Driver).filter_by(api_token_hash=token_hash, active=True)
+        ).one_or_none()
+
+    def vehicles_at(self, depot_id: int) -> list[m.Vehicle]:
+        """Return a depot's active vehicles."""
+        return list(
+            self.session.scalars(
+                sa.select(m.Vehicle).filter_by(depot_id=depot_id, active=True).order_by(sa.text("id"))
+            )
+        )
+
+    def lockers_of(self, depot_id: int) -> list[m.Locker]:
+        """Return a depot's active lockers and pickup points."""
+        return list(
+            self.session.scalars(
+                sa.select(m.Locker).filter_by(depot_id=depot_id, active=True).order_by(sa.text("id"))
+            )
+        )
+
+    def slots_on(self, depot_id: int, service_date: date) -> list[m.DeliverySlot]:
+        """Return a depot's slots for one day in time order."""
+        return list(
+            self.session.scalars(
+                sa.select(m.DeliverySlot)
+                .filter_by(depot_id=depot_id, service_date=service_date)
+                .order_by(sa.text("starts_at"))
+            )
+        )
+
+    def timeline(self, delivery_id: int) -> list[TimelineEntry]:
+        """Return a delivery's history, oldest first."""
+        return list(
+            self.session.scalars(
+                sa.select(TimelineEntry)
+                .filter_by(delivery_id=delivery_id)
+                .order_by(sa.text("occurred_at"), sa.text("id"))
+            )
+        )
+
+    def staff_by_email(self, email: str) -> m.StaffUser | None:
+        """Return the staff member with ``email`` (case-insensitive)."""
+        return self.session.scalars(
+            sa.select(m.StaffUser).where(sa.func.lower(m.StaffUser.email) == email.lower())  # type: ignore[attr-defined]
+        ).one_or_none()

@@ -1,0 +1,86 @@
+"""Operator commands: `flask --app app <command>`."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+from flask import Flask, current_app
+
+from .adapters import migrations
+from .domain.errors import ServiceUnavailable
+
+
+def _services():  # type: ignore[no-untyped-def]
+    return current_app.extensions["lastmile"]
+
+
+def _settings():  # type: ignore[no-untyped-def]
+    return current_app.config["SETTINGS"]
+
+
+def migrate_or_exit(url: str) -> None:
+    """Upgrade the schema, or print why the database cannot be reached and exit 1."""
+    try:
+        migrations.upgrade(url)
+    except ServiceUnavailable as error:
+        click.echo(
+            f"Cannot reach the database at {migrations.safe_url(url)}: {error.detail}\n"
+            "Check DATABASE_URL and that the database server is running.",
+            err=True,
+        )
+        sys.exit(1)
+
+
+def ensure_demo() -> bool:
+    """Seed today's demo city if needed; return whether it seeded."""
+    from . import demo
+
+    s = _settings()
+    return demo.ensure_demo(_services(), s.secret_key, s.demo_staff_email, s.demo_staff_password)
+
+
+def demo_payload() -> dict[str, object]:
+    """Return the demo's links, drivers and staff login (the demo-links --json contract)."""
+    from . import demo
+
+    s = _settings()
+    svc = _services()
+    return {
+        "deliveries": demo.demo_deliveries(svc),
+        "drivers": [
+            {"id": d.id, "name": d.name, "token": d.token} for d in demo.demo_drivers(svc, s.secret_key)
+        ],
+        "staff": {"email": s.demo_staff_email, "password": s.demo_staff_password},
+    }
+
+
+def register(app: Flask) -> None:
+    """Add the commands to ``app``."""
+
+    @app.cli.command("migrate")
+    def migrate_command() -> None:
+        """Create or upgrade the database schema (Alembic, to the newest revision)."""
+        url = _settings().database_url
+        migrate_or_exit(url)
+        click.echo(f"Database at {migrations.safe_url(url)} is up to date.")
+
+    @app.cli.command("demo-seed")
+    def demo_seed_command() -> None:
+        """Create today's demo city (migrating first); a demo from an earlier day is replaced."""
+        migrate_or_exit(_settings().database_url)
+        click.echo("Demo city seeded." if ensure_demo() else "Today's demo city is already there.")
+
+    @app.cli.command("demo-links")
+    @click.option("--json", "as_json", is_flag=True, help="Print links, drivers and staff login as JSON.")
+    def demo_links_command(as_json: bool) -> None:
+        """Print one line per demo delivery: <tracking_number> <url> (seeding today's demo if needed)."""
+        migrate_or_exit(_settings().database_url)
+        ensure_demo()
+        payload = demo_payload()
+        if as_json:
+            click.echo(json.dumps(payload, indent=2))
+            return
+        for d in payload["deliveries"]:  # type: ignore[attr-defined]
+            click.echo(f"{d['tracking_number']} {d['url']}")

@@ -1,0 +1,172 @@
+"""Typed settings: the only module that reads the environment.
+
+Every setting has a safe default for `make run` on one machine; bad values raise
+ConfigError with a sentence saying which variable is wrong and what would be right.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Mapping
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class ConfigError(Exception):
+    """Raise when an environment variable holds a value the portal cannot use."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything configurable, with its environment variable name in upper case."""
+
+    env: str = "development"
+    secret_key: str = ""
+    database_url: str = ""
+    instance_dir: str = str(PROJECT_ROOT / "instance")
+    host: str = "127.0.0.1"
+    port: int = 5000
+    public_base_url: str = ""
+    timezone: str = "Europe/Berlin"
+    map_tile_url: str = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+    map_tile_attribution: str = "&copy; OpenStreetMap contributors"
+    redis_url: str = ""
+    socketio_message_queue: str = ""
+    job_backend: str = "thread"
+    sms_backend: str = "console"
+    twilio_account_sid: str = ""
+    twilio_auth_token: str = ""
+    twilio_from: str = ""
+    data_encryption_key: str = ""
+    tracking_rate_limit: str = "60 per minute"
+    ratelimit_storage_uri: str = "memory://"
+    demo: bool = False
+    demo_simulate: bool = True
+    demo_staff_email: str = "support@demo.lastmile.local"
+    demo_staff_password: str = "lastmile-demo"
+    optimizer_time_limit: float = 2.0
+    photo_dir: str = ""
+    log_level: str = "INFO"
+    testing: bool = False
+
+    @property
+    def is_sqlite(self) -> bool:
+        """Return whether the database is an SQLite file."""
+        return self.database_url.startswith("sqlite")
+
+
+CHOICES = {
+    "env": {"development", "production", "testing"},
+    "job_backend": {"inline", "thread", "rq"},
+    "sms_backend": {"console", "twilio", "fake"},
+    "log_level": {"DEBUG", "INFO", "WARNING", "ERROR"},
+}
+
+
+def load_settings(source: Mapping[str, str | object] | None = None) -> Settings:
+    """Build settings from ``source`` (default: the process environment).
+
+    Keys are the upper-case field names (``DATABASE_URL``); tests pass a plain mapping.
+    """
+    env = os.environ if source is None else source
+    values: dict[str, object] = {}
+    for f in fields(Settings):
+        key = f.name.upper()
+        if key not in env or env[key] in ("", None):
+            continue
+        raw = env[key]
+        values[f.name] = _coerce(key, raw, f.type)
+    settings = Settings(**values)  # type: ignore[arg-type]
+    return _complete(settings)
+
+
+def _coerce(key: str, raw: object, kind: object) -> object:
+    if not isinstance(raw, str):
+        return raw
+    text = raw.strip()
+    if kind in ("bool", bool):
+        if text.lower() in {"1", "true", "yes", "on"}:
+            return True
+        if text.lower() in {"0", "false", "no", "off"}:
+            return False
+        raise ConfigError(f"{key} must be true or false, not {raw!r}.")
+    if kind in ("int", int):
+        try:
+            return int(text)
+        except ValueError:
+            raise ConfigError(f"{key} must be a whole number, not {raw!r}.") from None
+    if kind in ("float", float):
+        try:
+            return float(text)
+        except ValueError:
+            raise ConfigError(f"{key} must be a number, not {raw!r}.") from None
+    return text
+
+
+def _complete(s: Settings) -> Settings:
+    for name, allowed in CHOICES.items():
+        value = getattr(s, name)
+        if value not in allowed:
+            raise ConfigError(
+                f"{name.upper()} must be one of {', '.join(sorted(allowed))}, not {value!r}."
+            )
+    if not 0 < s.port < 65536:
+        raise ConfigError(f"PORT must be between 1 and 65535, not {s.port}.")
+    try:
+        ZoneInfo(s.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"TIMEZONE {s.timezone!r} is not a known time zone.") from None
+    instance = Path(s.instance_dir)
+    database_url = s.database_url or f"sqlite:///{instance / 'lastmile.db'}"
+    if database_url.startswith("postgres://"):
+        database_url = "postgresql://" + database_url[len("postgres://") :]
+    if database_url.startswith("postgresql://"):
+        database_url = "postgresql+psycopg://" + database_url[len("postgresql://") :]
+    if not database_url.startswith(("sqlite", "postgresql")):
+        raise ConfigError(
+            "DATABASE_URL must be an sqlite:/// or postgresql:// URL, "
+            f"not {database_url.split('://')[0]}://..."
+        )
+    secret_key = s.secret_key
+    if not secret_key:
+        if s.env == "production":
+            raise ConfigError("SECRET_KEY must be set in production (a long random string).")
+        secret_key = _instance_secret(instance) if not s.testing else "testing-secret-key"
+    if s.job_backend == "rq" and not s.redis_url:
+        raise ConfigError("JOB_BACKEND=rq needs REDIS_URL (e.g. redis://127.0.0.1:6379/0).")
+    if s.sms_backend == "twilio" and not (
+        s.twilio_account_sid and s.twilio_auth_token and s.twilio_from
+    ):
+        raise ConfigError(
+            "SMS_BACKEND=twilio needs TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_FROM."
+        )
+    if s.optimizer_time_limit <= 0:
+        raise ConfigError("OPTIMIZER_TIME_LIMIT must be a positive number of seconds.")
+    return Settings(
+        **{
+            **{f.name: getattr(s, f.name) for f in fields(Settings)},
+            "database_url": database_url,
+            "secret_key": secret_key,
+            "data_encryption_key": s.data_encryption_key or secret_key,
+            "public_base_url": (s.public_base_url or f"http://{s.host}:{s.port}").rstrip("/"),
+            "photo_dir": s.photo_dir or str(instance / "photos"),
+            # "none" turns tiles off: the map still shows the address and the driver.
+            "map_tile_url": "" if s.map_tile_url.lower() in {"none", "off"} else s.map_tile_url,
+        }
+    )
+
+
+def _instance_secret(instance: Path) -> str:
+    """Return this installation's secret key, creating it on first start (dev only)."""
+    path = instance / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    instance.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    path.write_text(key)
+    path.chmod(0o600)
+    return key

@@ -1,0 +1,370 @@
+"""The demo city (Berlin) and simulated drivers that move through the real service functions.
+
+Phone numbers come from the Bundesnetzagentur's range reserved for film and TV
+(+49 30 23125 xxx), so a misconfigured demo can never text a real person.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import random
+import threading
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from werkzeug.security import generate_password_hash
+
+from .domain import model as m
+from .domain.events import TimelineEntry
+from .domain.routing import Point
+from .services import Services
+from .services import proof_of_delivery, routing, tracking
+
+log = logging.getLogger("lastmile.demo")
+
+DEPOTS = [
+    ("BER-N", "Depot Wedding", "Gerichtstraße 23, 13347 Berlin", 52.5446, 13.3680),
+    ("BER-S", "Depot Neukölln", "Karl-Marx-Straße 200, 12055 Berlin", 52.4705, 13.4420),
+]
+
+VEHICLE_TYPES = [
+    # code, kind, name, capacity, max size, speed factor, range km, CO2 g/km, €/km, €/h, fixed €
+    ("van", m.VehicleKind.VAN, "Diesel van", 120, m.ParcelSize.L, 1.0, 500, 210, 0.32, 28, 40),
+    ("ev-van", m.VehicleKind.EV_VAN, "Electric van", 100, m.ParcelSize.L, 1.0, 220, 55, 0.14, 28, 45),
+    ("bike", m.VehicleKind.CARGO_BIKE, "Cargo bike", 40, m.ParcelSize.M, 0.8, 60, 6, 0.04, 22, 10),
+    ("robot", m.VehicleKind.SIDEWALK_ROBOT, "Sidewalk robot", 6, m.ParcelSize.S, 0.25, 15, 4, 0.02, 4, 5),
+    ("gig", m.VehicleKind.GIG_CAR, "Gig driver's car", 40, m.ParcelSize.M, 1.0, 300, 160, 0.30, 20, 0),
+]
+
+# depot code, driver name, employment, vehicle type code, vehicle label
+CREWS = [
+    ("BER-N", "Mehmet Yilmaz", m.Employment.STAFF, "ev-van", "B-LM 101E"),
+    ("BER-N", "Anna Schmidt", m.Employment.STAFF, "bike", "Bike N-1"),
+    ("BER-N", "Jonas Weber", m.Employment.GIG, "gig", "B-JW 4711"),
+    ("BER-S", "Lena Fischer", m.Employment.STAFF, "van", "B-LM 202"),
+    ("BER-S", "Piotr Nowak", m.Employment.STAFF, "bike", "Bike S-1"),
+    ("BER-S", "Kiwi Seven", m.Employment.STAFF, "robot", "Robot S-7"),
+]
+
+LOCKERS = [
+    ("BER-N", "PS-HBF", "Parcel locker Hauptbahnhof", m.LockerKind.LOCKER, "Europaplatz 1", "10557", 52.5251, 13.3694),
+    ("BER-N", "PS-SAA", "Parcel locker Schönhauser Allee Arcaden", m.LockerKind.LOCKER, "Schönhauser Allee 80", "10439", 52.5493, 13.4137),
+    ("BER-N", "PP-ALX", "Kiosk am Alexanderplatz", m.LockerKind.PICKUP_POINT, "Alexanderplatz 3", "10178", 52.5219, 13.4132),
+    ("BER-S", "PS-KOT", "Parcel locker Kottbusser Tor", m.LockerKind.LOCKER, "Adalbertstraße 96", "10999", 52.4990, 13.4183),
+    ("BER-S", "PS-HMP", "Parcel locker Hermannplatz", m.LockerKind.LOCKER, "Hermannplatz 5", "10967", 52.4867, 13.4244),
+    ("BER-S", "PP-BOX", "Späti Boxhagener Platz", m.LockerKind.PICKUP_POINT, "Grünberger Straße 60", "10245", 52.5105, 13.4589),
+]
+
+STREETS = {
+    "BER-N": [
+        ("Müllerstraße", "13353", 52.5480, 13.3580), ("Seestraße", "13353", 52.5450, 13.3540),
+        ("Turmstraße", "10559", 52.5265, 13.3390), ("Invalidenstraße", "10115", 52.5305, 13.3800),
+        ("Torstraße", "10119", 52.5290, 13.4010), ("Kastanienallee", "10435", 52.5385, 13.4090),
+        ("Schönhauser Allee", "10437", 52.5430, 13.4120), ("Bernauer Straße", "13355", 52.5370, 13.3980),
+        ("Prenzlauer Allee", "10405", 52.5360, 13.4230), ("Brunnenstraße", "13355", 52.5380, 13.3960),
+        ("Badstraße", "13357", 52.5500, 13.3840), ("Osloer Straße", "13359", 52.5570, 13.3800),
+        ("Danziger Straße", "10435", 52.5390, 13.4170), ("Friedrichstraße", "10117", 52.5200, 13.3880),
+    ],
+    "BER-S": [
+        ("Karl-Marx-Straße", "12043", 52.4790, 13.4390), ("Sonnenallee", "12047", 52.4850, 13.4330),
+        ("Hermannstraße", "12049", 52.4760, 13.4250), ("Oranienstraße", "10999", 52.5010, 13.4180),
+        ("Bergmannstraße", "10961", 52.4890, 13.3920), ("Gneisenaustraße", "10961", 52.4910, 13.3960),
+        ("Warschauer Straße", "10243", 52.5100, 13.4500), ("Boxhagener Straße", "10245", 52.5100, 13.4650),
+        ("Weserstraße", "12045", 52.4880, 13.4330), ("Kottbusser Damm", "10967", 52.4920, 13.4230),
+        ("Wiener Straße", "10999", 52.4980, 13.4320), ("Schlesische Straße", "10997", 52.4990, 13.4450),
+        ("Hasenheide", "10967", 52.4870, 13.4140), ("Richardstraße", "12043", 52.4740, 13.4460),
+    ],
+}
+
+FIRST = ["Anna", "Ben", "Clara", "David", "Emma", "Felix", "Greta", "Hannah", "Ilias", "Julia",
+         "Karim", "Lea", "Mila", "Noah", "Olga", "Paul", "Quinn", "Rosa", "Sami", "Tara"]
+LAST = ["Becker", "Schulz", "Hoffmann", "Koch", "Richter", "Klein", "Wolf", "Neumann", "Schwarz",
+        "Zimmermann", "Braun", "Krüger", "Hartmann", "Lange", "Werner", "Krause", "Meier", "Öztürk"]
+
+DELIVERIES_PER_DEPOT = 40
+SLOT_HOURS = 2
+SLOTS = 4
+
+
+@dataclass(frozen=True)
+class DemoDriver:
+    """A demo driver's id, name and API token (printed for trying the driver API)."""
+
+    id: int
+    name: str
+    token: str
+
+
+def driver_token(secret_key: str, index: int) -> str:
+    """Return demo driver ``index``'s API token, reproducible from this install's secret key."""
+    return hmac.new(secret_key.encode(), f"demo-driver:{index}".encode(), hashlib.sha256).hexdigest()[:40]
+
+
+def demo_phone(n: int) -> str:
+    """Return the n-th number of the range reserved for fiction (+49 30 23125 000–999)."""
+    return f"+493023125{n:03d}"
+
+
+def is_seeded_for_today(services: Services) -> bool:
+    """Return whether the demo exists and its routes are for today."""
+    with services.uow() as uow:
+        return bool(uow.repo.count(m.Depot)) and bool(uow.repo.routes_on(services.today()))
+
+
+def ensure_demo(services: Services, secret_key: str, staff_email: str, staff_password: str) -> bool:
+    """Seed the demo city unless today's demo is already there; return whether it seeded.
+
+    A demo left from an earlier day is cleared first, so the map is always live.
+    """
+    if is_seeded_for_today(services):
+        return False
+    with services.uow() as uow:
+        if uow.repo.count(m.Depot):
+            log.info("demo data is from an earlier day: clearing it")
+            for cls in PURGE_ORDER:
+                uow.repo.delete_all(cls)
+            uow.commit()
+    seed(services, secret_key, staff_email, staff_password)
+    return True
+
+
+PURGE_ORDER: list[type] = [
+    m.Rating, m.ProofPhoto, m.InboundSms, m.OutboundSms, m.SmsOptOut, m.LockerCompartment,
+    m.DriverPosition, TimelineEntry, m.Delivery, m.Stop, m.Route, m.DeliverySlot, m.Locker,
+    m.Driver, m.Vehicle, m.VehicleType, m.ServiceArea, m.Depot, m.StaffUser,
+]
+
+
+def seed(services: Services, secret_key: str, staff_email: str, staff_password: str) -> None:
+    """Create the demo city, plan today's routes with the optimizer and send them out."""
+    rng = random.Random(7)
+    tz = ZoneInfo(services.settings.timezone)
+    now = services.clock.now()
+    local_now = now.astimezone(tz)
+    today = local_now.date()
+    first_slot = local_now.replace(minute=0, second=0, microsecond=0)
+    with services.uow() as uow:
+        types = {}
+        for code, kind, name, cap, size, speed, rng_km, co2, per_km, per_h, fixed in VEHICLE_TYPES:
+            types[code] = m.VehicleType(
+                code=code, kind=kind, name=name, capacity=cap, max_parcel_size=size,
+                speed_factor=speed, range_km=rng_km, co2_g_per_km=co2, cost_per_km=per_km,
+                cost_per_hour=per_h, fixed_cost=fixed,
+            )
+            uow.repo.add(types[code])
+        depots = {}
+        for code, name, address, lat, lng in DEPOTS:
+            # Demo depots work around the clock so the map moves whenever someone looks.
+            depots[code] = m.Depot(
+                code=code, name=name, address=address, lat=lat, lng=lng,
+                timezone=services.settings.timezone, opens_at="00:00", closes_at="23:59",
+            )
+            uow.repo.add(depots[code])
+        uow.repo.flush()
+        for code, prefixes in (("BER-N", "101,103,104,105,133"), ("BER-S", "102,109,120")):
+            uow.repo.add(m.ServiceArea(depot_id=depots[code].id, name=f"{depots[code].name} area", postcode_prefixes=prefixes))  # type: ignore[arg-type]
+        for i, (depot, name, employment, vtype, label) in enumerate(CREWS, start=1):
+            uow.repo.add(m.Vehicle(depot_id=depots[depot].id, vehicle_type_id=types[vtype].id, label=label))  # type: ignore[arg-type]
+            uow.repo.add(
+                m.Driver(
+                    name=name, phone=demo_phone(900 + i), employment=employment,
+                    api_token_hash=m.hash_api_token(driver_token(secret_key, i)),
+                    depot_id=depots[depot].id,
+                )
+            )
+        lockers = {}
+        for depot, code, name, kind, address, postcode, lat, lng in LOCKERS:
+            locker = m.Locker(
+                code=code, name=name, kind=kind, address=f"{address}, {postcode} Berlin",
+                postcode=postcode, lat=lat, lng=lng, depot_id=depots[depot].id,  # type: ignore[arg-type]
+                opening_hours="Mo-Su 00:00-24:00" if kind is m.LockerKind.LOCKER else "Mo-Sa 08:00-22:00",
+            )
+            sizes = [m.ParcelSize.S] * 8 + [m.ParcelSize.M] * 8 + [m.ParcelSize.L] * 4
+            for n, size in enumerate(sizes, start=1):
+                locker.compartments.append(
+                    m.LockerCompartment(locker_id=None, label=f"{n:02d}", size=size)  # type: ignore[arg-type]
+                )
+            lockers.setdefault(depot, []).append(locker)
+            uow.repo.add(locker)
+        uow.repo.flush()
+        slots = {}
+        for depot in depots.values():
+            for s in range(SLOTS):
+                start = first_slot + timedelta(hours=SLOT_HOURS * s)
+                slot = m.DeliverySlot(
+                    depot_id=depot.id, service_date=today, starts_at=start.astimezone(ZoneInfo("UTC")),  # type: ignore[arg-type]
+                    ends_at=(start + timedelta(hours=SLOT_HOURS)).astimezone(ZoneInfo("UTC")), capacity=30,
+                )
+                uow.repo.add(slot)
+                slots.setdefault(depot.code, []).append(slot)
+        uow.repo.flush()
+        phone_n = 0
+        for code, depot in depots.items():
+            for k in range(DELIVERIES_PER_DEPOT):
+                street, postcode, lat, lng = rng.choice(STREETS[code])
+                slot = slots[code][min(SLOTS - 1, k * SLOTS // DELIVERIES_PER_DEPOT)]
+                slot.booked += 1
+                phone_n += 1
+                option = m.DeliveryOption.DOOR
+                locker_id = None
+                roll = rng.random()
+                if roll < 0.08:
+                    option = m.DeliveryOption.LOCKER
+                    locker_id = rng.choice([x for x in lockers[code] if x.kind is m.LockerKind.LOCKER]).id
+                elif roll < 0.18:
+                    option = m.DeliveryOption.SAFE_PLACE
+                size = rng.choices([m.ParcelSize.S, m.ParcelSize.M, m.ParcelSize.L], [5, 4, 1])[0]
+                delivery = m.Delivery(
+                    tracking_number=m.new_tracking_number(),
+                    tracking_token=m.new_tracking_token(),
+                    recipient_name=f"{rng.choice(FIRST)} {rng.choice(LAST)}",
+                    phone=demo_phone(phone_n),
+                    email=None,
+                    address_line=f"{street} {rng.randint(1, 180)}",
+                    postcode=postcode,
+                    city="Berlin",
+                    lat=round(lat + rng.uniform(-0.0025, 0.0025), 6),
+                    lng=round(lng + rng.uniform(-0.004, 0.004), 6),
+                    depot_id=depot.id,  # type: ignore[arg-type]
+                    created_at=now,
+                    service_date=today,
+                    window_start=slot.starts_at,
+                    window_end=slot.ends_at,
+                    slot_id=slot.id,
+                    option=option,
+                    safe_place="Behind the bins by the side door" if option is m.DeliveryOption.SAFE_PLACE else None,
+                    locker_id=locker_id,
+                    parcel_size=size,
+                    weight_kg=round(rng.uniform(0.2, 12.0), 1),
+                )
+                uow.repo.add(delivery)
+        uow.repo.add(
+            m.StaffUser(
+                email=staff_email, name="Demo Support", role=m.StaffRole.ADMIN,
+                password_hash=generate_password_hash(staff_password),
+            )
+        )
+        uow.commit()
+        depot_ids = [d.id for d in depots.values()]
+    for depot_id in depot_ids:
+        summary = routing.plan_depot_day(services, depot_id, today)  # type: ignore[arg-type]
+        log.info("demo depot %s: %d routes, %d parcels planned, %d stops dropped",
+                 depot_id, summary.routes, summary.planned, len(summary.dropped))
+    with services.uow() as uow:
+        route_ids = [r.id for r in uow.repo.routes_on(today)]
+    for route_id in route_ids:
+        routing.dispatch_route(services, route_id)  # type: ignore[arg-type]
+
+
+def demo_drivers(services: Services, secret_key: str) -> list[DemoDriver]:
+    """Return the demo drivers with their API tokens."""
+    with services.uow() as uow:
+        out = []
+        for i in range(1, len(CREWS) + 1):
+            token = driver_token(secret_key, i)
+            driver = uow.repo.driver_by_token_hash(m.hash_api_token(token))
+            if driver is not None:
+                out.append(DemoDriver(id=driver.id, name=driver.name, token=token))  # type: ignore[arg-type]
+        return out
+
+
+def demo_deliveries(services: Services) -> list[dict[str, object]]:
+    """Return every delivery of today with its link, driver and phone (demo-links)."""
+    with services.uow() as uow:
+        out = []
+        driver_of_stop = {
+            stop.id: route.driver_id for route in uow.repo.routes_on(services.today()) for stop in route.stops
+        }
+        for d in uow.repo.all(m.Delivery):
+            out.append(
+                {
+                    "tracking_number": d.tracking_number,
+                    "url": services.tracking_url(d.tracking_token),
+                    "token": d.tracking_token,
+                    "driver_id": driver_of_stop.get(d.stop_id),
+                    "phone": d.phone,
+                }
+            )
+        return out
+
+
+class DriverSimulator:
+    """Move every in-progress demo route along its plan in real time.
+
+    Each tick sends the position the driver would have now (straight lines between
+    stops) through record_positions, and marks stops arrived / delivered / failed through
+    the same services a driver's phone uses.
+    """
+
+    def __init__(self, services: Services, tick_s: float = 2.0, fail_rate: float = 0.05) -> None:
+        self.services = services
+        self.tick_s = tick_s
+        self.fail_rate = fail_rate
+        self.rng = random.Random()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Start ticking on a daemon thread."""
+        self._thread = threading.Thread(target=self._run, name="demo-drivers", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop ticking."""
+        self._stop.set()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.tick_s):
+            try:
+                self.tick()
+            except Exception:  # a bad tick must not kill the demo
+                log.exception("demo driver tick failed")
+
+    def tick(self) -> None:
+        """Advance every driver to where the plan says they are now."""
+        now = self.services.clock.now()
+        with self.services.uow() as uow:
+            work = []
+            for route in uow.repo.routes_on(self.services.today()):
+                if route.status is not m.RouteStatus.IN_PROGRESS:
+                    continue
+                depot = uow.repo.get(m.Depot, route.depot_id)
+                work.append((route.driver_id, Point(depot.lat, depot.lng), route.started_at,  # type: ignore[union-attr]
+                             [(s.id, s.status, Point(s.lat, s.lng), s.planned_arrival, s.service_seconds, s.departed_at)
+                              for s in route.ordered_stops()]))
+        for driver_id, depot, started, stops in work:
+            self._advance(now, driver_id, depot, started, stops)
+
+    def _advance(self, now: datetime, driver_id: int, depot: Point, started: datetime | None,
+                 stops: list[tuple]) -> None:  # type: ignore[type-arg]
+        here, left_at = depot, started or now
+        for stop_id, status, point, planned, service_s, departed in stops:
+            if status in (m.StopStatus.DONE, m.StopStatus.FAILED, m.StopStatus.SKIPPED):
+                here, left_at = point, departed or left_at
+                continue
+            arrive_at = max(planned or now, left_at + timedelta(seconds=30))
+            if now < arrive_at:
+                span = (arrive_at - left_at).total_seconds() or 1.0
+                f = max(0.0, min(1.0, (now - left_at).total_seconds() / span))
+                position = Point(here.lat + (point.lat - here.lat) * f, here.lng + (point.lng - here.lng) * f)
+                self._ping(driver_id, position, now)
+                return
+            self._ping(driver_id, point, now)
+            if status is m.StopStatus.PENDING:
+                proof_of_delivery.mark_arrived(self.services, driver_id, stop_id)
+                return
+            if now >= arrive_at + timedelta(seconds=service_s):
+                if self.rng.random() < self.fail_rate:
+                    proof_of_delivery.mark_failed(self.services, driver_id, stop_id, "Nobody home")
+                else:
+                    proof_of_delivery.mark_delivered(self.services, driver_id, stop_id)
+            return
+
+    def _ping(self, driver_id: int, point: Point, at: datetime) -> None:
+        tracking.record_positions(
+            self.services, driver_id,
+            [{"lat": point.lat, "lng": point.lng, "recorded_at": at.isoformat(), "speed": 6.0}],
+        )

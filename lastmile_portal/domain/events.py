@@ -1,0 +1,180 @@
+"""Things that happened, in the past tense; each becomes one line of a delivery's timeline."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+
+class Actor(StrEnum):
+    """Who caused a change: shown on the support timeline."""
+
+    CUSTOMER = "customer"
+    DRIVER = "driver"
+    SUPPORT = "support"
+    SYSTEM = "system"
+    OPTIMIZER = "optimizer"
+    SMS = "sms"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Event:
+    """Base for domain events; ``delivery_id`` is None for fleet-level events."""
+
+    occurred_at: datetime
+    actor: Actor = Actor.SYSTEM
+    actor_id: str | None = None
+    delivery_id: int | None = None
+
+    @property
+    def kind(self) -> str:
+        """Name the event for storage and filtering (the class name)."""
+        return type(self).__name__
+
+    def summary(self) -> str:
+        """Describe the event in one sentence for the support timeline."""
+        return self.kind
+
+    def data(self) -> dict[str, Any]:
+        """Return the event's own fields as JSON-safe values."""
+        skip = {"occurred_at", "actor", "actor_id", "delivery_id"}
+        out: dict[str, Any] = {}
+        for key, value in asdict(self).items():
+            if key in skip:
+                continue
+            out[key] = value.isoformat() if isinstance(value, datetime) else value
+        return out
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeliveryCreated(Event):
+    """A parcel was announced to us by the shipper."""
+
+    tracking_number: str
+
+    def summary(self) -> str:
+        """Describe the event."""
+        return f"Parcel {self.tracking_number} registered"
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeliveryStatusChanged(Event):
+    """A delivery moved through the state machine."""
+
+    old: str
+    new: str
+    reason: str = ""
+
+    def summary(self) -> str:
+        """Describe the event."""
+        text = f"Status {self.old} → {self.new}"
+        return f"{text}: {self.reason}" if self.reason else text
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeliveryPlanned(Event):
+    """The optimizer put a delivery on a route, at a position, with an expected arrival."""
+
+    route_id: int
+    plan_version: int
+    sequence: int
+    planned_arrival: str
+    reason: str = ""
+
+    def summary(self) -> str:
+        """Describe the event."""
+        why = f" ({self.reason})" if self.reason else ""
+        return (
+            f"Planned as stop {self.sequence} on route {self.route_id} "
+            f"(plan v{self.plan_version}), arrival {self.planned_arrival}{why}"
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeliveryDropped(Event):
+    """The optimizer could not fit a delivery into any route."""
+
+    reason: str
+
+    def summary(self) -> str:
+        """Describe the event."""
+        return f"Not planned: {self.reason}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class SmsQueued(Event):
+    """A text message to the recipient was put in the outbox."""
+
+    message_kind: str
+    idempotency_key: str
+
+    def summary(self) -> str:
+        """Describe the event."""
+        return f"SMS '{self.message_kind}' queued"
+
+
+@dataclass(frozen=True, kw_only=True)
+class DriverArrived(Event):
+    """The driver reached the delivery's stop."""
+
+    stop_id: int
+
+    def summary(self) -> str:
+        """Describe the event."""
+        return "Driver arrived at the stop"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ParcelDelivered(Event):
+    """The parcel was handed over or left as instructed."""
+
+    option: str
+    note: str = ""
+
+    def summary(self) -> str:
+        """Describe the event."""
+        text = f"Delivered ({self.option.replace('_', ' ')})"
+        return f"{text}: {self.note}" if self.note else text
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeliveryAttemptFailed(Event):
+    """The driver could not deliver and said why."""
+
+    reason: str
+    attempt: int
+
+    def summary(self) -> str:
+        """Describe the event."""
+        return f"Attempt {self.attempt} failed: {self.reason}"
+
+
+@dataclass(eq=False)
+class TimelineEntry:
+    """One append-only line of a delivery's history (who, what, when, why)."""
+
+    delivery_id: int
+    occurred_at: datetime
+    actor: str
+    actor_id: str | None
+    kind: str
+    summary: str
+    data: dict[str, Any] = field(default_factory=dict)
+    id: int | None = None
+
+
+def to_timeline_entry(event: Event) -> TimelineEntry | None:
+    """Turn a delivery-level event into its timeline line (fleet events have none)."""
+    if event.delivery_id is None:
+        return None
+    return TimelineEntry(
+        delivery_id=event.delivery_id,
+        occurred_at=event.occurred_at,
+        actor=str(event.actor),
+        actor_id=event.actor_id,
+        kind=event.kind,
+        summary=event.summary(),
+        data=event.data(),
+    )

@@ -1,0 +1,601 @@
+"""The portal's entities as plain dataclasses; the ORM maps them without the domain knowing.
+
+Entities use identity equality (``eq=False``) so the ORM can keep them in sets and maps.
+Datetimes are timezone-aware UTC; ``service_date`` is the depot's local calendar day.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from enum import StrEnum
+
+from .errors import InvalidTransition
+from .events import (
+    Actor,
+    DeliveryAttemptFailed,
+    DeliveryStatusChanged,
+    DriverArrived,
+    Event,
+    ParcelDelivered,
+)
+from .status import LABELS, DeliveryStatus, can_transition
+
+# ---------------------------------------------------------------- value enums
+
+
+class VehicleKind(StrEnum):
+    """The kinds of vehicle a depot dispatches."""
+
+    VAN = "van"
+    EV_VAN = "ev_van"
+    CARGO_BIKE = "cargo_bike"
+    SIDEWALK_ROBOT = "sidewalk_robot"
+    GIG_CAR = "gig_car"
+
+
+VEHICLE_LABELS: dict[VehicleKind, str] = {
+    VehicleKind.VAN: "Van",
+    VehicleKind.EV_VAN: "Electric van",
+    VehicleKind.CARGO_BIKE: "Cargo bike",
+    VehicleKind.SIDEWALK_ROBOT: "Delivery robot",
+    VehicleKind.GIG_CAR: "Car",
+}
+
+
+class Employment(StrEnum):
+    """Whether a driver is on staff or a gig courier."""
+
+    STAFF = "staff"
+    GIG = "gig"
+
+
+class ParcelSize(StrEnum):
+    """Parcel and locker compartment sizes, smallest first."""
+
+    S = "S"
+    M = "M"
+    L = "L"
+
+
+SIZE_ORDER = {ParcelSize.S: 0, ParcelSize.M: 1, ParcelSize.L: 2}
+
+
+class DeliveryOption(StrEnum):
+    """How the recipient wants to receive the parcel."""
+
+    DOOR = "door"
+    SAFE_PLACE = "safe_place"
+    NEIGHBOUR = "neighbour"
+    VEHICLE_TRUNK = "vehicle_trunk"
+    LOCKER = "locker"
+    PICKUP_POINT = "pickup_point"
+
+
+class RouteStatus(StrEnum):
+    """Lifecycle of a driver's day."""
+
+    PLANNED = "planned"
+    IN_PROGRESS = "in_progress"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+
+
+class StopKind(StrEnum):
+    """Whether a stop is one address or a locker consolidating several parcels."""
+
+    ADDRESS = "address"
+    LOCKER = "locker"
+
+
+class StopStatus(StrEnum):
+    """Progress of the driver at one stop."""
+
+    PENDING = "pending"
+    ARRIVED = "arrived"
+    DONE = "done"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+class LockerKind(StrEnum):
+    """Automated parcel locker or staffed pickup point (a shop)."""
+
+    LOCKER = "locker"
+    PICKUP_POINT = "pickup_point"
+
+
+class CompartmentStatus(StrEnum):
+    """Live state of one locker compartment."""
+
+    FREE = "free"
+    RESERVED = "reserved"
+    OCCUPIED = "occupied"
+    OUT_OF_SERVICE = "out_of_service"
+
+
+class SmsStatus(StrEnum):
+    """Life of an outbound text, from our outbox to the handset (Twilio's vocabulary after 'sending')."""
+
+    PENDING = "pending"
+    DEFERRED = "deferred"
+    SENDING = "sending"
+    QUEUED = "queued"
+    SENT = "sent"
+    DELIVERED = "delivered"
+    UNDELIVERED = "undelivered"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class StaffRole(StrEnum):
+    """What a staff member may do: agents act for customers, ops also see KPIs, admins manage staff."""
+
+    AGENT = "agent"
+    OPS = "ops"
+    ADMIN = "admin"
+
+
+# ---------------------------------------------------------------- tokens
+
+
+def new_tracking_token() -> str:
+    """Return a fresh unguessable tracking token (192 random bits, URL-safe)."""
+    return secrets.token_urlsafe(24)
+
+
+def new_tracking_number() -> str:
+    """Return a random human-friendly tracking number (not sequential, so not enumerable)."""
+    return "LM" + "".join(secrets.choice("0123456789") for _ in range(10))
+
+
+def hash_api_token(token: str) -> str:
+    """Return the stored form of a driver API token (SHA-256: tokens are long and random)."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+# ---------------------------------------------------------------- network and fleet
+
+
+@dataclass(eq=False, kw_only=True)
+class Depot:
+    """A micro-fulfilment centre that routes start from and end at."""
+
+    code: str
+    name: str
+    address: str
+    lat: float
+    lng: float
+    timezone: str = "Europe/Berlin"
+    opens_at: str = "07:00"
+    closes_at: str = "21:00"
+    id: int | None = None
+
+
+@dataclass(eq=False, kw_only=True)
+class ServiceArea:
+    """Postcodes a depot serves; the optimizer partitions work by area."""
+
+    depot_id: int
+    name: str
+    postcode_prefixes: str  # comma-separated, e.g. "101,102,103"
+    id: int | None = None
+
+    def covers(self, postcode: str) -> bool:
+        """Return whether this area serves the postcode."""
+        return any(postcode.startswith(p.strip()) for p in self.postcode_prefixes.split(",") if p)
+
+
+@dataclass(eq=False, kw_only=True)
+class VehicleType:
+    """Capabilities and costs shared by every vehicle of a kind."""
+
+    code: str
+    kind: VehicleKind
+    name: str
+    capacity: int  # parcels
+    max_parcel_size: ParcelSize
+    speed_factor: float  # multiplies the base travel speed
+    range_km: float
+    co2_g_per_km: float
+    cost_per_km: float
+    cost_per_hour: float
+    fixed_cost: float
+    id: int | None = None
+
+
+@dataclass(eq=False, kw_only=True)
+class Vehicle:
+    """One vehicle stationed at a depot."""
+
+    depot_id: int
+    vehicle_type_id: int
+    label: str
+    active: bool = True
+    id: int | None = None
+
+
+@dataclass(eq=False, kw_only=True)
+class Driver:
+    """A person who drives routes; authenticates with a bearer token stored hashed."""
+
+    name: str
+    phone: str
+    employment: Employment
+    api_token_hash: str
+    depot_id: int | None = None
+    active: bool = True
+    last_lat: float | None = None
+    last_lng: float | None = None
+    last_position_at: datetime | None = None
+    id: int | None = None
+
+    @property
+    def first_name(self) -> str:
+        """Return the only part of the name a recipient sees."""
+        return self.name.split()[0] if self.name.strip() else ""
+
+    def token_matches(self, token: str) -> bool:
+        """Return whether ``token`` is this driver's API token (constant time)."""
+        return secrets.compare_digest(self.api_token_hash, hash_api_token(token))
+
+
+@dataclass(eq=False, kw_only=True)
+class DriverPosition:
+    """One GPS fix from a driver's phone."""
+
+    driver_id: int
+    lat: float
+    lng: float
+    recorded_at: datetime
+    received_at: datetime
+    speed: float | None = None  # m/s
+    heading: float | None = None  # degrees
+    accuracy: float | None = None  # metres
+    id: int | None = None
+
+
+# ---------------------------------------------------------------- lockers and slots
+
+
+@dataclass(eq=False, kw_only=True)
+class LockerCompartment:
+    """One door of a locker (or one shelf place at a pickup point)."""
+
+    locker_id: int
+    label: str
+    size: ParcelSize
+    status: CompartmentStatus = CompartmentStatus.FREE
+    delivery_id: int | None = None
+    id: int | None = None
+
+
+@dataclass(eq=False, kw_only=True)
+class Locker:
+    """A parcel locker or pickup point recipients can redirect a parcel to."""
+
+    code: str
+    name: str
+    kind: LockerKind
+    address: str
+    postcode: str
+    lat: float
+    lng: float
+    depot_id: int
+    opening_hours: str = "Mo-Su 00:00-24:00"  # OSM opening_hours syntax
+    active: bool = True
+    compartments: list[LockerCompartment] = field(default_factory=list)
+    id: int | None = None
+
+    def free_count(self, size: ParcelSize) -> int:
+        """Return how many free compartments can take a parcel of ``size``."""
+        return sum(
+            1
+            for c in self.compartments
+            if c.status is CompartmentStatus.FREE and SIZE_ORDER[c.size] >= SIZE_ORDER[size]
+        )
+
+
+@dataclass(eq=False, kw_only=True)
+class DeliverySlot:
+    """A bookable delivery window at a depot with a capacity in parcels."""
+
+    depot_id: int
+    service_date: date
+    starts_at: datetime
+    ends_at: datetime
+    capacity: int
+    booked: int = 0
+    id: int | None = None
+
+    @property
+    def remaining(self) -> int:
+        """Return how many more parcels the slot can take."""
+        return max(0, self.capacity - self.booked)
+
+
+# ---------------------------------------------------------------- routes
+
+
+@dataclass(eq=False, kw_only=True)
+class Stop:
+    """A place on a route: one address, or a locker taking several parcels."""
+
+    route_id: int | None
+    sequence: int
+    kind: StopKind
+    lat: float
+    lng: float
+    service_seconds: int
+    planned_arrival: datetime | None = None
+    eta_earliest: datetime | None = None
+    eta_latest: datetime | None = None
+    status: StopStatus = StopStatus.PENDING
+    locker_id: int | None = None
+    arrived_at: datetime | None = None
+    departed_at: datetime | None = None
+    id: int | None = None
+
+    @property
+    def is_open(self) -> bool:
+        """Return whether the driver still has to visit this stop."""
+        return self.status in (StopStatus.PENDING, StopStatus.ARRIVED)
+
+
+@dataclass(eq=False, kw_only=True)
+class Route:
+    """One driver's day: a vehicle, a depot, and stops in planned order."""
+
+    driver_id: int
+    vehicle_id: int
+    depot_id: int
+    service_date: date
+    status: RouteStatus = RouteStatus.PLANNED
+    plan_version: int = 1
+    planned_start: datetime | None = None
+    planned_end: datetime | None = None
+    planned_distance_m: float = 0.0
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+    stops: list[Stop] = field(default_factory=list)
+    id: int | None = None
+
+    def ordered_stops(self) -> list[Stop]:
+        """Return the stops in visiting order."""
+        return sorted(self.stops, key=lambda s: s.sequence)
+
+    def stops_before(self, stop: Stop) -> int:
+        """Return how many open stops the driver visits before ``stop``."""
+        return sum(1 for s in self.stops if s.is_open and s.sequence < stop.sequence)
+
+
+# ---------------------------------------------------------------- deliveries
+
+
+@dataclass(eq=False, kw_only=True)
+class Delivery:
+    """One parcel to one recipient: the aggregate customer, driver and support all change.
+
+    ``version`` is the optimistic-concurrency counter: a write based on a stale read fails.
+    """
+
+    tracking_number: str
+    tracking_token: str
+    recipient_name: str
+    phone: str  # E.164
+    address_line: str
+    postcode: str
+    city: str
+    lat: float
+    lng: float
+    depot_id: int
+    created_at: datetime
+    email: str | None = None
+    service_date: date | None = None
+    window_start: datetime | None = None
+    window_end: datetime | None = None
+    slot_id: int | None = None
+    option: DeliveryOption = DeliveryOption.DOOR
+    safe_place: str | None = None
+    neighbour: str | None = None
+    instructions: str | None = None
+    access_code: str | None = None  # encrypted at rest by the storage adapter
+    locker_id: int | None = None
+    parcel_size: ParcelSize = ParcelSize.M
+    weight_kg: float = 1.0
+    status: DeliveryStatus = DeliveryStatus.CREATED
+    attempts: int = 0
+    stop_id: int | None = None
+    sms_enabled: bool = True
+    quiet_hours: str | None = None  # "21:00-08:00" local; None means the global default
+    updated_at: datetime | None = None
+    version: int = 1
+    id: int | None = None
+
+    def __post_init__(self) -> None:
+        self.init_events()
+
+    def init_events(self) -> None:
+        """Start an empty list of unrecorded events (also called after loading from storage)."""
+        self.events: list[Event] = []
+
+    @property
+    def status_label(self) -> str:
+        """Return the status in words a recipient understands."""
+        return LABELS[self.status]
+
+    @property
+    def recipient_first_name(self) -> str:
+        """Return the recipient's first name for greetings."""
+        return self.recipient_name.split()[0] if self.recipient_name.strip() else ""
+
+    def record(self, event: Event) -> None:
+        """Keep ``event`` to be logged and dispatched when the unit of work commits."""
+        self.events.append(event)
+
+    def transition_to(
+        self,
+        new: DeliveryStatus,
+        *,
+        at: datetime,
+        actor: Actor,
+        actor_id: str | None = None,
+        reason: str = "",
+    ) -> None:
+        """Move to ``new`` if the state machine allows it, recording why."""
+        if new == self.status:
+            return
+        if not can_transition(self.status, new):
+            raise InvalidTransition(
+                f"A parcel that is '{LABELS[self.status].lower()}' cannot become "
+                f"'{LABELS[new].lower()}'."
+            )
+        old = self.status
+        self.status = new
+        self.updated_at = at
+        self.record(
+            DeliveryStatusChanged(
+                delivery_id=self.id,
+                occurred_at=at,
+                actor=actor,
+                actor_id=actor_id,
+                old=str(old),
+                new=str(new),
+                reason=reason,
+            )
+        )
+
+    def mark_arrived(self, *, at: datetime, driver_id: int, stop_id: int) -> None:
+        """Record that the driver is at the door."""
+        self.transition_to(
+            DeliveryStatus.ARRIVING, at=at, actor=Actor.DRIVER, actor_id=str(driver_id)
+        )
+        self.record(
+            DriverArrived(
+                delivery_id=self.id,
+                occurred_at=at,
+                actor=Actor.DRIVER,
+                actor_id=str(driver_id),
+                stop_id=stop_id,
+            )
+        )
+
+    def mark_delivered(self, *, at: datetime, driver_id: int, note: str = "") -> None:
+        """Record a successful hand-over."""
+        self.attempts += 1
+        self.transition_to(
+            DeliveryStatus.DELIVERED, at=at, actor=Actor.DRIVER, actor_id=str(driver_id)
+        )
+        self.record(
+            ParcelDelivered(
+                delivery_id=self.id,
+                occurred_at=at,
+                actor=Actor.DRIVER,
+                actor_id=str(driver_id),
+                option=str(self.option),
+                note=note,
+            )
+        )
+
+    def mark_failed(self, *, at: datetime, driver_id: int, reason: str) -> None:
+        """Record a failed attempt and the driver's reason."""
+        self.attempts += 1
+        self.transition_to(
+            DeliveryStatus.FAILED, at=at, actor=Actor.DRIVER, actor_id=str(driver_id), reason=reason
+        )
+        self.record(
+            DeliveryAttemptFailed(
+                delivery_id=self.id,
+                occurred_at=at,
+                actor=Actor.DRIVER,
+                actor_id=str(driver_id),
+                reason=reason,
+                attempt=self.attempts,
+            )
+        )
+
+
+# ---------------------------------------------------------------- messages, proof, ratings, staff
+
+
+@dataclass(eq=False, kw_only=True)
+class OutboundSms:
+    """A text in the transactional outbox; ``idempotency_key`` makes each one unique."""
+
+    idempotency_key: str
+    kind: str
+    to: str
+    body: str
+    created_at: datetime
+    delivery_id: int | None = None
+    status: SmsStatus = SmsStatus.PENDING
+    attempts: int = 0
+    next_attempt_at: datetime | None = None
+    provider_sid: str | None = None
+    error: str | None = None
+    sent_at: datetime | None = None
+    status_updated_at: datetime | None = None
+    id: int | None = None
+
+
+@dataclass(eq=False, kw_only=True)
+class InboundSms:
+    """A text a recipient sent us; ``provider_sid`` makes webhook retries harmless."""
+
+    provider_sid: str
+    from_phone: str
+    body: str
+    received_at: datetime
+    delivery_id: int | None = None
+    reply: str | None = None
+    id: int | None = None
+
+
+@dataclass(eq=False, kw_only=True)
+class SmsOptOut:
+    """A phone number that texted STOP and must get no more messages."""
+
+    phone: str
+    opted_out_at: datetime
+    id: int | None = None
+
+
+@dataclass(eq=False, kw_only=True)
+class ProofPhoto:
+    """A re-encoded photo taken by the driver at hand-over, stored under a random key."""
+
+    delivery_id: int
+    storage_key: str
+    content_type: str
+    width: int
+    height: int
+    uploaded_at: datetime
+    taken_at: datetime | None = None
+    lat: float | None = None
+    lng: float | None = None
+    id: int | None = None
+
+
+@dataclass(eq=False, kw_only=True)
+class Rating:
+    """The recipient's 1–5 score for one delivery."""
+
+    delivery_id: int
+    score: int
+    created_at: datetime
+    comment: str | None = None
+    id: int | None = None
+
+
+@dataclass(eq=False, kw_only=True)
+class StaffUser:
+    """A support or operations person who logs in to /support."""
+
+    email: str
+    name: str
+    password_hash: str
+    role: StaffRole = StaffRole.AGENT
+    active: bool = True
+    id: int | None = None

@@ -1,0 +1,56 @@
+"""The small interfaces the domain and services need from the outside world."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Callable, Protocol, Sequence
+
+from .routing import Matrix, Point, RoutePlan, RouteProblem
+
+
+class Clock(Protocol):
+    """Tell the current time (aware UTC), so tests can stop and move it."""
+
+    def now(self) -> datetime: ...
+
+
+class TravelTimes(Protocol):
+    """Estimate driving durations and distances between points."""
+
+    def matrix(self, points: Sequence[Point], depart_at: datetime) -> Matrix: ...
+
+
+class RouteOptimizer(Protocol):
+    """Turn a routing problem into a plan within a time limit."""
+
+    def solve(self, problem: RouteProblem, matrix: Matrix, time_limit_s: float) -> RoutePlan: ...
+
+
+class SmsGateway(Protocol):
+    """Send one text; return the provider's message id or raise SmsSendError."""
+
+    name: str
+
+    def send(self, to: str, body: str, status_callback: str | None = None) -> str: ...
+
+
+class Publisher(Protocol):
+    """Push a live event to a Socket.IO room, from any process."""
+
+    def publish(self, room: str, event: str, payload: dict[str, Any]) -> None: ...
+
+
+class JobQueue(Protocol):
+    """Run a job function later, somewhere else; ``key`` coalesces duplicates."""
+
+    name: str
+
+    def enqueue(self, func: Callable[..., Any], *args: Any, key: str | None = None) -> None: ...
+
+
+class PhotoStore(Protocol):
+    """Keep proof-of-delivery images under opaque keys."""
+
+    def put(self, data: bytes, content_type: str) -> str: ...
+
+    def get(self, key: str) -> bytes: ...

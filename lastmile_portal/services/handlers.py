@@ -1,0 +1,26 @@
+"""React to committed domain events: push them live to whoever is watching."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..domain.events import DeliveryStatusChanged, Event
+from ..domain.status import LABELS, DeliveryStatus
+
+if TYPE_CHECKING:
+    from . import Services
+
+
+def dispatch(services: Services, events: list[Event]) -> None:
+    """Handle each event that a unit of work has just committed."""
+    for event in events:
+        if isinstance(event, DeliveryStatusChanged) and event.delivery_id is not None:
+            services.publisher.publish(
+                f"delivery:{event.delivery_id}",
+                "status",
+                {
+                    "status": event.new,
+                    "label": LABELS[DeliveryStatus(event.new)],
+                    "at": event.occurred_at.isoformat(),
+                },
+            )

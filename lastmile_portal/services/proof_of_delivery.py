@@ -1,0 +1,68 @@
+"""A driver's progress at a stop: arrived, delivered, or failed with a reason."""
+
+from __future__ import annotations
+
+from ..domain import model as m
+from ..domain.errors import InvalidInput, NotFound
+from ..domain.status import EN_ROUTE
+from . import Services
+from .unit_of_work import UnitOfWork
+
+
+def _own_stop(uow: UnitOfWork, driver_id: int, stop_id: int) -> m.Stop:
+    stop = uow.repo.get(m.Stop, stop_id)
+    route = uow.repo.get(m.Route, stop.route_id) if stop and stop.route_id else None
+    # Another driver's stop answers exactly like a missing one.
+    if stop is None or route is None or route.driver_id != driver_id:
+        raise NotFound(f"Stop {stop_id} is not on your route.")
+    return stop
+
+
+def mark_arrived(services: Services, driver_id: int, stop_id: int) -> None:
+    """Record that the driver has reached a stop; its recipients see 'arriving'."""
+    with services.uow() as uow:
+        stop = _own_stop(uow, driver_id, stop_id)
+        now = services.clock.now()
+        stop.status = m.StopStatus.ARRIVED
+        stop.arrived_at = now
+        for d in uow.repo.deliveries_at_stop(stop_id):
+            if d.status in EN_ROUTE:
+                d.mark_arrived(at=now, driver_id=driver_id, stop_id=stop_id)
+        uow.commit()
+
+
+def mark_delivered(services: Services, driver_id: int, stop_id: int, note: str = "") -> int:
+    """Record the hand-over of every parcel still open at a stop; return how many."""
+    with services.uow() as uow:
+        stop = _own_stop(uow, driver_id, stop_id)
+        now = services.clock.now()
+        count = 0
+        for d in uow.repo.deliveries_at_stop(stop_id):
+            if d.status in EN_ROUTE:
+                d.mark_delivered(at=now, driver_id=driver_id, note=note)
+                count += 1
+        stop.status = m.StopStatus.DONE
+        stop.arrived_at = stop.arrived_at or now
+        stop.departed_at = now
+        uow.commit()
+        return count
+
+
+def mark_failed(services: Services, driver_id: int, stop_id: int, reason: str) -> int:
+    """Record a failed attempt at a stop with the driver's reason; return how many parcels."""
+    reason = reason.strip()
+    if not reason:
+        raise InvalidInput("Say why the delivery failed (e.g. 'nobody home').")
+    with services.uow() as uow:
+        stop = _own_stop(uow, driver_id, stop_id)
+        now = services.clock.now()
+        count = 0
+        for d in uow.repo.deliveries_at_stop(stop_id):
+            if d.status in EN_ROUTE:
+                d.mark_failed(at=now, driver_id=driver_id, reason=reason[:200])
+                count += 1
+        stop.status = m.StopStatus.FAILED
+        stop.arrived_at = stop.arrived_at or now
+        stop.departed_at = now
+        uow.commit()
+        return count

@@ -1,0 +1,25 @@
+"""The recipient's tracking page, opened from the SMS link."""
+
+from __future__ import annotations
+
+from flask import Blueprint, render_template
+
+from ..extensions import limiter
+from ..services import tracking as tracking_service
+from . import services, settings
+
+bp = Blueprint("tracking", __name__)
+
+
+@bp.get("/t/<token>")
+@limiter.limit(lambda: settings().tracking_rate_limit)
+def track(token: str) -> str:
+    """Show where the parcel is; unknown and malformed tokens get the same 404."""
+    view = tracking_service.get_tracking(services(), token)
+    cfg = settings()
+    return render_template(
+        "tracking/track.html",
+        view=view,
+        map_tile_url=cfg.map_tile_url,
+        map_tile_attribution=cfg.map_tile_attribution,
+    )
