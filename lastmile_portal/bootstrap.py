@@ -8,11 +8,11 @@ import sqlalchemy as sa
 
 from .adapters import orm
 from .adapters.clock import SystemClock
-from .adapters.redis_check import check_redis
 from .adapters.db import SqlAlchemyUnitOfWork, check_database, make_engine, make_session_factory
 from .adapters.job_queue import InlineJobQueue, ThreadJobQueue
 from .adapters.ortools_optimizer import OrToolsOptimizer
 from .adapters.photo_store import LocalPhotoStore
+from .adapters.redis_check import check_redis
 from .adapters.sms import ConsoleSmsGateway, FakeSmsGateway
 from .adapters.socketio_publisher import RecordingPublisher, SocketIOPublisher
 from .adapters.travel_times import HaversineTravelTimes

@@ -50,7 +50,8 @@ def demo_payload() -> dict[str, object]:
     return {
         "deliveries": demo.demo_deliveries(svc),
         "drivers": [
-            {"id": d.id, "name": d.name, "token": d.token} for d in demo.demo_drivers(svc, s.secret_key)
+            {"id": d.id, "name": d.name, "token": d.token}
+            for d in demo.demo_drivers(svc, s.secret_key)
         ],
         "staff": {"email": s.demo_staff_email, "password": s.demo_staff_password},
     }
@@ -73,9 +74,11 @@ def register(app: Flask) -> None:
         click.echo("Demo city seeded." if ensure_demo() else "Today's demo city is already there.")
 
     @app.cli.command("demo-links")
-    @click.option("--json", "as_json", is_flag=True, help="Print links, drivers and staff login as JSON.")
+    @click.option(
+        "--json", "as_json", is_flag=True, help="Print links, drivers and staff login as JSON."
+    )
     def demo_links_command(as_json: bool) -> None:
-        """Print one line per demo delivery: <tracking_number> <url> (seeding today's demo if needed)."""
+        """Print one line per demo delivery: <tracking_number> <url> (seeding if needed)."""
         migrate_or_exit(_settings().database_url)
         ensure_demo()
         payload = demo_payload()

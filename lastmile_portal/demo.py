@@ -20,8 +20,7 @@ from werkzeug.security import generate_password_hash
 from .domain import model as m
 from .domain.events import TimelineEntry
 from .domain.routing import Point
-from .services import Services
-from .services import proof_of_delivery, routing, tracking
+from .services import Services, proof_of_delivery, routing, tracking
 
 log = logging.getLogger("lastmile.demo")
 
@@ -33,10 +32,46 @@ DEPOTS = [
 VEHICLE_TYPES = [
     # code, kind, name, capacity, max size, speed factor, range km, CO2 g/km, €/km, €/h, fixed €
     ("van", m.VehicleKind.VAN, "Diesel van", 120, m.ParcelSize.L, 1.0, 500, 210, 0.32, 28, 40),
-    ("ev-van", m.VehicleKind.EV_VAN, "Electric van", 100, m.ParcelSize.L, 1.0, 220, 55, 0.14, 28, 45),
+    (
+        "ev-van",
+        m.VehicleKind.EV_VAN,
+        "Electric van",
+        100,
+        m.ParcelSize.L,
+        1.0,
+        220,
+        55,
+        0.14,
+        28,
+        45,
+    ),
     ("bike", m.VehicleKind.CARGO_BIKE, "Cargo bike", 40, m.ParcelSize.M, 0.8, 60, 6, 0.04, 22, 10),
-    ("robot", m.VehicleKind.SIDEWALK_ROBOT, "Sidewalk robot", 6, m.ParcelSize.S, 0.25, 15, 4, 0.02, 4, 5),
-    ("gig", m.VehicleKind.GIG_CAR, "Gig driver's car", 40, m.ParcelSize.M, 1.0, 300, 160, 0.30, 20, 0),
+    (
+        "robot",
+        m.VehicleKind.SIDEWALK_ROBOT,
+        "Sidewalk robot",
+        6,
+        m.ParcelSize.S,
+        0.25,
+        15,
+        4,
+        0.02,
+        4,
+        5,
+    ),
+    (
+        "gig",
+        m.VehicleKind.GIG_CAR,
+        "Gig driver's car",
+        40,
+        m.ParcelSize.M,
+        1.0,
+        300,
+        160,
+        0.30,
+        20,
+        0,
+    ),
 ]
 
 # depot code, driver name, employment, vehicle type code, vehicle label
@@ -50,39 +85,145 @@ CREWS = [
 ]
 
 LOCKERS = [
-    ("BER-N", "PS-HBF", "Parcel locker Hauptbahnhof", m.LockerKind.LOCKER, "Europaplatz 1", "10557", 52.5251, 13.3694),
-    ("BER-N", "PS-SAA", "Parcel locker Schönhauser Allee Arcaden", m.LockerKind.LOCKER, "Schönhauser Allee 80", "10439", 52.5493, 13.4137),
-    ("BER-N", "PP-ALX", "Kiosk am Alexanderplatz", m.LockerKind.PICKUP_POINT, "Alexanderplatz 3", "10178", 52.5219, 13.4132),
-    ("BER-S", "PS-KOT", "Parcel locker Kottbusser Tor", m.LockerKind.LOCKER, "Adalbertstraße 96", "10999", 52.4990, 13.4183),
-    ("BER-S", "PS-HMP", "Parcel locker Hermannplatz", m.LockerKind.LOCKER, "Hermannplatz 5", "10967", 52.4867, 13.4244),
-    ("BER-S", "PP-BOX", "Späti Boxhagener Platz", m.LockerKind.PICKUP_POINT, "Grünberger Straße 60", "10245", 52.5105, 13.4589),
+    (
+        "BER-N",
+        "PS-HBF",
+        "Parcel locker Hauptbahnhof",
+        m.LockerKind.LOCKER,
+        "Europaplatz 1",
+        "10557",
+        52.5251,
+        13.3694,
+    ),
+    (
+        "BER-N",
+        "PS-SAA",
+        "Parcel locker Schönhauser Allee Arcaden",
+        m.LockerKind.LOCKER,
+        "Schönhauser Allee 80",
+        "10439",
+        52.5493,
+        13.4137,
+    ),
+    (
+        "BER-N",
+        "PP-ALX",
+        "Kiosk am Alexanderplatz",
+        m.LockerKind.PICKUP_POINT,
+        "Alexanderplatz 3",
+        "10178",
+        52.5219,
+        13.4132,
+    ),
+    (
+        "BER-S",
+        "PS-KOT",
+        "Parcel locker Kottbusser Tor",
+        m.LockerKind.LOCKER,
+        "Adalbertstraße 96",
+        "10999",
+        52.4990,
+        13.4183,
+    ),
+    (
+        "BER-S",
+        "PS-HMP",
+        "Parcel locker Hermannplatz",
+        m.LockerKind.LOCKER,
+        "Hermannplatz 5",
+        "10967",
+        52.4867,
+        13.4244,
+    ),
+    (
+        "BER-S",
+        "PP-BOX",
+        "Späti Boxhagener Platz",
+        m.LockerKind.PICKUP_POINT,
+        "Grünberger Straße 60",
+        "10245",
+        52.5105,
+        13.4589,
+    ),
 ]
 
 STREETS = {
     "BER-N": [
-        ("Müllerstraße", "13353", 52.5480, 13.3580), ("Seestraße", "13353", 52.5450, 13.3540),
-        ("Turmstraße", "10559", 52.5265, 13.3390), ("Invalidenstraße", "10115", 52.5305, 13.3800),
-        ("Torstraße", "10119", 52.5290, 13.4010), ("Kastanienallee", "10435", 52.5385, 13.4090),
-        ("Schönhauser Allee", "10437", 52.5430, 13.4120), ("Bernauer Straße", "13355", 52.5370, 13.3980),
-        ("Prenzlauer Allee", "10405", 52.5360, 13.4230), ("Brunnenstraße", "13355", 52.5380, 13.3960),
-        ("Badstraße", "13357", 52.5500, 13.3840), ("Osloer Straße", "13359", 52.5570, 13.3800),
-        ("Danziger Straße", "10435", 52.5390, 13.4170), ("Friedrichstraße", "10117", 52.5200, 13.3880),
+        ("Müllerstraße", "13353", 52.5480, 13.3580),
+        ("Seestraße", "13353", 52.5450, 13.3540),
+        ("Turmstraße", "10559", 52.5265, 13.3390),
+        ("Invalidenstraße", "10115", 52.5305, 13.3800),
+        ("Torstraße", "10119", 52.5290, 13.4010),
+        ("Kastanienallee", "10435", 52.5385, 13.4090),
+        ("Schönhauser Allee", "10437", 52.5430, 13.4120),
+        ("Bernauer Straße", "13355", 52.5370, 13.3980),
+        ("Prenzlauer Allee", "10405", 52.5360, 13.4230),
+        ("Brunnenstraße", "13355", 52.5380, 13.3960),
+        ("Badstraße", "13357", 52.5500, 13.3840),
+        ("Osloer Straße", "13359", 52.5570, 13.3800),
+        ("Danziger Straße", "10435", 52.5390, 13.4170),
+        ("Friedrichstraße", "10117", 52.5200, 13.3880),
     ],
     "BER-S": [
-        ("Karl-Marx-Straße", "12043", 52.4790, 13.4390), ("Sonnenallee", "12047", 52.4850, 13.4330),
-        ("Hermannstraße", "12049", 52.4760, 13.4250), ("Oranienstraße", "10999", 52.5010, 13.4180),
-        ("Bergmannstraße", "10961", 52.4890, 13.3920), ("Gneisenaustraße", "10961", 52.4910, 13.3960),
-        ("Warschauer Straße", "10243", 52.5100, 13.4500), ("Boxhagener Straße", "10245", 52.5100, 13.4650),
-        ("Weserstraße", "12045", 52.4880, 13.4330), ("Kottbusser Damm", "10967", 52.4920, 13.4230),
-        ("Wiener Straße", "10999", 52.4980, 13.4320), ("Schlesische Straße", "10997", 52.4990, 13.4450),
-        ("Hasenheide", "10967", 52.4870, 13.4140), ("Richardstraße", "12043", 52.4740, 13.4460),
+        ("Karl-Marx-Straße", "12043", 52.4790, 13.4390),
+        ("Sonnenallee", "12047", 52.4850, 13.4330),
+        ("Hermannstraße", "12049", 52.4760, 13.4250),
+        ("Oranienstraße", "10999", 52.5010, 13.4180),
+        ("Bergmannstraße", "10961", 52.4890, 13.3920),
+        ("Gneisenaustraße", "10961", 52.4910, 13.3960),
+        ("Warschauer Straße", "10243", 52.5100, 13.4500),
+        ("Boxhagener Straße", "10245", 52.5100, 13.4650),
+        ("Weserstraße", "12045", 52.4880, 13.4330),
+        ("Kottbusser Damm", "10967", 52.4920, 13.4230),
+        ("Wiener Straße", "10999", 52.4980, 13.4320),
+        ("Schlesische Straße", "10997", 52.4990, 13.4450),
+        ("Hasenheide", "10967", 52.4870, 13.4140),
+        ("Richardstraße", "12043", 52.4740, 13.4460),
     ],
 }
 
-FIRST = ["Anna", "Ben", "Clara", "David", "Emma", "Felix", "Greta", "Hannah", "Ilias", "Julia",
-         "Karim", "Lea", "Mila", "Noah", "Olga", "Paul", "Quinn", "Rosa", "Sami", "Tara"]
-LAST = ["Becker", "Schulz", "Hoffmann", "Koch", "Richter", "Klein", "Wolf", "Neumann", "Schwarz",
-        "Zimmermann", "Braun", "Krüger", "Hartmann", "Lange", "Werner", "Krause", "Meier", "Öztürk"]
+FIRST = [
+    "Anna",
+    "Ben",
+    "Clara",
+    "David",
+    "Emma",
+    "Felix",
+    "Greta",
+    "Hannah",
+    "Ilias",
+    "Julia",
+    "Karim",
+    "Lea",
+    "Mila",
+    "Noah",
+    "Olga",
+    "Paul",
+    "Quinn",
+    "Rosa",
+    "Sami",
+    "Tara",
+]
+LAST = [
+    "Becker",
+    "Schulz",
+    "Hoffmann",
+    "Koch",
+    "Richter",
+    "Klein",
+    "Wolf",
+    "Neumann",
+    "Schwarz",
+    "Zimmermann",
+    "Braun",
+    "Krüger",
+    "Hartmann",
+    "Lange",
+    "Werner",
+    "Krause",
+    "Meier",
+    "Öztürk",
+]
 
 DELIVERIES_PER_DEPOT = 40
 SLOT_HOURS = 2
@@ -100,7 +241,9 @@ class DemoDriver:
 
 def driver_token(secret_key: str, index: int) -> str:
     """Return demo driver ``index``'s API token, reproducible from this install's secret key."""
-    return hmac.new(secret_key.encode(), f"demo-driver:{index}".encode(), hashlib.sha256).hexdigest()[:40]
+    return hmac.new(
+        secret_key.encode(), f"demo-driver:{index}".encode(), hashlib.sha256
+    ).hexdigest()[:40]
 
 
 def demo_phone(n: int) -> str:
@@ -132,9 +275,25 @@ def ensure_demo(services: Services, secret_key: str, staff_email: str, staff_pas
 
 
 PURGE_ORDER: list[type] = [
-    m.Rating, m.ProofPhoto, m.InboundSms, m.OutboundSms, m.SmsOptOut, m.LockerCompartment,
-    m.DriverPosition, TimelineEntry, m.Delivery, m.Stop, m.Route, m.DeliverySlot, m.Locker,
-    m.Driver, m.Vehicle, m.VehicleType, m.ServiceArea, m.Depot, m.StaffUser,
+    m.Rating,
+    m.ProofPhoto,
+    m.InboundSms,
+    m.OutboundSms,
+    m.SmsOptOut,
+    m.LockerCompartment,
+    m.DriverPosition,
+    TimelineEntry,
+    m.Delivery,
+    m.Stop,
+    m.Route,
+    m.DeliverySlot,
+    m.Locker,
+    m.Driver,
+    m.Vehicle,
+    m.VehicleType,
+    m.ServiceArea,
+    m.Depot,
+    m.StaffUser,
 ]
 
 
@@ -150,27 +309,51 @@ def seed(services: Services, secret_key: str, staff_email: str, staff_password: 
         types = {}
         for code, kind, name, cap, size, speed, rng_km, co2, per_km, per_h, fixed in VEHICLE_TYPES:
             types[code] = m.VehicleType(
-                code=code, kind=kind, name=name, capacity=cap, max_parcel_size=size,
-                speed_factor=speed, range_km=rng_km, co2_g_per_km=co2, cost_per_km=per_km,
-                cost_per_hour=per_h, fixed_cost=fixed,
+                code=code,
+                kind=kind,
+                name=name,
+                capacity=cap,
+                max_parcel_size=size,
+                speed_factor=speed,
+                range_km=rng_km,
+                co2_g_per_km=co2,
+                cost_per_km=per_km,
+                cost_per_hour=per_h,
+                fixed_cost=fixed,
             )
             uow.repo.add(types[code])
         depots = {}
         for code, name, address, lat, lng in DEPOTS:
             # Demo depots work around the clock so the map moves whenever someone looks.
             depots[code] = m.Depot(
-                code=code, name=name, address=address, lat=lat, lng=lng,
-                timezone=services.settings.timezone, opens_at="00:00", closes_at="23:59",
+                code=code,
+                name=name,
+                address=address,
+                lat=lat,
+                lng=lng,
+                timezone=services.settings.timezone,
+                opens_at="00:00",
+                closes_at="23:59",
             )
             uow.repo.add(depots[code])
         uow.repo.flush()
         for code, prefixes in (("BER-N", "101,103,104,105,133"), ("BER-S", "102,109,120")):
-            uow.repo.add(m.ServiceArea(depot_id=depots[code].id, name=f"{depots[code].name} area", postcode_prefixes=prefixes))  # type: ignore[arg-type]
+            uow.repo.add(
+                m.ServiceArea(
+                    depot_id=depots[code].id,
+                    name=f"{depots[code].name} area",
+                    postcode_prefixes=prefixes,
+                )
+            )  # type: ignore[arg-type]
         for i, (depot, name, employment, vtype, label) in enumerate(CREWS, start=1):
-            uow.repo.add(m.Vehicle(depot_id=depots[depot].id, vehicle_type_id=types[vtype].id, label=label))  # type: ignore[arg-type]
+            uow.repo.add(
+                m.Vehicle(depot_id=depots[depot].id, vehicle_type_id=types[vtype].id, label=label)
+            )  # type: ignore[arg-type]
             uow.repo.add(
                 m.Driver(
-                    name=name, phone=demo_phone(900 + i), employment=employment,
+                    name=name,
+                    phone=demo_phone(900 + i),
+                    employment=employment,
                     api_token_hash=m.hash_api_token(driver_token(secret_key, i)),
                     depot_id=depots[depot].id,
                 )
@@ -178,9 +361,17 @@ def seed(services: Services, secret_key: str, staff_email: str, staff_password: 
         lockers = {}
         for depot, code, name, kind, address, postcode, lat, lng in LOCKERS:
             locker = m.Locker(
-                code=code, name=name, kind=kind, address=f"{address}, {postcode} Berlin",
-                postcode=postcode, lat=lat, lng=lng, depot_id=depots[depot].id,  # type: ignore[arg-type]
-                opening_hours="Mo-Su 00:00-24:00" if kind is m.LockerKind.LOCKER else "Mo-Sa 08:00-22:00",
+                code=code,
+                name=name,
+                kind=kind,
+                address=f"{address}, {postcode} Berlin",
+                postcode=postcode,
+                lat=lat,
+                lng=lng,
+                depot_id=depots[depot].id,  # type: ignore[arg-type]
+                opening_hours="Mo-Su 00:00-24:00"
+                if kind is m.LockerKind.LOCKER
+                else "Mo-Sa 08:00-22:00",
             )
             sizes = [m.ParcelSize.S] * 8 + [m.ParcelSize.M] * 8 + [m.ParcelSize.L] * 4
             for n, size in enumerate(sizes, start=1):
@@ -195,8 +386,11 @@ def seed(services: Services, secret_key: str, staff_email: str, staff_password: 
             for s in range(SLOTS):
                 start = first_slot + timedelta(hours=SLOT_HOURS * s)
                 slot = m.DeliverySlot(
-                    depot_id=depot.id, service_date=today, starts_at=start.astimezone(ZoneInfo("UTC")),  # type: ignore[arg-type]
-                    ends_at=(start + timedelta(hours=SLOT_HOURS)).astimezone(ZoneInfo("UTC")), capacity=30,
+                    depot_id=depot.id,
+                    service_date=today,
+                    starts_at=start.astimezone(ZoneInfo("UTC")),  # type: ignore[arg-type]
+                    ends_at=(start + timedelta(hours=SLOT_HOURS)).astimezone(ZoneInfo("UTC")),
+                    capacity=30,
                 )
                 uow.repo.add(slot)
                 slots.setdefault(depot.code, []).append(slot)
@@ -213,7 +407,9 @@ def seed(services: Services, secret_key: str, staff_email: str, staff_password: 
                 roll = rng.random()
                 if roll < 0.08:
                     option = m.DeliveryOption.LOCKER
-                    locker_id = rng.choice([x for x in lockers[code] if x.kind is m.LockerKind.LOCKER]).id
+                    locker_id = rng.choice(
+                        [x for x in lockers[code] if x.kind is m.LockerKind.LOCKER]
+                    ).id
                 elif roll < 0.18:
                     option = m.DeliveryOption.SAFE_PLACE
                 size = rng.choices([m.ParcelSize.S, m.ParcelSize.M, m.ParcelSize.L], [5, 4, 1])[0]
@@ -235,7 +431,9 @@ def seed(services: Services, secret_key: str, staff_email: str, staff_password: 
                     window_end=slot.ends_at,
                     slot_id=slot.id,
                     option=option,
-                    safe_place="Behind the bins by the side door" if option is m.DeliveryOption.SAFE_PLACE else None,
+                    safe_place="Behind the bins by the side door"
+                    if option is m.DeliveryOption.SAFE_PLACE
+                    else None,
                     locker_id=locker_id,
                     parcel_size=size,
                     weight_kg=round(rng.uniform(0.2, 12.0), 1),
@@ -243,7 +441,9 @@ def seed(services: Services, secret_key: str, staff_email: str, staff_password: 
                 uow.repo.add(delivery)
         uow.repo.add(
             m.StaffUser(
-                email=staff_email, name="Demo Support", role=m.StaffRole.ADMIN,
+                email=staff_email,
+                name="Demo Support",
+                role=m.StaffRole.ADMIN,
                 password_hash=generate_password_hash(staff_password),
             )
         )
@@ -251,8 +451,13 @@ def seed(services: Services, secret_key: str, staff_email: str, staff_password: 
         depot_ids = [d.id for d in depots.values()]
     for depot_id in depot_ids:
         summary = routing.plan_depot_day(services, depot_id, today)  # type: ignore[arg-type]
-        log.info("demo depot %s: %d routes, %d parcels planned, %d stops dropped",
-                 depot_id, summary.routes, summary.planned, len(summary.dropped))
+        log.info(
+            "demo depot %s: %d routes, %d parcels planned, %d stops dropped",
+            depot_id,
+            summary.routes,
+            summary.planned,
+            len(summary.dropped),
+        )
     with services.uow() as uow:
         route_ids = [r.id for r in uow.repo.routes_on(today)]
     for route_id in route_ids:
@@ -276,7 +481,9 @@ def demo_deliveries(services: Services) -> list[dict[str, object]]:
     with services.uow() as uow:
         out = []
         driver_of_stop = {
-            stop.id: route.driver_id for route in uow.repo.routes_on(services.today()) for stop in route.stops
+            stop.id: route.driver_id
+            for route in uow.repo.routes_on(services.today())
+            for stop in route.stops
         }
         for d in uow.repo.all(m.Delivery):
             out.append(
@@ -332,14 +539,35 @@ class DriverSimulator:
                 if route.status is not m.RouteStatus.IN_PROGRESS:
                     continue
                 depot = uow.repo.get(m.Depot, route.depot_id)
-                work.append((route.driver_id, Point(depot.lat, depot.lng), route.started_at,  # type: ignore[union-attr]
-                             [(s.id, s.status, Point(s.lat, s.lng), s.planned_arrival, s.service_seconds, s.departed_at)
-                              for s in route.ordered_stops()]))
+                work.append(
+                    (
+                        route.driver_id,
+                        Point(depot.lat, depot.lng),
+                        route.started_at,  # type: ignore[union-attr]
+                        [
+                            (
+                                s.id,
+                                s.status,
+                                Point(s.lat, s.lng),
+                                s.planned_arrival,
+                                s.service_seconds,
+                                s.departed_at,
+                            )
+                            for s in route.ordered_stops()
+                        ],
+                    )
+                )
         for driver_id, depot, started, stops in work:
             self._advance(now, driver_id, depot, started, stops)
 
-    def _advance(self, now: datetime, driver_id: int, depot: Point, started: datetime | None,
-                 stops: list[tuple]) -> None:  # type: ignore[type-arg]
+    def _advance(
+        self,
+        now: datetime,
+        driver_id: int,
+        depot: Point,
+        started: datetime | None,
+        stops: list[tuple],
+    ) -> None:  # type: ignore[type-arg]
         here, left_at = depot, started or now
         for stop_id, status, point, planned, service_s, departed in stops:
             if status in (m.StopStatus.DONE, m.StopStatus.FAILED, m.StopStatus.SKIPPED):
@@ -349,7 +577,9 @@ class DriverSimulator:
             if now < arrive_at:
                 span = (arrive_at - left_at).total_seconds() or 1.0
                 f = max(0.0, min(1.0, (now - left_at).total_seconds() / span))
-                position = Point(here.lat + (point.lat - here.lat) * f, here.lng + (point.lng - here.lng) * f)
+                position = Point(
+                    here.lat + (point.lat - here.lat) * f, here.lng + (point.lng - here.lng) * f
+                )
                 self._ping(driver_id, position, now)
                 return
             self._ping(driver_id, point, now)
@@ -365,6 +595,7 @@ class DriverSimulator:
 
     def _ping(self, driver_id: int, point: Point, at: datetime) -> None:
         tracking.record_positions(
-            self.services, driver_id,
+            self.services,
+            driver_id,
             [{"lat": point.lat, "lng": point.lng, "recorded_at": at.isoformat(), "speed": 6.0}],
         )

@@ -26,7 +26,8 @@ def serve(app: Flask) -> None:
         app,
         host=settings.host,
         port=settings.port,
-        allow_unsafe_werkzeug=True,  # the dev server is the one-machine path; see docs for production
+        # The dev server is the one-machine path; docs/architecture.md covers production.
+        allow_unsafe_werkzeug=True,
         use_reloader=False,
         log_output=False,
     )

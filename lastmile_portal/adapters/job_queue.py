@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 log = logging.getLogger("lastmile.jobs")
 
@@ -24,7 +25,7 @@ class InlineJobQueue:
 
 
 class ThreadJobQueue:
-    """Run jobs one at a time on a daemon thread; a job with a pending ``key`` is not queued twice."""
+    """Run jobs one at a time on a daemon thread; a pending ``key`` is not queued twice."""
 
     name = "thread"
 

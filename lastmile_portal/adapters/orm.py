@@ -418,9 +418,7 @@ def start_mappers() -> None:
         m.Route,
         routes,
         properties={
-            "stops": relationship(
-                m.Stop, cascade="all, delete-orphan", order_by=stops.c.sequence
-            )
+            "stops": relationship(m.Stop, cascade="all, delete-orphan", order_by=stops.c.sequence)
         },
     )
     reg.map_imperatively(m.Delivery, deliveries, version_id_col=deliveries.c.version)

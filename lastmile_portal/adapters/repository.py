@@ -101,7 +101,9 @@ class SqlAlchemyRepository:
         """Return a depot's active vehicles."""
         return list(
             self.session.scalars(
-                sa.select(m.Vehicle).filter_by(depot_id=depot_id, active=True).order_by(sa.text("id"))
+                sa.select(m.Vehicle)
+                .filter_by(depot_id=depot_id, active=True)
+                .order_by(sa.text("id"))
             )
         )
 
@@ -109,7 +111,9 @@ class SqlAlchemyRepository:
         """Return a depot's active lockers and pickup points."""
         return list(
             self.session.scalars(
-                sa.select(m.Locker).filter_by(depot_id=depot_id, active=True).order_by(sa.text("id"))
+                sa.select(m.Locker)
+                .filter_by(depot_id=depot_id, active=True)
+                .order_by(sa.text("id"))
             )
         )
 

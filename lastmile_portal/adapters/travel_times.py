@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Sequence
 from zoneinfo import ZoneInfo
 
 from ..domain.geo import haversine_m

@@ -117,7 +117,7 @@ class CompartmentStatus(StrEnum):
 
 
 class SmsStatus(StrEnum):
-    """Life of an outbound text, from our outbox to the handset (Twilio's vocabulary after 'sending')."""
+    """Life of an outbound text from our outbox to the handset (Twilio's words after SENDING)."""
 
     PENDING = "pending"
     DEFERRED = "deferred"
@@ -131,7 +131,7 @@ class SmsStatus(StrEnum):
 
 
 class StaffRole(StrEnum):
-    """What a staff member may do: agents act for customers, ops also see KPIs, admins manage staff."""
+    """Say what a staff member may do: agents act for customers, ops see KPIs, admins manage."""
 
     AGENT = "agent"
     OPS = "ops"

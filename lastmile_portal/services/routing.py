@@ -140,7 +140,7 @@ def plan_depot_day(services: Services, depot_id: int, service_date: date) -> Pla
                 )
                 route.stops.append(stop)
             uow.repo.flush()
-            for stop, visit in zip(route.stops, planned_route.visits):
+            for stop, visit in zip(route.stops, planned_route.visits, strict=True):
                 for d in groups[visit.stop_id]:
                     d.stop_id = stop.id
                     if d.status is not DeliveryStatus.SCHEDULED:
@@ -204,7 +204,8 @@ def _crews(uow, depot_id: int) -> list[tuple[m.Driver, m.Vehicle, m.VehicleType]
     vehicles = uow.repo.vehicles_at(depot_id)
     return [
         (driver, vehicle, uow.repo.get(m.VehicleType, vehicle.vehicle_type_id))
-        for driver, vehicle in zip(drivers, vehicles)
+        # Extra drivers or vehicles without a partner stay home today.
+        for driver, vehicle in zip(drivers, vehicles, strict=False)
     ]
 
 
@@ -224,4 +225,3 @@ def _service_seconds(key: str, parcels: int) -> int:
     if key.startswith("L"):
         return 120 + 30 * parcels
     return 180 + 60 * (parcels - 1)
-

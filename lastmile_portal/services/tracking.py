@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from ..domain import model as m
 from ..domain.errors import InvalidInput, NotFound
@@ -95,16 +96,25 @@ def get_tracking(services: Services, token: str) -> TrackingView:
         locker = uow.repo.get(m.Locker, d.locker_id) if d.locker_id else None
         en_route = d.status in EN_ROUTE
         position = None
-        if en_route and driver and driver.last_lat is not None and driver.last_position_at:
+        if (
+            en_route
+            and driver
+            and driver.last_lat is not None
+            and driver.last_lng is not None
+            and driver.last_position_at
+        ):
+            here = Point(driver.last_lat, driver.last_lng)
             position = DriverPositionView(
-                lat=driver.last_lat,
-                lng=driver.last_lng,  # type: ignore[arg-type]
+                lat=here.lat,
+                lng=here.lng,
                 at=driver.last_position_at,
                 stale=now - driver.last_position_at > STALE_AFTER,
-                distance_m=haversine_m(Point(driver.last_lat, driver.last_lng), Point(d.lat, d.lng)),  # type: ignore[arg-type]
+                distance_m=haversine_m(here, Point(d.lat, d.lng)),
             )
         history = tuple(
-            HistoryItem(status=e.data["new"], label=LABELS[DeliveryStatus(e.data["new"])], at=e.occurred_at)
+            HistoryItem(
+                status=e.data["new"], label=LABELS[DeliveryStatus(e.data["new"])], at=e.occurred_at
+            )
             for e in uow.repo.timeline(d.id)  # type: ignore[arg-type]
             if e.kind == "DeliveryStatusChanged"
         )
@@ -174,7 +184,9 @@ def record_positions(
                     lng=lng,
                     recorded_at=recorded_at,
                     received_at=now,
-                    **extra,
+                    speed=extra.get("speed"),
+                    heading=extra.get("heading"),
+                    accuracy=extra.get("accuracy"),
                 )
             )
             latest = recorded_at
