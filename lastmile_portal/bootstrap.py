@@ -15,7 +15,7 @@ from .adapters.photo_store import LocalPhotoStore
 from .adapters.redis_check import check_redis
 from .adapters.sms import ConsoleSmsGateway, FakeSmsGateway
 from .adapters.socketio_publisher import RecordingPublisher, SocketIOPublisher
-from .adapters.travel_times import HaversineTravelTimes
+from .adapters.travel_times import HaversineTravelTimes, OsrmTravelTimes
 from .config import Settings
 from .domain.ports import Clock, Publisher
 from .services import Services, ServiceSettings, handlers
@@ -49,7 +49,7 @@ def build_services(
     services = Services(
         uow=uow,
         clock=clock or SystemClock(),
-        travel_times=HaversineTravelTimes(settings.timezone),
+        travel_times=_travel_times(settings),
         optimizer=OrToolsOptimizer(deterministic=settings.testing),
         sms=sms,
         publisher=publisher,
@@ -71,3 +71,10 @@ def _health_checks(settings: Settings, engine: sa.Engine) -> dict[str, Any]:
     for url in sorted(redis_urls):
         checks["redis"] = lambda url=url: check_redis(url)
     return checks
+
+
+def _travel_times(settings: Settings) -> HaversineTravelTimes | OsrmTravelTimes:
+    estimate = HaversineTravelTimes(settings.timezone)
+    if settings.osrm_url:
+        return OsrmTravelTimes(settings.osrm_url, settings.osrm_profile, fallback=estimate)
+    return estimate

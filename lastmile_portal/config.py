@@ -34,6 +34,8 @@ class Settings:
     timezone: str = "Europe/Berlin"
     map_tile_url: str = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
     map_tile_attribution: str = "&copy; OpenStreetMap contributors"
+    osrm_url: str = ""
+    osrm_profile: str = "driving"
     redis_url: str = ""
     socketio_message_queue: str = ""
     job_backend: str = "thread"
