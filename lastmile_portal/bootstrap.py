@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from .adapters import orm
 from .adapters.clock import SystemClock
 from .adapters.db import SqlAlchemyUnitOfWork, check_database, make_engine, make_session_factory
-from .adapters.job_queue import InlineJobQueue, ThreadJobQueue
+from .adapters.job_queue import InlineJobQueue, RqJobQueue, ThreadJobQueue
 from .adapters.ortools_optimizer import OrToolsOptimizer
 from .adapters.photo_store import LocalPhotoStore
 from .adapters.redis_check import check_redis
@@ -17,6 +17,7 @@ from .adapters.sms import ConsoleSmsGateway, FakeSmsGateway
 from .adapters.socketio_publisher import RecordingPublisher, SocketIOPublisher
 from .adapters.travel_times import HaversineTravelTimes, OsrmTravelTimes
 from .config import Settings
+from .jobs import run as run_job
 from .domain.ports import Clock, Publisher
 from .services import Services, ServiceSettings, handlers
 
@@ -35,9 +36,6 @@ def build_services(
     session_factory = make_session_factory(engine)
     if publisher is None:
         publisher = SocketIOPublisher(socketio) if socketio is not None else RecordingPublisher()
-    jobs = {"inline": InlineJobQueue, "thread": ThreadJobQueue}.get(settings.job_backend)
-    if jobs is None:
-        raise NotImplementedError(f"JOB_BACKEND={settings.job_backend} is not available yet")
     sms = FakeSmsGateway() if settings.sms_backend == "fake" else ConsoleSmsGateway()
     services: Services
 
@@ -53,7 +51,7 @@ def build_services(
         optimizer=OrToolsOptimizer(deterministic=settings.testing),
         sms=sms,
         publisher=publisher,
-        jobs=jobs(),
+        jobs=_job_queue(settings, lambda job, *args: run_job(services, job, *args)),
         photos=LocalPhotoStore(settings.photo_dir),
         settings=ServiceSettings(
             public_base_url=settings.public_base_url,
@@ -78,3 +76,11 @@ def _travel_times(settings: Settings) -> HaversineTravelTimes | OsrmTravelTimes:
     if settings.osrm_url:
         return OsrmTravelTimes(settings.osrm_url, settings.osrm_profile, fallback=estimate)
     return estimate
+
+
+def _job_queue(settings: Settings, runner: Any) -> InlineJobQueue | ThreadJobQueue | RqJobQueue:
+    if settings.job_backend == "rq":
+        return RqJobQueue(settings.redis_url)
+    if settings.job_backend == "thread":
+        return ThreadJobQueue(runner)
+    return InlineJobQueue(runner)

@@ -67,6 +67,32 @@ def register(app: Flask) -> None:
         migrate_or_exit(url)
         click.echo(f"Database at {migrations.safe_url(url)} is up to date.")
 
+    @app.cli.command("worker")
+    @click.option("--burst", is_flag=True, help="Exit when the queue is empty.")
+    def worker_command(burst: bool) -> None:
+        """Run a background-job worker (JOB_BACKEND=rq; needs REDIS_URL)."""
+        from . import jobs
+        from .adapters.job_queue import run_worker
+
+        settings = _settings()
+        if not settings.redis_url:
+            raise click.UsageError("The worker needs REDIS_URL (and JOB_BACKEND=rq for the web).")
+        jobs.use_services(_services())
+        run_worker(settings.redis_url, burst=burst)
+
+    @app.cli.command("replan")
+    @click.option("--depot", "depot_code", required=True, help="Depot code, e.g. BER-N.")
+    def replan_command(depot_code: str) -> None:
+        """Re-plan today's open routes of a depot now (moving stops between routes)."""
+        from .services import routing
+
+        svc = _services()
+        result = routing.reoptimize_depot_by_code(svc, depot_code, "re-plan asked by an operator")
+        click.echo(
+            f"Re-planned {len(result.plan_versions)} routes in {result.solve_s:.2f}s: "
+            f"{len(result.changes)} ETAs changed, {len(result.dropped)} stops could not fit."
+        )
+
     @app.cli.command("demo-seed")
     def demo_seed_command() -> None:
         """Create today's demo city (migrating first); a demo from an earlier day is replaced."""

@@ -90,7 +90,10 @@ class SqlAlchemyUnitOfWork:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self.session.rollback()
+        # close() alone ends the transaction without expiring loaded objects, so what a
+        # read-only unit of work returns stays readable; after an error, expire too.
+        if exc is not None:
+            self.session.rollback()
         self.session.close()
         if isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError):
             raise ServiceUnavailable("database", describe_db_error(exc)) from exc

@@ -1,14 +1,21 @@
-"""Job queues for one machine: run now (tests) or on a background thread (dev)."""
+"""Job queues: run now (tests), on a background thread (one machine), or on RQ workers (Redis).
+
+Every queue merges a request into a waiting job with the same key, so a burst of
+changes to one route costs one re-plan that sees all of them.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 log = logging.getLogger("lastmile.jobs")
+
+Runner = Callable[..., None]  # runner(job_name, *args) runs lastmile_portal.jobs.<job_name>
 
 
 class InlineJobQueue:
@@ -16,12 +23,15 @@ class InlineJobQueue:
 
     name = "inline"
 
-    def enqueue(self, func: Callable[..., Any], *args: Any, key: str | None = None) -> None:
-        """Run ``func(*args)`` now; errors are logged, not raised, as a real queue would."""
+    def __init__(self, runner: Runner) -> None:
+        self._runner = runner
+
+    def enqueue(self, job: str, *args: Any, key: str | None = None) -> None:
+        """Run the job now; errors are logged, not raised, as a real queue would."""
         try:
-            func(*args)
+            self._runner(job, *args)
         except Exception:
-            log.exception("job %s failed", getattr(func, "__name__", func))
+            log.exception("job %s failed", job)
 
 
 class ThreadJobQueue:
@@ -29,23 +39,22 @@ class ThreadJobQueue:
 
     name = "thread"
 
-    def __init__(self) -> None:
-        self._queue: queue.Queue[tuple[Callable[..., Any], tuple[Any, ...], str | None]] = (
-            queue.Queue()
-        )
+    def __init__(self, runner: Runner) -> None:
+        self._runner = runner
+        self._queue: queue.Queue[tuple[str, tuple[Any, ...], str | None]] = queue.Queue()
         self._pending: set[str] = set()
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="lastmile-jobs", daemon=True)
         self._thread.start()
 
-    def enqueue(self, func: Callable[..., Any], *args: Any, key: str | None = None) -> None:
-        """Queue ``func(*args)``; drop it if an identical ``key`` is still waiting."""
+    def enqueue(self, job: str, *args: Any, key: str | None = None) -> None:
+        """Queue the job; drop it if one with the same ``key`` is still waiting."""
         if key is not None:
             with self._lock:
                 if key in self._pending:
                     return
                 self._pending.add(key)
-        self._queue.put((func, args, key))
+        self._queue.put((job, args, key))
 
     def join(self) -> None:
         """Wait until every queued job has run (tests, shutdown)."""
@@ -53,14 +62,72 @@ class ThreadJobQueue:
 
     def _run(self) -> None:
         while True:
-            func, args, key = self._queue.get()
+            job, args, key = self._queue.get()
             if key is not None:
                 # Released before running, so a change arriving mid-run queues a fresh job.
                 with self._lock:
                     self._pending.discard(key)
             try:
-                func(*args)
+                self._runner(job, *args)
             except Exception:
-                log.exception("job %s failed", getattr(func, "__name__", func))
+                log.exception("job %s failed", job)
             finally:
                 self._queue.task_done()
+
+
+PENDING_PREFIX = "lastmile:pending:"
+LOCK_PREFIX = "lastmile:lock:"
+QUEUE_NAME = "lastmile"
+
+
+class RqJobQueue:
+    """Send jobs to RQ workers through Redis (``JOB_BACKEND=rq``)."""
+
+    name = "rq"
+
+    def __init__(self, redis_url: str, queue_name: str = QUEUE_NAME) -> None:
+        from redis import Redis
+        from rq import Queue
+
+        self.redis = Redis.from_url(redis_url)
+        self.queue = Queue(queue_name, connection=self.redis)
+
+    def enqueue(self, job: str, *args: Any, key: str | None = None) -> None:
+        """Queue the job for a worker unless one with the same ``key`` is still waiting."""
+        if key is not None and not self.redis.set(PENDING_PREFIX + key, "1", nx=True, ex=3600):
+            return
+        self.queue.enqueue(
+            "lastmile_portal.jobs.run_queued", job, key, *args, job_timeout=600, result_ttl=300
+        )
+
+
+@contextlib.contextmanager
+def claim(key: str | None) -> Iterator[None]:
+    """Inside an RQ job: release the pending mark, then hold the key's lock while running.
+
+    The lock keeps one solve in flight per route even with many workers; the pending
+    mark is dropped first so a change arriving during the solve queues another run.
+    """
+    if key is None:
+        yield
+        return
+    from rq import get_current_job
+
+    current = get_current_job()
+    connection = current.connection if current is not None else None
+    if connection is None:
+        yield
+        return
+    connection.delete(PENDING_PREFIX + key)
+    with connection.lock(LOCK_PREFIX + key, timeout=900, blocking_timeout=900):
+        yield
+
+
+def run_worker(redis_url: str, burst: bool = False, queue_name: str = QUEUE_NAME) -> None:
+    """Run an RQ worker in this process (no fork: the app's engine and sockets stay valid)."""
+    from redis import Redis
+    from rq import Queue, SimpleWorker
+
+    connection = Redis.from_url(redis_url)
+    worker = SimpleWorker([Queue(queue_name, connection=connection)], connection=connection)
+    worker.work(burst=burst, with_scheduler=False)

@@ -18,3 +18,23 @@ def eta_window(planned_arrival: datetime, stops_before: int) -> tuple[datetime, 
     """
     half = min(MAX_HALF_WIDTH, MIN_HALF_WIDTH + PER_STOP * max(0, stops_before))
     return planned_arrival - half * 0.6, planned_arrival + half * 1.4
+
+
+def schedule(
+    start: datetime,
+    legs: list[tuple[int, datetime | None, int]],
+) -> list[datetime]:
+    """Return the service start at each stop of a fixed sequence.
+
+    ``legs`` holds, per stop in order: travel seconds from the previous place, the
+    earliest allowed start (the driver waits for it) and the service seconds there.
+    """
+    arrivals: list[datetime] = []
+    t = start
+    for travel_s, earliest, service_s in legs:
+        t = t + timedelta(seconds=travel_s)
+        if earliest is not None and t < earliest:
+            t = earliest
+        arrivals.append(t)
+        t = t + timedelta(seconds=service_s)
+    return arrivals

@@ -93,6 +93,33 @@ class DeliveryPlanned(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
+class EtaChanged(Event):
+    """A re-plan moved a delivery's expected arrival; ``reason`` says why."""
+
+    route_id: int
+    plan_version: int
+    old_arrival: str | None
+    new_arrival: str
+    eta_earliest: str
+    eta_latest: str
+    stops_before: int
+    shift_minutes: int
+    reason: str
+
+    def summary(self) -> str:
+        """Describe the event."""
+        if self.old_arrival is None:
+            moved = "ETA set"
+        elif self.shift_minutes == 0:
+            moved = "ETA unchanged"
+        else:
+            moved = f"ETA moved {self.shift_minutes:+d} min"
+        return (
+            f"{moved} (plan v{self.plan_version}, {self.stops_before} stops before): {self.reason}"
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
 class DeliveryDropped(Event):
     """The optimizer could not fit a delivery into any route."""
 

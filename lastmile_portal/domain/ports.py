@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -42,11 +42,16 @@ class Publisher(Protocol):
 
 
 class JobQueue(Protocol):
-    """Run a job function later, somewhere else; ``key`` coalesces duplicates."""
+    """Run a job later, somewhere else.
+
+    ``job`` names a function in ``lastmile_portal.jobs``; arguments must be plain values
+    (they may cross a process boundary). While a job with the same ``key`` is waiting,
+    another request for it is merged into the waiting one.
+    """
 
     name: str
 
-    def enqueue(self, func: Callable[..., Any], *args: Any, key: str | None = None) -> None: ...
+    def enqueue(self, job: str, *args: Any, key: str | None = None) -> None: ...
 
 
 class PhotoStore(Protocol):

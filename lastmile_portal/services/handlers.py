@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..domain.events import DeliveryStatusChanged, Event
+from ..domain.events import DeliveryStatusChanged, EtaChanged, Event
 from ..domain.status import LABELS, DeliveryStatus
 
 if TYPE_CHECKING:
@@ -22,5 +22,17 @@ def dispatch(services: Services, events: list[Event]) -> None:
                     "status": event.new,
                     "label": LABELS[DeliveryStatus(event.new)],
                     "at": event.occurred_at.isoformat(),
+                },
+            )
+        elif isinstance(event, EtaChanged) and event.delivery_id is not None:
+            # Customers see the window and their place in the queue, never the route.
+            services.publisher.publish(
+                f"delivery:{event.delivery_id}",
+                "eta",
+                {
+                    "eta_earliest": event.eta_earliest,
+                    "eta_latest": event.eta_latest,
+                    "stops_before": event.stops_before,
+                    "plan_version": event.plan_version,
                 },
             )

@@ -6,6 +6,7 @@ from ..domain import model as m
 from ..domain.errors import InvalidInput, NotFound
 from ..domain.status import EN_ROUTE
 from . import Services
+from .routing import request_reoptimization
 from .unit_of_work import UnitOfWork
 
 
@@ -64,5 +65,9 @@ def mark_failed(services: Services, driver_id: int, stop_id: int, reason: str) -
         stop.status = m.StopStatus.FAILED
         stop.arrived_at = stop.arrived_at or now
         stop.departed_at = now
+        route_id = stop.route_id
         uow.commit()
-        return count
+    # The failed stop frees time: the rest of the route gets new, honest ETAs.
+    if route_id is not None:
+        request_reoptimization(services, route_id, f"attempt failed at a previous stop ({reason})")
+    return count

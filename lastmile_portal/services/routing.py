@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
+from time import perf_counter
 from zoneinfo import ZoneInfo
 
 from ..domain import model as m
 from ..domain.errors import NotFound, RoutingError
-from ..domain.eta import eta_window
-from ..domain.events import Actor, DeliveryDropped, DeliveryPlanned
-from ..domain.routing import Point, RouteProblem, StopSpec, VehicleSpec
+from ..domain.eta import eta_window, schedule
+from ..domain.events import Actor, DeliveryDropped, DeliveryPlanned, EtaChanged
+from ..domain.routing import Point, RouteProblem, StopSpec, VehicleSpec, scaled
 from ..domain.status import DeliveryStatus
 from . import Services
 
@@ -225,3 +226,252 @@ def _service_seconds(key: str, parcels: int) -> int:
     if key.startswith("L"):
         return 120 + 30 * parcels
     return 180 + 60 * (parcels - 1)
+
+
+# ---------------------------------------------------------------- live re-planning
+
+FRESH_POSITION = timedelta(minutes=15)
+MIN_REPORTED_SHIFT = timedelta(minutes=1)
+REPLANNABLE = (m.RouteStatus.PLANNED, m.RouteStatus.IN_PROGRESS)
+
+
+@dataclass(frozen=True)
+class EtaChange:
+    """How one delivery's expected arrival moved in a re-plan."""
+
+    delivery_id: int
+    old_arrival: datetime | None
+    new_arrival: datetime
+    stops_before: int
+
+
+@dataclass(frozen=True)
+class ReplanResult:
+    """What a re-plan changed."""
+
+    plan_versions: dict[int, int]
+    changes: tuple[EtaChange, ...]
+    dropped: dict[str, str]
+    solve_s: float
+
+
+def request_reoptimization(services: Services, route_id: int, reason: str) -> None:
+    """Queue a re-plan of a route; requests made while one is waiting merge into it."""
+    services.jobs.enqueue("reoptimize_route", route_id, reason, key=f"reoptimize:route:{route_id}")
+
+
+def reoptimize_route(services: Services, route_id: int, reason: str) -> ReplanResult:
+    """Re-plan the rest of one route from where its driver is now; see ``_replan``."""
+    return _replan(services, [route_id], reason)
+
+
+def reoptimize_depot(services: Services, depot_id: int, reason: str) -> ReplanResult:
+    """Re-plan every open route of a depot today, letting stops move between routes."""
+    with services.uow() as uow:
+        route_ids = [
+            r.id
+            for r in uow.repo.routes_on(services.today(), depot_id)
+            if r.status in REPLANNABLE and r.id is not None
+        ]
+    if not route_ids:
+        return ReplanResult(plan_versions={}, changes=(), dropped={}, solve_s=0.0)
+    return _replan(services, route_ids, reason)
+
+
+def reoptimize_depot_by_code(services: Services, depot_code: str, reason: str) -> ReplanResult:
+    """Re-plan a depot named by its code."""
+    with services.uow() as uow:
+        depot = next((d for d in uow.repo.all(m.Depot) if d.code == depot_code), None)
+        if depot is None or depot.id is None:
+            raise NotFound(f"There is no depot {depot_code!r}.")
+        depot_id = depot.id
+    return reoptimize_depot(services, depot_id, reason)
+
+
+@dataclass
+class _OpenStop:
+    stop_id: int
+    route_id: int
+    arrived: bool
+    planned_arrival: datetime | None
+    spec: StopSpec
+
+
+def _replan(services: Services, route_ids: list[int], reason: str) -> ReplanResult:
+    """Solve the open part of some routes again and save the result as new plan versions.
+
+    The solve runs outside any transaction; the save re-reads the stops so a stop the
+    driver completed meanwhile keeps its status. Stops the solver cannot fit stay at the
+    end of their route, with an honest (late) ETA, instead of disappearing.
+    """
+    now = services.clock.now()
+    epoch = now.replace(microsecond=0)
+    vehicles: list[VehicleSpec] = []
+    open_stops: dict[str, _OpenStop] = {}
+    locked: dict[str, tuple[str, ...]] = {}
+    with services.uow() as uow:
+        for route_id in route_ids:
+            route = uow.repo.get(m.Route, route_id)
+            if route is None:
+                raise NotFound(f"There is no route {route_id}.")
+            if route.status not in REPLANNABLE:
+                continue
+            depot = uow.repo.get(m.Depot, route.depot_id)
+            driver = uow.repo.get(m.Driver, route.driver_id)
+            vehicle = uow.repo.get(m.Vehicle, route.vehicle_id)
+            vtype = uow.repo.get(m.VehicleType, vehicle.vehicle_type_id) if vehicle else None
+            if depot is None or driver is None or vtype is None:
+                continue
+            tz = ZoneInfo(depot.timezone)
+            closes = datetime.combine(route.service_date, time.fromisoformat(depot.closes_at), tz)
+            start = Point(depot.lat, depot.lng)
+            shift_start = 0
+            if route.status is m.RouteStatus.IN_PROGRESS:
+                fresh = driver.last_position_at and now - driver.last_position_at < FRESH_POSITION
+                if fresh and driver.last_lat is not None and driver.last_lng is not None:
+                    start = Point(driver.last_lat, driver.last_lng)
+            elif route.planned_start and route.planned_start > epoch:
+                shift_start = int((route.planned_start - epoch).total_seconds())
+            key = str(route.id)
+            latest_end = closes
+            arrived: list[str] = []
+            for stop in route.ordered_stops():
+                if not stop.is_open or stop.id is None:
+                    continue
+                parcels = uow.repo.deliveries_at_stop(stop.id)
+                starts = [d.window_start for d in parcels if d.window_start]
+                ends = [d.window_end for d in parcels if d.window_end]
+                w_start = max(starts) if starts else epoch
+                w_end = min(ends) if ends else closes
+                if w_end < epoch:
+                    # Already late: serve it as soon as the route allows rather than drop it.
+                    w_end = closes
+                latest_end = max(latest_end, w_end)
+                sid = f"S{stop.id}"
+                open_stops[sid] = _OpenStop(
+                    stop_id=stop.id,
+                    route_id=route.id,  # type: ignore[arg-type]
+                    arrived=stop.status is m.StopStatus.ARRIVED,
+                    planned_arrival=stop.planned_arrival,
+                    spec=StopSpec(
+                        id=sid,
+                        location=Point(stop.lat, stop.lng),
+                        window_start=max(0, int((w_start - epoch).total_seconds())),
+                        window_end=max(0, int((w_end - epoch).total_seconds())),
+                        service_s=stop.service_seconds,
+                        demand=max(1, len(parcels)),
+                        size=max((m.SIZE_ORDER[d.parcel_size] for d in parcels), default=0),
+                        # The driver is standing at this door: it stays theirs and first.
+                        fixed_vehicle=key if stop.status is m.StopStatus.ARRIVED else None,
+                    ),
+                )
+                if stop.status is m.StopStatus.ARRIVED:
+                    arrived.append(sid)
+            if arrived:
+                locked[key] = tuple(arrived)
+            horizon_end = latest_end + timedelta(hours=1)
+            vehicles.append(
+                VehicleSpec(
+                    id=key,
+                    start=start,
+                    end=Point(depot.lat, depot.lng),
+                    shift_start=shift_start,
+                    shift_end=int((horizon_end - epoch).total_seconds()),
+                    capacity=vtype.capacity,
+                    speed_factor=vtype.speed_factor,
+                    max_size=m.SIZE_ORDER[vtype.max_parcel_size],
+                    range_m=vtype.range_km * 1000,
+                    cost_per_km=vtype.cost_per_km,
+                    cost_per_hour=vtype.cost_per_hour,
+                    fixed_cost=0.0,  # the vehicles are already out: no fixed cost to save
+                )
+            )
+    if not vehicles:
+        return ReplanResult(plan_versions={}, changes=(), dropped={}, solve_s=0.0)
+
+    problem = RouteProblem(
+        epoch=epoch.astimezone(UTC),
+        vehicles=tuple(vehicles),
+        stops=tuple(o.spec for o in open_stops.values()),
+        locked=locked,
+    )
+    matrix = services.travel_times.matrix(problem.points(), problem.epoch)
+    started = perf_counter()
+    plan = services.optimizer.solve(problem, matrix, services.settings.optimizer_time_limit_s)
+    solve_s = perf_counter() - started
+
+    # Per route: the solver's visits, then what it dropped, in their old order.
+    sequences: dict[int, list[tuple[str, datetime | None]]] = {int(v.id): [] for v in vehicles}
+    for planned in plan.routes:
+        for visit in planned.visits:
+            sequences[int(planned.vehicle_id)].append(
+                (visit.stop_id, problem.at(visit.service_start))
+            )
+    for sid in sorted(plan.dropped, key=lambda s: open_stops[s].planned_arrival or epoch):
+        sequences[open_stops[sid].route_id].append((sid, None))
+
+    nv = len(vehicles)
+    node_of = {spec.id: 2 * nv + i for i, spec in enumerate(problem.stops)}
+    vehicle_index = {int(v.id): i for i, v in enumerate(vehicles)}
+    changes: list[EtaChange] = []
+    versions: dict[int, int] = {}
+    with services.uow() as uow:
+        for route_id, visits in sequences.items():
+            route = uow.repo.get(m.Route, route_id)
+            if route is None:
+                continue
+            route.plan_version += 1
+            versions[route_id] = route.plan_version
+            old_order = [s.id for s in route.ordered_stops() if s.is_open]
+            closed = [s for s in route.ordered_stops() if not s.is_open]
+            next_seq = max((s.sequence for s in closed), default=0) + 1
+            vi = vehicle_index[route_id]
+            speed = vehicles[vi].speed_factor
+            here, t = vi, epoch  # matrix node and time the driver leaves it
+            position = 0
+            for sid, planned_at in visits:
+                found = uow.repo.get(m.Stop, open_stops[sid].stop_id)
+                if found is None or not found.is_open:
+                    continue  # completed while we were solving: its record stands
+                stop = found
+                if planned_at is None:
+                    # Dropped by the solver: promise honestly, straight after the previous stop.
+                    travel = scaled(matrix.durations[here][node_of[sid]], speed)
+                    planned_at = schedule(t, [(travel, None, 0)])[0]
+                old_at = stop.planned_arrival
+                old_position = old_order.index(stop.id) if stop.id in old_order else None
+                stop.route_id = route_id
+                stop.sequence = next_seq + position
+                stop.planned_arrival = planned_at
+                stop.eta_earliest, stop.eta_latest = eta_window(planned_at, position)
+                shifted = old_at is None or abs(planned_at - old_at) >= MIN_REPORTED_SHIFT
+                if shifted or old_position != position:
+                    for d in uow.repo.deliveries_at_stop(stop.id):  # type: ignore[arg-type]
+                        d.record(
+                            EtaChanged(
+                                delivery_id=d.id,
+                                occurred_at=now,
+                                actor=Actor.OPTIMIZER,
+                                route_id=route_id,
+                                plan_version=route.plan_version,
+                                old_arrival=old_at.isoformat() if old_at else None,
+                                new_arrival=planned_at.isoformat(),
+                                eta_earliest=stop.eta_earliest.isoformat(),
+                                eta_latest=stop.eta_latest.isoformat(),
+                                stops_before=position,
+                                shift_minutes=(
+                                    round((planned_at - old_at).total_seconds() / 60)
+                                    if old_at
+                                    else 0
+                                ),
+                                reason=reason,
+                            )
+                        )
+                        changes.append(EtaChange(d.id, old_at, planned_at, position))  # type: ignore[arg-type]
+                here = node_of[sid]
+                t = planned_at + timedelta(seconds=stop.service_seconds)
+                position += 1
+        uow.commit()
+    return ReplanResult(
+        plan_versions=versions, changes=tuple(changes), dropped=dict(plan.dropped), solve_s=solve_s
+    )

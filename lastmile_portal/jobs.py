@@ -1,0 +1,55 @@
+"""Background jobs: plain functions of plain arguments, run by the configured JobQueue."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from .adapters.job_queue import claim
+from .services import Services, routing
+
+log = logging.getLogger("lastmile.jobs")
+
+_worker_services: Services | None = None
+
+
+def reoptimize_route(services: Services, route_id: int, reason: str) -> None:
+    """Re-plan one route with everything that changed up to now."""
+    result = routing.reoptimize_route(services, route_id, reason)
+    log.info(
+        "route %s re-planned (%s): %d ETAs changed, solve %.3fs",
+        route_id,
+        reason,
+        len(result.changes),
+        result.solve_s,
+    )
+
+
+def reoptimize_depot(services: Services, depot_id: int, reason: str) -> None:
+    """Re-plan every open route of a depot together."""
+    routing.reoptimize_depot(services, depot_id, reason)
+
+
+JOBS = {"reoptimize_route": reoptimize_route, "reoptimize_depot": reoptimize_depot}
+
+
+def run(services: Services, job: str, *args: Any) -> None:
+    """Run the job called ``job`` with ``services`` (in-process queues)."""
+    JOBS[job](services, *args)
+
+
+def use_services(services: Services) -> None:
+    """Make ``services`` the ones RQ jobs in this process use (the worker command calls it)."""
+    global _worker_services
+    _worker_services = services
+
+
+def run_queued(job: str, key: str | None, *args: Any) -> None:
+    """Run a job an RQ worker picked up; a bare `rq worker` builds the app from the environment."""
+    global _worker_services
+    if _worker_services is None:
+        from . import create_app
+
+        _worker_services = create_app().extensions["lastmile"]
+    with claim(key):
+        run(_worker_services, job, *args)
