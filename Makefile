@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 PORT   ?= 5000
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test lint format bench chromium clean
+.PHONY: run test lint format chromium clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)

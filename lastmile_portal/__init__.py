@@ -45,6 +45,13 @@ def create_app(config: Mapping[str, Any] | None = None, **overrides: Any) -> Fla
         message_queue=settings.socketio_message_queue or None,
         cors_allowed_origins=[settings.public_base_url],
     )
+    if settings.trusted_proxies:
+        # Behind N reverse proxies, take the client's address and scheme from their headers
+        # (rate limits are per client, and Twilio signatures cover the public URL).
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        n = settings.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_port=n)  # type: ignore[method-assign]
     login_manager.init_app(app)
     csrf.init_app(app)
     limiter.init_app(app)

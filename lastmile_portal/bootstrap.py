@@ -16,9 +16,9 @@ from .adapters.redis_check import check_redis
 from .adapters.sms import ConsoleSmsGateway, FakeSmsGateway
 from .adapters.socketio_publisher import RecordingPublisher, SocketIOPublisher
 from .adapters.travel_times import HaversineTravelTimes, OsrmTravelTimes
-from .config import Settings
-from .jobs import run as run_job
+from .config import ConfigError, Settings
 from .domain.ports import Clock, Publisher
+from .jobs import run as run_job
 from .services import Services, ServiceSettings, handlers
 
 
@@ -36,6 +36,8 @@ def build_services(
     session_factory = make_session_factory(engine)
     if publisher is None:
         publisher = SocketIOPublisher(socketio) if socketio is not None else RecordingPublisher()
+    if settings.sms_backend == "twilio":
+        raise ConfigError("SMS_BACKEND=twilio is not available yet; use console (the default).")
     sms = FakeSmsGateway() if settings.sms_backend == "fake" else ConsoleSmsGateway()
     services: Services
 
@@ -57,6 +59,7 @@ def build_services(
             public_base_url=settings.public_base_url,
             timezone=settings.timezone,
             optimizer_time_limit_s=settings.optimizer_time_limit,
+            show_driver_within_stops=settings.show_driver_within_stops,
         ),
         health_checks=_health_checks(settings, engine),
     )
@@ -65,9 +68,10 @@ def build_services(
 
 def _health_checks(settings: Settings, engine: sa.Engine) -> dict[str, Any]:
     checks: dict[str, Any] = {"database": lambda: check_database(engine)}
-    redis_urls = {settings.redis_url, settings.socketio_message_queue} - {""}
-    for url in sorted(redis_urls):
-        checks["redis"] = lambda url=url: check_redis(url)
+    if settings.redis_url:
+        checks["redis"] = lambda: check_redis(settings.redis_url)
+    if settings.socketio_message_queue and settings.socketio_message_queue != settings.redis_url:
+        checks["socketio_message_queue"] = lambda: check_redis(settings.socketio_message_queue)
     return checks
 
 

@@ -38,7 +38,12 @@ def ensure_demo() -> bool:
     from . import demo
 
     s = _settings()
-    return demo.ensure_demo(_services(), s.secret_key, s.demo_staff_email, s.demo_staff_password)
+    try:
+        return demo.ensure_demo(
+            _services(), s.secret_key, s.demo_staff_email, s.demo_staff_password
+        )
+    except demo.NotADemoDatabase as error:
+        raise click.ClickException(str(error)) from None
 
 
 def demo_payload() -> dict[str, object]:

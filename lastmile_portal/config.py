@@ -44,6 +44,7 @@ class Settings:
     twilio_auth_token: str = ""
     twilio_from: str = ""
     data_encryption_key: str = ""
+    trusted_proxies: int = 0
     tracking_rate_limit: str = "60 per minute"
     ratelimit_storage_uri: str = "memory://"
     demo: bool = False
@@ -51,6 +52,7 @@ class Settings:
     demo_staff_email: str = "support@demo.lastmile.local"
     demo_staff_password: str = "lastmile-demo"
     optimizer_time_limit: float = 2.0
+    show_driver_within_stops: int = 5
     photo_dir: str = ""
     log_level: str = "INFO"
     testing: bool = False

@@ -251,6 +251,13 @@ def demo_phone(n: int) -> str:
     return f"+493023125{n:03d}"
 
 
+class NotADemoDatabase(Exception):
+    """Raise when the database holds depots that the demo did not create."""
+
+
+DEMO_DEPOT_CODES = {code for code, *_ in DEPOTS}
+
+
 def is_seeded_for_today(services: Services) -> bool:
     """Return whether the demo exists and its routes are for today."""
     with services.uow() as uow:
@@ -265,7 +272,13 @@ def ensure_demo(services: Services, secret_key: str, staff_email: str, staff_pas
     if is_seeded_for_today(services):
         return False
     with services.uow() as uow:
-        if uow.repo.count(m.Depot):
+        codes = {d.code for d in uow.repo.all(m.Depot)}
+        if codes - DEMO_DEPOT_CODES:
+            raise NotADemoDatabase(
+                "This database holds real depots; the demo never seeds or clears it. "
+                "Point DATABASE_URL (or INSTANCE_DIR) at a separate demo database."
+            )
+        if codes:
             log.info("demo data is from an earlier day: clearing it")
             for cls in PURGE_ORDER:
                 uow.repo.delete_all(cls)

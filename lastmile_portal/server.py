@@ -45,6 +45,6 @@ def print_demo(payload: dict, base_url: str) -> None:  # type: ignore[type-arg]
     for d in payload["drivers"]:
         click.echo(f"  driver {d['id']:>2} {d['name']:<16} {d['token']}")
     staff = payload["staff"]
-    click.echo(f"Staff login: {staff['email']} / {staff['password']}  at {base_url}/support")
+    click.echo(f"Staff login: {staff['email']} / {staff['password']}")
     click.echo(f"Health: {base_url}/healthz")
     click.echo("")

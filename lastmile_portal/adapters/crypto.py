@@ -5,15 +5,21 @@ from __future__ import annotations
 import base64
 import hashlib
 
-from cryptography.fernet import Fernet, InvalidToken
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 
 class FieldCipher:
-    """Encrypt and decrypt short strings with a key derived from configuration."""
+    """Encrypt and decrypt short strings with keys derived from configuration.
 
-    def __init__(self, secret: str) -> None:
-        key = base64.urlsafe_b64encode(hashlib.sha256(secret.encode()).digest())
-        self._fernet = Fernet(key)
+    ``secrets`` is comma-separated: the first encrypts, all of them decrypt, so a key can
+    be rotated by putting the new one first and keeping the old one until re-encrypted.
+    """
+
+    def __init__(self, secrets: str) -> None:
+        keys = [s.strip() for s in secrets.split(",") if s.strip()]
+        self._fernet = MultiFernet(
+            [Fernet(base64.urlsafe_b64encode(hashlib.sha256(k.encode()).digest())) for k in keys]
+        )
 
     def encrypt(self, plaintext: str) -> str:
         """Return the ciphertext of ``plaintext`` (different every call)."""

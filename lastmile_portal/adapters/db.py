@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
@@ -10,12 +11,15 @@ from types import TracebackType
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm.exc import StaleDataError
 
 from ..domain import model as m
 from ..domain.errors import ConcurrentUpdate, ServiceUnavailable
 from ..domain.events import Event, to_timeline_entry
 from .orm import start_mappers
 from .repository import SqlAlchemyRepository
+
+log = logging.getLogger("lastmile.db")
 
 
 def make_engine(url: str) -> sa.Engine:
@@ -95,6 +99,10 @@ class SqlAlchemyUnitOfWork:
         if exc is not None:
             self.session.rollback()
         self.session.close()
+        if isinstance(exc, StaleDataError):
+            raise ConcurrentUpdate(
+                "Somebody else changed this delivery at the same moment. Please try again."
+            ) from exc
         if isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError):
             raise ServiceUnavailable("database", describe_db_error(exc)) from exc
 
@@ -107,13 +115,17 @@ class SqlAlchemyUnitOfWork:
                 if entry is not None:
                     self.session.add(entry)
             self.session.commit()
-        except sa_exc.StaleDataError as error:
+        except StaleDataError as error:
             self.session.rollback()
             raise ConcurrentUpdate(
                 "Somebody else changed this delivery at the same moment. Please try again."
             ) from error
         if self._on_commit and events:
-            self._on_commit(events)
+            try:
+                self._on_commit(events)
+            except Exception:
+                # The change is saved; a failed push must not turn it into an error.
+                log.exception("handling %d committed events failed", len(events))
 
     def rollback(self) -> None:
         """Discard everything since the last commit."""

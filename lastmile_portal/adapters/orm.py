@@ -172,6 +172,7 @@ driver_positions = sa.Table(
     sa.Column("speed", sa.Float),
     sa.Column("heading", sa.Float),
     sa.Column("accuracy", sa.Float),
+    sa.Column("suspect", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Index("ix_driver_positions_driver_time", "driver_id", "recorded_at"),
 )
 
@@ -245,6 +246,8 @@ stops = sa.Table(
     sa.Column("lng", sa.Float, nullable=False),
     sa.Column("service_seconds", sa.Integer, nullable=False),
     sa.Column("planned_arrival", UTCDateTime()),
+    sa.Column("planned_travel_s", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("expected_arrival", UTCDateTime()),
     sa.Column("eta_earliest", UTCDateTime()),
     sa.Column("eta_latest", UTCDateTime()),
     sa.Column("status", _enum(m.StopStatus), nullable=False),

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from ..domain import model as m
 from ..domain.events import TimelineEntry
+from . import orm
 
 T = TypeVar("T")
 
@@ -77,6 +78,25 @@ class SqlAlchemyRepository:
                 sa.select(m.Delivery).filter_by(stop_id=stop_id).order_by(sa.text("id"))
             )
         )
+
+    def deliveries_at_stops(self, stop_ids: list[int]) -> dict[int, list[m.Delivery]]:
+        """Return the parcels of several stops at once, keyed by stop id."""
+        out: dict[int, list[m.Delivery]] = {}
+        if not stop_ids:
+            return out
+        query = sa.select(m.Delivery).where(orm.deliveries.c.stop_id.in_(stop_ids))
+        for d in self.session.scalars(query.order_by(orm.deliveries.c.id)):
+            out.setdefault(d.stop_id, []).append(d)  # type: ignore[arg-type]
+        return out
+
+    def last_position(self, driver_id: int) -> m.DriverPosition | None:
+        """Return the newest stored GPS fix of a driver."""
+        return self.session.scalars(
+            sa.select(m.DriverPosition)
+            .filter_by(driver_id=driver_id)
+            .order_by(orm.driver_positions.c.recorded_at.desc())
+            .limit(1)
+        ).first()
 
     def routes_on(self, service_date: date, depot_id: int | None = None) -> list[m.Route]:
         """Return the day's routes, optionally for one depot."""

@@ -254,6 +254,7 @@ class DriverPosition:
     speed: float | None = None  # m/s
     heading: float | None = None  # degrees
     accuracy: float | None = None  # metres
+    suspect: bool = False  # an impossible jump from the previous fix (GPS glitch)
     id: int | None = None
 
 
@@ -330,6 +331,8 @@ class Stop:
     lng: float
     service_seconds: int
     planned_arrival: datetime | None = None
+    planned_travel_s: int = 0  # the plan's drive from the previous place: the pace baseline
+    expected_arrival: datetime | None = None  # live estimate from the driver's position
     eta_earliest: datetime | None = None
     eta_latest: datetime | None = None
     status: StopStatus = StopStatus.PENDING
@@ -483,10 +486,14 @@ class Delivery:
         )
 
     def mark_delivered(self, *, at: datetime, driver_id: int, note: str = "") -> None:
-        """Record a successful hand-over."""
+        """Record a successful hand-over (into a locker: ready for pickup)."""
         self.attempts += 1
+        at_locker = self.option in (DeliveryOption.LOCKER, DeliveryOption.PICKUP_POINT)
         self.transition_to(
-            DeliveryStatus.DELIVERED, at=at, actor=Actor.DRIVER, actor_id=str(driver_id)
+            DeliveryStatus.AT_LOCKER if at_locker else DeliveryStatus.DELIVERED,
+            at=at,
+            actor=Actor.DRIVER,
+            actor_id=str(driver_id),
         )
         self.record(
             ParcelDelivered(

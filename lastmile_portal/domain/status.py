@@ -30,12 +30,13 @@ TRANSITIONS: dict[DeliveryStatus, frozenset[DeliveryStatus]] = {
     S.SCHEDULED: frozenset(
         {S.OUT_FOR_DELIVERY, S.RESCHEDULED, S.REDIRECTED_TO_LOCKER, S.CANCELLED}
     ),
+    # A parcel addressed to a locker from the start goes out for delivery to the locker.
     S.OUT_FOR_DELIVERY: frozenset(
-        {S.ARRIVING, S.DELIVERED, S.FAILED, S.RESCHEDULED, S.REDIRECTED_TO_LOCKER}
+        {S.ARRIVING, S.DELIVERED, S.AT_LOCKER, S.FAILED, S.RESCHEDULED, S.REDIRECTED_TO_LOCKER}
     ),
     # A driver can be "arriving" and then get pulled away (geofence was wrong, urgent
     # re-plan); going back to out-for-delivery keeps the history honest.
-    S.ARRIVING: frozenset({S.DELIVERED, S.FAILED, S.OUT_FOR_DELIVERY}),
+    S.ARRIVING: frozenset({S.DELIVERED, S.AT_LOCKER, S.FAILED, S.OUT_FOR_DELIVERY}),
     S.FAILED: frozenset({S.RESCHEDULED, S.REDIRECTED_TO_LOCKER, S.RETURNED}),
     S.RESCHEDULED: frozenset(
         {S.SCHEDULED, S.OUT_FOR_DELIVERY, S.REDIRECTED_TO_LOCKER, S.RETURNED, S.CANCELLED}

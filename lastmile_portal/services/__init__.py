@@ -26,6 +26,7 @@ class ServiceSettings:
     public_base_url: str
     timezone: str
     optimizer_time_limit_s: float = 2.0
+    show_driver_within_stops: int = 5
 
 
 @dataclass

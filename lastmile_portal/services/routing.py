@@ -43,8 +43,6 @@ def plan_depot_day(services: Services, depot_id: int, service_date: date) -> Pla
         opens = datetime.combine(service_date, time.fromisoformat(depot.opens_at), tz)
         closes = datetime.combine(service_date, time.fromisoformat(depot.closes_at), tz)
         epoch = max(opens, now.astimezone(tz)).replace(microsecond=0)
-        if epoch >= closes:
-            raise RoutingError(f"{depot.name} is closed for the rest of {service_date}.")
 
         for route in uow.repo.routes_on(service_date, depot_id):
             if route.status is m.RouteStatus.PLANNED:
@@ -59,6 +57,11 @@ def plan_depot_day(services: Services, depot_id: int, service_date: date) -> Pla
             for d in uow.repo.deliveries_on(depot_id, service_date)
             if d.status in PLANNABLE and d.stop_id is None
         ]
+        # Windows promised past closing time still need a driver: stretch the day to them.
+        latest = max((d.window_end for d in deliveries if d.window_end), default=closes)
+        closes = max(closes, latest + timedelta(hours=1))
+        if epoch >= closes:
+            raise RoutingError(f"{depot.name} is closed for the rest of {service_date}.")
         crews = _crews(uow, depot_id)
         if not crews:
             raise RoutingError(f"{depot.name} has no active drivers with vehicles.")
@@ -108,6 +111,9 @@ def plan_depot_day(services: Services, depot_id: int, service_date: date) -> Pla
         plan = services.optimizer.solve(problem, matrix, services.settings.optimizer_time_limit_s)
 
         crew_by_vehicle = {str(v.id): (d, v) for d, v, _t in crews}
+        nv = len(vehicles)
+        node_of = {spec.id: 2 * nv + i for i, spec in enumerate(problem.stops)}
+        speed_of = {v.id: (i, v.speed_factor) for i, v in enumerate(vehicles)}
         planned = 0
         routes = 0
         for planned_route in plan.routes:
@@ -123,8 +129,11 @@ def plan_depot_day(services: Services, depot_id: int, service_date: date) -> Pla
             )
             uow.repo.add(route)
             routes += 1
+            here, speed = speed_of[planned_route.vehicle_id]
             for seq, visit in enumerate(planned_route.visits, start=1):
                 members = groups[visit.stop_id]
+                travel = scaled(matrix.durations[here][node_of[visit.stop_id]], speed)
+                here = node_of[visit.stop_id]
                 arrival = problem.at(visit.service_start)
                 earliest, latest = eta_window(arrival, seq - 1)
                 stop = m.Stop(
@@ -135,6 +144,8 @@ def plan_depot_day(services: Services, depot_id: int, service_date: date) -> Pla
                     lng=members[0].lng,
                     service_seconds=_service_seconds(visit.stop_id, len(members)),
                     planned_arrival=arrival,
+                    planned_travel_s=travel,
+                    expected_arrival=arrival,
                     eta_earliest=earliest,
                     eta_latest=latest,
                     locker_id=members[0].locker_id if visit.stop_id.startswith("L") else None,
@@ -211,7 +222,7 @@ def _crews(uow, depot_id: int) -> list[tuple[m.Driver, m.Vehicle, m.VehicleType]
 
 
 def _group_stops(deliveries: list[m.Delivery]) -> dict[str, list[m.Delivery]]:
-    """Group parcels into stops: one per address, one per locker for all its parcels."""
+    """Group parcels into stops: one per parcel at a door, one per locker for all its parcels."""
     groups: dict[str, list[m.Delivery]] = {}
     for d in deliveries:
         if d.option in LOCKER_OPTIONS and d.locker_id is not None:
@@ -434,15 +445,17 @@ def _replan(services: Services, route_ids: list[int], reason: str) -> ReplanResu
                 if found is None or not found.is_open:
                     continue  # completed while we were solving: its record stands
                 stop = found
+                travel = scaled(matrix.durations[here][node_of[sid]], speed)
                 if planned_at is None:
                     # Dropped by the solver: promise honestly, straight after the previous stop.
-                    travel = scaled(matrix.durations[here][node_of[sid]], speed)
                     planned_at = schedule(t, [(travel, None, 0)])[0]
                 old_at = stop.planned_arrival
                 old_position = old_order.index(stop.id) if stop.id in old_order else None
                 stop.route_id = route_id
                 stop.sequence = next_seq + position
                 stop.planned_arrival = planned_at
+                stop.planned_travel_s = travel
+                stop.expected_arrival = planned_at
                 stop.eta_earliest, stop.eta_latest = eta_window(planned_at, position)
                 shifted = old_at is None or abs(planned_at - old_at) >= MIN_REPORTED_SHIFT
                 if shifted or old_position != position:

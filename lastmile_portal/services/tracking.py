@@ -1,4 +1,4 @@
-"""What a recipient sees on the tracking page, and driver positions coming in."""
+"""What a recipient sees (page and live snapshot), and driver positions coming in."""
 
 from __future__ import annotations
 
@@ -10,14 +10,23 @@ from typing import Any
 
 from ..domain import model as m
 from ..domain.errors import InvalidInput, NotFound
+from ..domain.eta import LiveEta, StopAhead, live_etas, observed_pace
+from ..domain.events import Actor
 from ..domain.geo import haversine_m
 from ..domain.routing import Point
 from ..domain.status import EN_ROUTE, LABELS, DeliveryStatus
 from . import Services
+from .unit_of_work import UnitOfWork
 
 TOKEN_ALPHABET = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
 MAX_FUTURE_SKEW = timedelta(minutes=2)
 STALE_AFTER = timedelta(minutes=2)
+MAX_SPEED_MPS = 60.0  # 216 km/h: anything faster between two fixes is a GPS jump
+THIN_SECONDS = 5.0  # history keeps one fix per 5 s ...
+THIN_METRES = 10.0  # ... unless the driver moved more than 10 m
+ARRIVING_METRES = 150.0
+ARRIVING_WITHIN = timedelta(minutes=3)
+ETA_REPUBLISH = timedelta(seconds=30)
 
 
 @dataclass(frozen=True)
@@ -57,6 +66,7 @@ class TrackingView:
     option: str
     window_start: datetime | None
     window_end: datetime | None
+    eta_expected: datetime | None
     eta_earliest: datetime | None
     eta_latest: datetime | None
     stops_before: int | None
@@ -64,15 +74,29 @@ class TrackingView:
     vehicle_kind: str | None
     vehicle_label: str | None
     driver_position: DriverPositionView | None
+    driver_hidden_until_stops: int | None
     locker_name: str | None
     history: tuple[HistoryItem, ...]
     en_route: bool
     finished: bool
+    plan_version: int | None
+    generated_at: datetime
 
 
 def is_well_formed_token(token: str) -> bool:
     """Return whether ``token`` could be a tracking token at all (cheap check before the DB)."""
     return 20 <= len(token) <= 64 and set(token) <= TOKEN_ALPHABET
+
+
+def delivery_id_for_token(services: Services, token: str) -> int:
+    """Return the delivery a tracking token opens, or raise NotFound (same for every bad token)."""
+    if not is_well_formed_token(token):
+        raise NotFound("This tracking link is not valid.")
+    with services.uow() as uow:
+        d = uow.repo.delivery_by_token(token)
+        if d is None or d.id is None:
+            raise NotFound("This tracking link is not valid.")
+        return d.id
 
 
 def get_tracking(services: Services, token: str) -> TrackingView:
@@ -87,98 +111,177 @@ def get_tracking(services: Services, token: str) -> TrackingView:
         d = uow.repo.delivery_by_token(token)
         if d is None:
             raise NotFound("This tracking link is not valid.")
-        now = services.clock.now()
-        stop = uow.repo.get(m.Stop, d.stop_id) if d.stop_id else None
-        route = uow.repo.get(m.Route, stop.route_id) if stop and stop.route_id else None
-        driver = uow.repo.get(m.Driver, route.driver_id) if route else None
-        vehicle = uow.repo.get(m.Vehicle, route.vehicle_id) if route else None
-        vtype = uow.repo.get(m.VehicleType, vehicle.vehicle_type_id) if vehicle else None
-        locker = uow.repo.get(m.Locker, d.locker_id) if d.locker_id else None
-        en_route = d.status in EN_ROUTE
-        position = None
-        if (
-            en_route
-            and driver
-            and driver.last_lat is not None
-            and driver.last_lng is not None
-            and driver.last_position_at
-        ):
-            here = Point(driver.last_lat, driver.last_lng)
-            position = DriverPositionView(
-                lat=here.lat,
-                lng=here.lng,
-                at=driver.last_position_at,
-                stale=now - driver.last_position_at > STALE_AFTER,
-                distance_m=haversine_m(here, Point(d.lat, d.lng)),
-            )
-        history = tuple(
-            HistoryItem(
-                status=e.data["new"], label=LABELS[DeliveryStatus(e.data["new"])], at=e.occurred_at
-            )
-            for e in uow.repo.timeline(d.id)  # type: ignore[arg-type]
-            if e.kind == "DeliveryStatusChanged"
+        return _view(services, uow, d)
+
+
+def _view(services: Services, uow: UnitOfWork, d: m.Delivery) -> TrackingView:
+    now = services.clock.now()
+    stop = uow.repo.get(m.Stop, d.stop_id) if d.stop_id else None
+    route = uow.repo.get(m.Route, stop.route_id) if stop and stop.route_id else None
+    driver = uow.repo.get(m.Driver, route.driver_id) if route else None
+    vehicle = uow.repo.get(m.Vehicle, route.vehicle_id) if route else None
+    vtype = uow.repo.get(m.VehicleType, vehicle.vehicle_type_id) if vehicle else None
+    locker = uow.repo.get(m.Locker, d.locker_id) if d.locker_id else None
+    en_route = d.status in EN_ROUTE
+    stops_before = route.stops_before(stop) if route and stop and en_route else None
+    show_within = services.settings.show_driver_within_stops
+    # The driver's position tells where earlier recipients live: show it only when close.
+    may_see_driver = stops_before is not None and stops_before <= show_within
+    position = None
+    if (
+        may_see_driver
+        and driver
+        and driver.last_lat is not None
+        and driver.last_lng is not None
+        and driver.last_position_at
+    ):
+        here = Point(driver.last_lat, driver.last_lng)
+        position = DriverPositionView(
+            lat=here.lat,
+            lng=here.lng,
+            at=driver.last_position_at,
+            stale=now - driver.last_position_at > STALE_AFTER,
+            distance_m=haversine_m(here, Point(d.lat, d.lng)),
         )
-        show_stop = stop is not None and d.status not in (
-            DeliveryStatus.DELIVERED,
-            DeliveryStatus.FAILED,
+    history = tuple(
+        HistoryItem(
+            status=e.data["new"], label=LABELS[DeliveryStatus(e.data["new"])], at=e.occurred_at
         )
-        return TrackingView(
-            delivery_id=d.id,  # type: ignore[arg-type]
-            tracking_number=d.tracking_number,
-            status=str(d.status),
-            status_label=d.status_label,
-            recipient_first_name=d.recipient_first_name,
-            address_line=d.address_line,
-            postcode=d.postcode,
-            city=d.city,
-            lat=d.lat,
-            lng=d.lng,
-            option=str(d.option),
-            window_start=d.window_start,
-            window_end=d.window_end,
-            eta_earliest=stop.eta_earliest if show_stop and stop else None,
-            eta_latest=stop.eta_latest if show_stop and stop else None,
-            stops_before=route.stops_before(stop) if route and stop and en_route else None,
-            driver_first_name=driver.first_name if driver else None,
-            vehicle_kind=str(vtype.kind) if vtype else None,
-            vehicle_label=m.VEHICLE_LABELS[vtype.kind] if vtype else None,
-            driver_position=position,
-            locker_name=locker.name if locker else None,
-            history=history,
-            en_route=en_route,
-            finished=d.status in (DeliveryStatus.DELIVERED, DeliveryStatus.COLLECTED),
-        )
+        for e in uow.repo.timeline(d.id)  # type: ignore[arg-type]
+        if e.kind == "DeliveryStatusChanged"
+    )
+    show_stop = stop is not None and d.status not in (
+        DeliveryStatus.DELIVERED,
+        DeliveryStatus.FAILED,
+    )
+    return TrackingView(
+        delivery_id=d.id,  # type: ignore[arg-type]
+        tracking_number=d.tracking_number,
+        status=str(d.status),
+        status_label=d.status_label,
+        recipient_first_name=d.recipient_first_name,
+        address_line=d.address_line,
+        postcode=d.postcode,
+        city=d.city,
+        lat=d.lat,
+        lng=d.lng,
+        option=str(d.option),
+        window_start=d.window_start,
+        window_end=d.window_end,
+        eta_expected=(stop.expected_arrival or stop.planned_arrival)
+        if show_stop and stop
+        else None,
+        eta_earliest=stop.eta_earliest if show_stop and stop else None,
+        eta_latest=stop.eta_latest if show_stop and stop else None,
+        stops_before=stops_before,
+        driver_first_name=driver.first_name if driver else None,
+        vehicle_kind=str(vtype.kind) if vtype else None,
+        vehicle_label=m.VEHICLE_LABELS[vtype.kind] if vtype else None,
+        driver_position=position,
+        driver_hidden_until_stops=show_within if en_route and not may_see_driver else None,
+        locker_name=locker.name if locker else None,
+        history=history,
+        en_route=en_route,
+        finished=d.status in (DeliveryStatus.DELIVERED, DeliveryStatus.COLLECTED),
+        plan_version=route.plan_version if route else None,
+        generated_at=now,
+    )
+
+
+def live_snapshot(services: Services, delivery_id: int) -> dict[str, Any]:
+    """Return the full live state of one delivery, sent on every (re)connect."""
+    with services.uow() as uow:
+        d = uow.repo.get(m.Delivery, delivery_id)
+        if d is None:
+            raise NotFound("This tracking link is not valid.")
+        return snapshot_payload(_view(services, uow, d))
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def snapshot_payload(view: TrackingView) -> dict[str, Any]:
+    """Turn a tracking view into the JSON the page's script understands."""
+    pos = view.driver_position
+    return {
+        "version": int(view.generated_at.timestamp() * 1000),
+        "plan_version": view.plan_version,
+        "status": view.status,
+        "label": view.status_label,
+        "window": {"start": _iso(view.window_start), "end": _iso(view.window_end)},
+        "eta": {
+            "expected": _iso(view.eta_expected),
+            "earliest": _iso(view.eta_earliest),
+            "latest": _iso(view.eta_latest),
+            "confidence": 0.8,
+        }
+        if view.eta_earliest
+        else None,
+        "stops_before": view.stops_before,
+        "destination": {"lat": view.lat, "lng": view.lng},
+        "position": {"lat": pos.lat, "lng": pos.lng, "at": pos.at.isoformat(), "stale": pos.stale}
+        if pos
+        else None,
+        "driver_hidden_until_stops": view.driver_hidden_until_stops,
+        "history": [
+            {"status": h.status, "label": h.label, "at": h.at.isoformat()} for h in view.history
+        ],
+        "finished": view.finished,
+    }
+
+
+# ---------------------------------------------------------------- positions in
 
 
 @dataclass(frozen=True)
 class PositionsResult:
-    """How many pings were stored and how many were ignored as old or duplicate."""
+    """How many pings were taken, ignored (old or duplicate) and flagged (impossible jumps)."""
 
     accepted: int
     ignored: int
+    flagged: int = 0
 
 
 def record_positions(
     services: Services, driver_id: int, pings: Sequence[Mapping[str, Any]]
 ) -> PositionsResult:
-    """Store a batch of GPS fixes from a driver's phone and push the newest one live.
+    """Store a batch of GPS fixes from a driver's phone, refresh ETAs and push them live.
 
-    Pings older than the newest one already stored are ignored (a phone flushing its
-    offline buffer after a fresher ping); malformed ones reject the whole batch.
+    Pings older than the newest one already taken are ignored (a phone flushing its
+    offline buffer after a fresher ping); an impossible jump is kept, flagged, and does
+    not move the driver; malformed pings reject the whole batch before anything is saved.
     """
-    parsed = sorted((_parse_ping(p, services.clock.now()) for p in pings), key=lambda p: p[2])
+    if not isinstance(pings, Sequence) or isinstance(pings, str | bytes):
+        raise InvalidInput("positions must be a list.")
+    if len(pings) > 1000:
+        raise InvalidInput("Send at most 1000 positions per request.")
+    now = services.clock.now()
+    parsed = sorted((_parse_ping(p, now) for p in pings), key=lambda p: p[2])
+    outgoing: list[tuple[str, str, dict[str, Any]]] = []
     with services.uow() as uow:
         driver = uow.repo.get(m.Driver, driver_id)
         if driver is None:
             raise NotFound(f"There is no driver {driver_id}.")
-        now = services.clock.now()
-        accepted = 0
-        latest = driver.last_position_at
+        accepted = flagged = 0
+        last_stored = uow.repo.last_position(driver_id)
         for lat, lng, recorded_at, extra in parsed:
-            if latest is not None and recorded_at <= latest:
+            if driver.last_position_at is not None and recorded_at <= driver.last_position_at:
                 continue
-            uow.repo.add(
-                m.DriverPosition(
+            here = Point(lat, lng)
+            suspect = False
+            if driver.last_lat is not None and driver.last_lng is not None:
+                dt = (recorded_at - driver.last_position_at).total_seconds()  # type: ignore[operator]
+                dist = haversine_m(Point(driver.last_lat, driver.last_lng), here)
+                suspect = dist > MAX_SPEED_MPS * max(dt, 1.0)
+            thin = (
+                not suspect
+                and last_stored is not None
+                and (recorded_at - last_stored.recorded_at).total_seconds() < THIN_SECONDS
+                and haversine_m(Point(last_stored.lat, last_stored.lng), here) < THIN_METRES
+            )
+            if not thin:
+                last_stored = m.DriverPosition(
                     driver_id=driver_id,
                     lat=lat,
                     lng=lng,
@@ -187,32 +290,121 @@ def record_positions(
                     speed=extra.get("speed"),
                     heading=extra.get("heading"),
                     accuracy=extra.get("accuracy"),
+                    suspect=suspect,
                 )
-            )
-            latest = recorded_at
+                uow.repo.add(last_stored)
+            if suspect:
+                flagged += 1
+                continue
             driver.last_lat, driver.last_lng, driver.last_position_at = lat, lng, recorded_at
             accepted += 1
-        rooms: list[str] = []
         if accepted:
-            route = uow.repo.route_of_driver(driver_id, services.today())
-            if route is not None:
-                for stop in route.stops:
-                    if stop.is_open:
-                        rooms += [
-                            f"delivery:{d.id}"
-                            for d in uow.repo.deliveries_at_stop(stop.id)  # type: ignore[arg-type]
-                            if d.status in EN_ROUTE
-                        ]
+            outgoing = _refresh_route(services, uow, driver, now)
         uow.commit()
-    if accepted:
-        payload = {
-            "lat": driver.last_lat,
-            "lng": driver.last_lng,
-            "at": driver.last_position_at.isoformat(),  # type: ignore[union-attr]
-        }
-        for room in rooms:
-            services.publisher.publish(room, "position", payload)
-    return PositionsResult(accepted=accepted, ignored=len(parsed) - accepted)
+    for room, event, payload in outgoing:
+        services.publisher.publish(room, event, payload)
+    return PositionsResult(
+        accepted=accepted, ignored=len(parsed) - accepted - flagged, flagged=flagged
+    )
+
+
+def _refresh_route(
+    services: Services, uow: UnitOfWork, driver: m.Driver, now: datetime
+) -> list[tuple[str, str, dict[str, Any]]]:
+    """Recompute the live ETAs of the driver's open stops; return what to publish where."""
+    route = uow.repo.route_of_driver(driver.id, services.today())  # type: ignore[arg-type]
+    if route is None or route.status is not m.RouteStatus.IN_PROGRESS:
+        return []
+    here = Point(driver.last_lat, driver.last_lng)  # type: ignore[arg-type]
+    stops = route.ordered_stops()
+    open_stops = [s for s in stops if s.is_open]
+    if not open_stops:
+        return []
+    parcels = uow.repo.deliveries_at_stops([s.id for s in open_stops])  # type: ignore[misc]
+    first = open_stops[0]
+    if first.status is m.StopStatus.ARRIVED:
+        to_first = 0.0
+    else:
+        leg = services.travel_times.matrix([here, Point(first.lat, first.lng)], now)
+        to_first = leg.durations[0][1]
+    ahead = []
+    for i, s in enumerate(open_stops):
+        starts = [d.window_start for d in parcels.get(s.id, []) if d.window_start]  # type: ignore[arg-type]
+        ahead.append(
+            StopAhead(
+                stop_id=s.id,  # type: ignore[arg-type]
+                travel_s=to_first if i == 0 else float(s.planned_travel_s),
+                service_s=float(s.service_seconds),
+                window_start=max(starts) if starts else None,
+            )
+        )
+    etas = live_etas(now, ahead, _pace(route, stops))
+    out: list[tuple[str, str, dict[str, Any]]] = []
+    position = {"lat": here.lat, "lng": here.lng, "at": driver.last_position_at.isoformat()}  # type: ignore[union-attr]
+    show_within = services.settings.show_driver_within_stops
+    for stop, eta in zip(open_stops, etas, strict=True):
+        moved = _eta_moved(stop, eta)
+        if moved:
+            stop.expected_arrival, stop.eta_earliest, stop.eta_latest = (
+                eta.expected,
+                eta.earliest,
+                eta.latest,
+            )
+        for d in parcels.get(stop.id, []):  # type: ignore[arg-type]
+            if d.status not in EN_ROUTE:
+                continue
+            room = f"delivery:{d.id}"
+            if eta.stops_before <= show_within:
+                out.append((room, "position", position))
+            if moved:
+                out.append((room, "eta", _eta_payload(eta, route.plan_version)))
+            close = haversine_m(here, Point(stop.lat, stop.lng)) <= ARRIVING_METRES
+            if (
+                eta.stops_before == 0
+                and d.status is DeliveryStatus.OUT_FOR_DELIVERY
+                and (close or eta.expected - now <= ARRIVING_WITHIN)
+            ):
+                d.transition_to(
+                    DeliveryStatus.ARRIVING,
+                    at=now,
+                    actor=Actor.SYSTEM,
+                    reason="the driver is a few minutes away",
+                )
+    return out
+
+
+def _pace(route: m.Route, stops: list[m.Stop]) -> float:
+    """Compare the drives done today with what the plan expected for them."""
+    legs: list[tuple[float, float]] = []
+    left = route.started_at
+    for s in stops:
+        if s.arrived_at is None:
+            continue
+        if left is not None and s.planned_travel_s > 0:
+            legs.append((float(s.planned_travel_s), (s.arrived_at - left).total_seconds()))
+        left = s.departed_at or s.arrived_at
+    return observed_pace(legs)
+
+
+def _eta_moved(stop: m.Stop, eta: LiveEta) -> bool:
+    if stop.expected_arrival is None or stop.eta_earliest is None or stop.eta_latest is None:
+        return True
+    return (
+        abs(stop.expected_arrival - eta.expected) >= ETA_REPUBLISH
+        or abs(stop.eta_earliest - eta.earliest) >= ETA_REPUBLISH
+        or abs(stop.eta_latest - eta.latest) >= ETA_REPUBLISH
+    )
+
+
+def _eta_payload(eta: LiveEta, plan_version: int) -> dict[str, Any]:
+    return {
+        "expected": eta.expected.isoformat(),
+        "eta_earliest": eta.earliest.isoformat(),
+        "eta_latest": eta.latest.isoformat(),
+        "stops_before": eta.stops_before,
+        "confidence": eta.confidence,
+        "plan_version": plan_version,
+    }
 
 
 def _parse_ping(
@@ -240,7 +432,10 @@ def _parse_ping(
         value = ping.get(key)
         if value is not None:
             try:
-                extra[key] = float(value)
+                number = float(value)
             except (TypeError, ValueError):
                 raise InvalidInput(f"{key} must be a number.") from None
+            if not math.isfinite(number):
+                raise InvalidInput(f"{key} must be a finite number.")
+            extra[key] = number
     return lat, lng, recorded_at, extra

@@ -24,7 +24,7 @@ def test_healthz_checks_redis_when_configured(tmp_path, clock, publisher, redis_
         base_config(tmp_path, SOCKETIO_MESSAGE_QUEUE=redis_url), clock=clock, publisher=publisher
     )
     body = app.test_client().get("/healthz").get_json()
-    assert body["checks"]["redis"] == "ok"
+    assert body["checks"]["socketio_message_queue"] == "ok"
     assert body["socketio_message_queue"] is True
 
 

@@ -45,6 +45,8 @@ def test_page_never_shows_another_recipients_data(client, services, world) -> No
         address_line="Secretweg 99",
         access_code="4711",
         instructions="Key under the mat",
+        lat=52.537713,
+        lng=13.441197,
     )
     mine = make_delivery(world, recipient_name="Mine Owner", access_code="1234")
     make_route(world, [other, mine])
@@ -59,7 +61,8 @@ def test_page_never_shows_another_recipients_data(client, services, world) -> No
         other.phone,
         other.tracking_number,
         other.tracking_token,
-        str(other.lat),
+        "52.537713",
+        "13.441197",
     ):
         assert secret not in html
     # Nor the recipient's own access code: it is masked once entered.
