@@ -43,7 +43,7 @@ def create_app(config: Mapping[str, Any] | None = None, **overrides: Any) -> Fla
         app,
         async_mode="threading",
         message_queue=settings.socketio_message_queue or None,
-        cors_allowed_origins=[settings.public_base_url],
+        # Same origin only (the default): pages are served by this app, never embedded.
     )
     if settings.trusted_proxies:
         # Behind N reverse proxies, take the client's address and scheme from their headers
@@ -60,10 +60,16 @@ def create_app(config: Mapping[str, Any] | None = None, **overrides: Any) -> Fla
 
     app.extensions["lastmile"] = build_services(settings, socketio=socketio, **overrides)
 
-    from .web import auth, errors, filters, system, tracking  # noqa: F401 (auth registers the loader)
+    from .sockets.driver import DriverNamespace
+    from .sockets.live import LiveNamespace
+    from .web import api_spec, auth, driver_api, errors, filters, system, tracking  # noqa: F401
 
     app.register_blueprint(tracking.bp)
     app.register_blueprint(system.bp)
+    app.register_blueprint(driver_api.bp)
+    app.register_blueprint(api_spec.bp)
+    socketio.on_namespace(LiveNamespace("/live"))
+    socketio.on_namespace(DriverNamespace("/driver"))
     errors.register(app)
     filters.register(app, settings.timezone)
 

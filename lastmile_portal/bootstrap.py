@@ -35,7 +35,9 @@ def build_services(
     engine = engine or make_engine(settings.database_url)
     session_factory = make_session_factory(engine)
     if publisher is None:
-        publisher = SocketIOPublisher(socketio) if socketio is not None else RecordingPublisher()
+        publisher = (
+            SocketIOPublisher(socketio.server) if socketio is not None else RecordingPublisher()
+        )
     if settings.sms_backend == "twilio":
         raise ConfigError("SMS_BACKEND=twilio is not available yet; use console (the default).")
     sms = FakeSmsGateway() if settings.sms_backend == "fake" else ConsoleSmsGateway()

@@ -6,15 +6,19 @@ from typing import Any
 
 
 class SocketIOPublisher:
-    """Emit through Flask-SocketIO (in the server) or a Redis-backed emitter (elsewhere)."""
+    """Emit through one app's Socket.IO server.
 
-    def __init__(self, socketio: Any, namespace: str = "/live") -> None:
-        self._socketio = socketio
+    With a message queue configured the server's manager writes to Redis, so the event
+    reaches clients connected to any web process, and a job worker can publish too.
+    """
+
+    def __init__(self, server: Any, namespace: str = "/live") -> None:
+        self._server = server
         self._namespace = namespace
 
     def publish(self, room: str, event: str, payload: dict[str, Any]) -> None:
         """Send ``event`` with ``payload`` to everyone in ``room``."""
-        self._socketio.emit(event, payload, to=room, namespace=self._namespace)
+        self._server.emit(event, payload, to=room, namespace=self._namespace)
 
 
 class RecordingPublisher:

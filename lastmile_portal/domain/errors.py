@@ -19,6 +19,12 @@ class NotFound(DomainError):
     status_code = 404
 
 
+class Unauthorized(DomainError):
+    """Raise when credentials are missing or wrong (a driver token, a tracking token)."""
+
+    status_code = 401
+
+
 class InvalidTransition(DomainError):
     """Raise when a delivery cannot move from its current status to the one asked for."""
 

@@ -450,11 +450,7 @@ class Delivery:
         """Move to ``new`` if the state machine allows it, recording why."""
         if new == self.status:
             return
-        if not can_transition(self.status, new):
-            raise InvalidTransition(
-                f"A parcel that is '{LABELS[self.status].lower()}' cannot become "
-                f"'{LABELS[new].lower()}'."
-            )
+        self._require(new)
         old = self.status
         self.status = new
         self.updated_at = at
@@ -470,8 +466,19 @@ class Delivery:
             )
         )
 
+    def _require(self, new: DeliveryStatus) -> None:
+        if not can_transition(self.status, new):
+            raise InvalidTransition(
+                f"A parcel that is '{LABELS[self.status].lower()}' cannot become "
+                f"'{LABELS[new].lower()}'."
+            )
+
     def mark_arrived(self, *, at: datetime, driver_id: int, stop_id: int) -> None:
         """Record that the driver is at the door."""
+        # The geofence may have said "arriving" already; the driver's tap confirms it.
+        # Otherwise, unlike a status change, a driver action is never a silent repeat.
+        if self.status is not DeliveryStatus.ARRIVING:
+            self._require(DeliveryStatus.ARRIVING)
         self.transition_to(
             DeliveryStatus.ARRIVING, at=at, actor=Actor.DRIVER, actor_id=str(driver_id)
         )
@@ -487,14 +494,16 @@ class Delivery:
 
     def mark_delivered(self, *, at: datetime, driver_id: int, note: str = "") -> None:
         """Record a successful hand-over (into a locker: ready for pickup)."""
-        self.attempts += 1
         at_locker = self.option in (DeliveryOption.LOCKER, DeliveryOption.PICKUP_POINT)
+        target = DeliveryStatus.AT_LOCKER if at_locker else DeliveryStatus.DELIVERED
+        self._require(target)
         self.transition_to(
-            DeliveryStatus.AT_LOCKER if at_locker else DeliveryStatus.DELIVERED,
+            target,
             at=at,
             actor=Actor.DRIVER,
             actor_id=str(driver_id),
         )
+        self.attempts += 1  # only once the state machine has agreed
         self.record(
             ParcelDelivered(
                 delivery_id=self.id,
@@ -508,10 +517,11 @@ class Delivery:
 
     def mark_failed(self, *, at: datetime, driver_id: int, reason: str) -> None:
         """Record a failed attempt and the driver's reason."""
-        self.attempts += 1
+        self._require(DeliveryStatus.FAILED)
         self.transition_to(
             DeliveryStatus.FAILED, at=at, actor=Actor.DRIVER, actor_id=str(driver_id), reason=reason
         )
+        self.attempts += 1  # only once the state machine has agreed
         self.record(
             DeliveryAttemptFailed(
                 delivery_id=self.id,

@@ -14,6 +14,7 @@ from ..domain.events import Actor, DeliveryDropped, DeliveryPlanned, EtaChanged
 from ..domain.routing import Point, RouteProblem, StopSpec, VehicleSpec, scaled
 from ..domain.status import DeliveryStatus
 from . import Services
+from .unit_of_work import UnitOfWork
 
 PLANNABLE = (DeliveryStatus.CREATED, DeliveryStatus.SCHEDULED, DeliveryStatus.RESCHEDULED)
 LOCKER_OPTIONS = (m.DeliveryOption.LOCKER, m.DeliveryOption.PICKUP_POINT)
@@ -62,7 +63,7 @@ def plan_depot_day(services: Services, depot_id: int, service_date: date) -> Pla
         closes = max(closes, latest + timedelta(hours=1))
         if epoch >= closes:
             raise RoutingError(f"{depot.name} is closed for the rest of {service_date}.")
-        crews = _crews(uow, depot_id)
+        crews = _crews(uow, depot_id, service_date)
         if not crews:
             raise RoutingError(f"{depot.name} has no active drivers with vehicles.")
 
@@ -84,9 +85,9 @@ def plan_depot_day(services: Services, depot_id: int, service_date: date) -> Pla
             )
             for _driver, vehicle, vtype in crews
         )
+        places = {key: _place(uow, key, members) for key, members in groups.items()}
         specs = []
         for key, members in groups.items():
-            first = members[0]
             starts = [d.window_start or epoch for d in members]
             ends = [d.window_end or closes for d in members]
             start = max(max(starts), epoch)
@@ -96,7 +97,7 @@ def plan_depot_day(services: Services, depot_id: int, service_date: date) -> Pla
             specs.append(
                 StopSpec(
                     id=key,
-                    location=Point(first.lat, first.lng),
+                    location=places[key],
                     window_start=max(0, int((start - epoch).total_seconds())),
                     window_end=max(0, int((end - epoch).total_seconds())),
                     service_s=_service_seconds(key, len(members)),
@@ -140,8 +141,8 @@ def plan_depot_day(services: Services, depot_id: int, service_date: date) -> Pla
                     route_id=None,
                     sequence=seq,
                     kind=m.StopKind.LOCKER if visit.stop_id.startswith("L") else m.StopKind.ADDRESS,
-                    lat=members[0].lat,
-                    lng=members[0].lng,
+                    lat=places[visit.stop_id].lat,
+                    lng=places[visit.stop_id].lng,
                     service_seconds=_service_seconds(visit.stop_id, len(members)),
                     planned_arrival=arrival,
                     planned_travel_s=travel,
@@ -210,14 +211,41 @@ def dispatch_route(services: Services, route_id: int) -> int:
         return count
 
 
-def _crews(uow, depot_id: int) -> list[tuple[m.Driver, m.Vehicle, m.VehicleType]]:  # type: ignore[no-untyped-def]
-    """Pair the depot's active drivers with its active vehicles, in id order."""
-    drivers = [d for d in uow.repo.all(m.Driver) if d.depot_id == depot_id and d.active]
-    vehicles = uow.repo.vehicles_at(depot_id)
+def _place(uow: UnitOfWork, key: str, members: list[m.Delivery]) -> Point:
+    """Return where a stop is: the locker for locker stops, else the recipient's door."""
+    if key.startswith("L"):
+        locker = uow.repo.get(m.Locker, int(key[1:]))
+        if locker is not None:
+            return Point(locker.lat, locker.lng)
+    return Point(members[0].lat, members[0].lng)
+
+
+def _crews(
+    uow: UnitOfWork, depot_id: int, service_date: date
+) -> list[tuple[m.Driver, m.Vehicle, m.VehicleType]]:
+    """Pair the depot's free drivers with its free vehicles, in id order.
+
+    Drivers and vehicles already out on a route that day are busy: a new plan for the
+    remaining parcels must not give them a second route.
+    """
+    busy = [
+        r
+        for r in uow.repo.routes_on(service_date, depot_id)
+        if r.status is not m.RouteStatus.PLANNED
+    ]
+    busy_drivers = {r.driver_id for r in busy}
+    busy_vehicles = {r.vehicle_id for r in busy}
+    drivers = [
+        d
+        for d in uow.repo.all(m.Driver)
+        if d.depot_id == depot_id and d.active and d.id not in busy_drivers
+    ]
+    vehicles = [v for v in uow.repo.vehicles_at(depot_id) if v.id not in busy_vehicles]
     return [
-        (driver, vehicle, uow.repo.get(m.VehicleType, vehicle.vehicle_type_id))
+        (driver, vehicle, vtype)
         # Extra drivers or vehicles without a partner stay home today.
         for driver, vehicle in zip(drivers, vehicles, strict=False)
+        if (vtype := uow.repo.get(m.VehicleType, vehicle.vehicle_type_id)) is not None
     ]
 
 

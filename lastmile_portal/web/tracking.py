@@ -20,6 +20,8 @@ def track(token: str) -> str:
     return render_template(
         "tracking/track.html",
         view=view,
+        token=token,
+        timezone=cfg.timezone,
         map_tile_url=cfg.map_tile_url,
         map_tile_attribution=cfg.map_tile_attribution,
     )

@@ -1,40 +1,174 @@
-// Tracking page map: the recipient's address and the driver, drawn without any image assets,
-// so the page stays useful when tiles are off or blocked.
+// Tracking page: the recipient's address and the driver on a map drawn without image assets
+// (useful with tiles off), kept live over Socket.IO. Every (re)connect brings a full snapshot,
+// so the page is right again after a network drop or a server restart without a reload.
 (function () {
   "use strict";
-  var el = document.getElementById("map");
   var dataEl = document.getElementById("tracking-data");
-  if (!el || !dataEl || typeof L === "undefined") return;
+  if (!dataEl) return;
   var data = JSON.parse(dataEl.textContent);
+  var $ = function (sel) { return document.querySelector(sel); };
+  var timeFmt = new Intl.DateTimeFormat("en-GB", { hour: "2-digit", minute: "2-digit", timeZone: data.timezone });
+  var dayFmt = new Intl.DateTimeFormat("en-GB", { weekday: "short", day: "numeric", month: "short", timeZone: data.timezone });
+  function hm(iso) { return iso ? timeFmt.format(new Date(iso)) : ""; }
 
-  var map = L.map(el, { zoomControl: true, attributionControl: !!data.tiles });
-  if (data.tiles) {
-    L.tileLayer(data.tiles, { maxZoom: 19, attribution: data.attribution }).addTo(map);
-  } else {
-    el.classList.add("no-tiles");
+  // ---- map
+  var map = null, driver = null, line = null, anim = null;
+  var destination = L.latLng(data.destination[0], data.destination[1]);
+  if (typeof L !== "undefined" && $("#map")) {
+    map = L.map("map", { zoomControl: true, attributionControl: !!data.tiles });
+    if (data.tiles) {
+      L.tileLayer(data.tiles, { maxZoom: 19, attribution: data.attribution }).addTo(map);
+    } else {
+      $("#map").classList.add("no-tiles");
+    }
+    L.circleMarker(destination, { radius: 10, color: "#0a8a4a", weight: 3, fillColor: "#fff", fillOpacity: 1 })
+      .addTo(map).bindTooltip("Your address");
+    map.setView(destination, 15);
   }
 
-  var home = L.circleMarker(data.destination, {
-    radius: 10, color: "#0b5", weight: 3, fillColor: "#fff", fillOpacity: 1
-  }).addTo(map).bindTooltip("Your address");
+  function fit() {
+    if (map && driver) map.fitBounds(L.latLngBounds([destination, driver.getLatLng()]).pad(0.35), { maxZoom: 16 });
+  }
 
-  var driver = null;
-  function placeDriver(latlng) {
+  function placeDriver(lat, lng, smooth) {
+    if (!map) return;
+    var target = L.latLng(lat, lng);
     if (!driver) {
-      driver = L.circleMarker(latlng, {
-        radius: 9, color: "#fff", weight: 3, fillColor: "#1a5cff", fillOpacity: 1
-      }).addTo(map).bindTooltip("Driver");
-    } else {
-      driver.setLatLng(latlng);
+      // Only the way from the driver to this address is drawn: no other stop is ever shown.
+      line = L.polyline([target, destination], { color: "#1a5cff", weight: 3, dashArray: "6 8", opacity: 0.7 }).addTo(map);
+      driver = L.circleMarker(target, { radius: 9, color: "#fff", weight: 3, fillColor: "#1a5cff", fillOpacity: 1 })
+        .addTo(map).bindTooltip("Driver");
+      fit();
+      return;
+    }
+    if (anim) cancelAnimationFrame(anim);
+    var from = driver.getLatLng(), t0 = performance.now(), ms = smooth ? 900 : 0;
+    var step = function (now) {
+      var f = ms ? Math.min(1, (now - t0) / ms) : 1;
+      var p = L.latLng(from.lat + (target.lat - from.lat) * f, from.lng + (target.lng - from.lng) * f);
+      driver.setLatLng(p);
+      line.setLatLngs([p, destination]);
+      anim = f < 1 ? requestAnimationFrame(step) : null;
+    };
+    anim = requestAnimationFrame(step);
+  }
+
+  function removeDriver() {
+    if (driver) { driver.remove(); line.remove(); driver = null; line = null; }
+  }
+
+  // ---- text
+  var last = data.driver ? { lat: data.driver[0], lng: data.driver[1], at: data.driverAt } : null;
+  var hiddenUntil = data.hiddenUntil;
+
+  function metres(a, b) {
+    var r = 6371008.8, rad = Math.PI / 180;
+    var dlat = (b.lat - a.lat) * rad, dlng = (b.lng - a.lng) * rad;
+    var h = Math.pow(Math.sin(dlat / 2), 2) + Math.cos(a.lat * rad) * Math.cos(b.lat * rad) * Math.pow(Math.sin(dlng / 2), 2);
+    return 2 * r * Math.asin(Math.min(1, Math.sqrt(h)));
+  }
+
+  function ago(iso) {
+    var s = Math.max(0, Math.round((Date.now() - new Date(iso).getTime()) / 1000));
+    if (s < 60) return s + " s ago";
+    var m = Math.round(s / 60);
+    return m === 1 ? "1 min ago" : m + " min ago";
+  }
+
+  function renderMapText() {
+    var el = $("[data-testid=map-text]");
+    if (!el) return;
+    if (last) {
+      var d = metres(last, destination);
+      var dist = d < 1000 ? Math.round(d / 10) * 10 + " m" : (d / 1000).toFixed(1) + " km";
+      var stale = Date.now() - new Date(last.at).getTime() > 120000;
+      el.textContent = "Driver " + dist + " from your address, position updated " + ago(last.at) +
+        (stale ? " (the driver's phone has not reported recently)." : ".");
+      el.classList.toggle("stale", stale);
+    } else if (hiddenUntil) {
+      el.textContent = "The driver appears on the map when you are one of the next " + hiddenUntil + " stops.";
     }
   }
 
-  if (data.driver) {
-    placeDriver(data.driver);
-    map.fitBounds(L.latLngBounds([data.destination, data.driver]).pad(0.35), { maxZoom: 16 });
-  } else {
-    map.setView(data.destination, 15);
+  function renderEta(eta, stopsBefore) {
+    var block = $("#eta-block");
+    if (!block) return;
+    if (!eta || !eta.earliest) { block.hidden = true; return; }
+    block.hidden = false;
+    $("[data-testid=eta]").textContent = hm(eta.earliest) + "–" + hm(eta.latest);
+    var stops = $("[data-testid=stops-before]");
+    if (stopsBefore === null || stopsBefore === undefined) stops.textContent = "";
+    else if (stopsBefore === 0) stops.textContent = "You are the next stop";
+    else if (stopsBefore === 1) stops.textContent = "1 stop before yours";
+    else stops.textContent = stopsBefore + " stops before yours";
   }
-  el.dataset.ready = "1";
-  window.lastmileMap = { map: map, home: home, placeDriver: placeDriver };
+
+  function renderStatus(status, label, finished) {
+    $("[data-testid=status]").textContent = label;
+    var hero = $("#hero");
+    hero.className = hero.className.replace(/status-\S+/, "status-" + status);
+    document.title = "Parcel " + $(".tn").textContent + " · " + label;
+    if (finished) { $("#eta-block").hidden = true; $("#window-block").hidden = true; removeDriver(); last = null; }
+  }
+
+  function renderHistory(items) {
+    var ol = $("#timeline");
+    ol.innerHTML = "";
+    items.forEach(function (h, i) {
+      var li = document.createElement("li");
+      li.className = i === items.length - 1 ? "current" : "done";
+      var when = document.createElement("span");
+      when.className = "when";
+      when.textContent = dayFmt.format(new Date(h.at)) + " " + hm(h.at);
+      var what = document.createElement("span");
+      what.className = "what";
+      what.textContent = h.label;
+      li.appendChild(when); li.appendChild(document.createTextNode(" ")); li.appendChild(what);
+      ol.appendChild(li);
+    });
+  }
+
+  if (last) placeDriver(last.lat, last.lng, false);
+  renderMapText();
+  setInterval(renderMapText, 10000);
+
+  // ---- live
+  if (typeof io === "undefined") return;
+  var history = [];
+  var version = 0;
+  var socket = io("/live", { auth: { token: data.token }, transports: ["websocket", "polling"] });
+  socket.on("connect", function () { $("#conn").hidden = true; });
+  socket.on("disconnect", function () { $("#conn").hidden = false; });
+  socket.on("connect_error", function () { $("#conn").hidden = false; });
+  socket.on("snapshot", function (s) {
+    if (s.version < version) return;
+    version = s.version;
+    renderStatus(s.status, s.label, s.finished);
+    renderEta(s.eta, s.stops_before);
+    hiddenUntil = s.driver_hidden_until_stops;
+    if (s.position) { last = s.position; placeDriver(last.lat, last.lng, true); }
+    else { last = null; removeDriver(); }
+    history = s.history;
+    renderHistory(history);
+    renderMapText();
+    document.body.dataset.live = "1";
+  });
+  socket.on("position", function (p) {
+    last = p;
+    hiddenUntil = null;
+    placeDriver(p.lat, p.lng, true);
+    renderMapText();
+  });
+  socket.on("eta", function (e) {
+    renderEta({ earliest: e.eta_earliest, latest: e.eta_latest }, e.stops_before);
+  });
+  socket.on("status", function (s) {
+    var finished = s.status === "delivered" || s.status === "collected";
+    renderStatus(s.status, s.label, finished);
+    history.push({ status: s.status, label: s.label, at: s.at });
+    renderHistory(history);
+  });
+  document.addEventListener("visibilitychange", function () {
+    if (document.visibilityState === "visible" && socket.connected) socket.emit("resync");
+  });
 })();

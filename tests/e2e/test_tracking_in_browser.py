@@ -1,61 +1,82 @@
-"""Open a demo tracking link in Chromium as a recipient would."""
+"""Open a demo tracking link in Chromium as a recipient would, and watch it live."""
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
+import json
+import re
+import urllib.request
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from playwright.sync_api import Page, expect
 
+from tests.e2e.conftest import near_delivery
+
 pytestmark = pytest.mark.e2e
 
 
-def _path(url: str) -> str:
-    return urlsplit(url).path
-
-
-def _out_for_delivery(live_server: str, demo_links, page: Page):  # type: ignore[no-untyped-def]
-    for d in demo_links["deliveries"]:
-        page.goto(live_server + _path(d["url"]))
-        if page.get_by_test_id("status").inner_text() == "Out for delivery":
-            return d
-    raise AssertionError("no demo delivery is out for delivery")
-
-
-def test_recipient_sees_window_driver_and_map(live_server, demo_links, page: Page) -> None:
-    page.set_viewport_size({"width": 390, "height": 844})
-    _out_for_delivery(live_server, demo_links, page)
-
-    expect(page.get_by_test_id("window")).to_contain_text("–")
-    expect(page.get_by_test_id("eta")).to_have_text(
-        __import__("re").compile(r"\d\d:\d\d–\d\d:\d\d")
+def post_positions(base: str, driver_token: str, *points: tuple[float, float, datetime]) -> dict:  # type: ignore[type-arg]
+    body = {
+        "positions": [
+            {"lat": lat, "lng": lng, "recorded_at": at.isoformat()} for lat, lng, at in points
+        ]
+    }
+    request = urllib.request.Request(
+        base + "/api/v1/driver/positions",
+        data=json.dumps(body).encode(),
+        method="POST",
+        headers={"Authorization": f"Bearer {driver_token}", "Content-Type": "application/json"},
     )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.load(response)
+
+
+def test_recipient_sees_window_driver_and_map(
+    live_server, demo_links, live_app, page: Page
+) -> None:
+    page.set_viewport_size({"width": 390, "height": 844})
+    d = near_delivery(live_app, demo_links)
+    page.goto(f"{live_server}/t/{d['token']}")
+
+    expect(page.get_by_test_id("status")).to_have_text("Out for delivery")
+    expect(page.get_by_test_id("window")).to_have_text(
+        re.compile(r"\w{3} \d+ \w{3}, \d\d:\d\d–\d\d:\d\d")
+    )
+    expect(page.get_by_test_id("eta")).to_have_text(re.compile(r"\d\d:\d\d–\d\d:\d\d"))
+    expect(page.get_by_test_id("stops-before")).to_have_text("1 stop before yours")
     expect(page.get_by_test_id("driver")).to_contain_text("Your driver is")
-    # The map is drawn by Leaflet with the address marker, even with no tiles configured.
-    expect(page.locator("#map[data-ready='1']")).to_be_visible()
+    # Leaflet draws the address marker even with no tiles configured.
     expect(page.locator("#map path.leaflet-interactive").first).to_be_visible()
     expect(page.get_by_test_id("map-text")).to_be_visible()
 
 
-def test_driver_appears_on_the_map_once_it_has_pinged(
+def test_pings_move_the_marker_and_the_eta_live(
     live_server, demo_links, live_app, page: Page
 ) -> None:
-    from datetime import UTC, datetime
+    d = near_delivery(live_app, demo_links, position=0)
+    page.goto(f"{live_server}/t/{d['token']}")
+    expect(page.locator("body[data-live='1']")).to_be_attached()  # socket snapshot applied
+    now = datetime.now(UTC)
 
-    from lastmile_portal.services import tracking
+    # Far away (about 4 km south): the driver shows up, with the way to this address only.
+    result = post_positions(live_server, d["driver_token"],
+                            (d["lat"] - 0.036, d["lng"], now - timedelta(minutes=10)))
+    assert result["accepted"] == 1
+    expect(page.get_by_test_id("map-text")).to_contain_text("km from your address")
+    expect(page.locator("#map path.leaflet-interactive")).to_have_count(3)  # address, driver, line
+    driver_dot = page.locator("#map path.leaflet-interactive").nth(2)
+    far_path = driver_dot.get_attribute("d")
+    far_eta = page.get_by_test_id("eta").inner_text()
 
-    page.goto(live_server + _path(_out_for_delivery(live_server, demo_links, page)["url"]))
-    services = live_app.extensions["lastmile"]
-    for driver in demo_links["drivers"]:
-        tracking.record_positions(
-            services,
-            driver["id"],
-            [{"lat": 52.5, "lng": 13.4, "recorded_at": datetime.now(UTC).isoformat()}],
-        )
-    page.reload()
-
-    expect(page.locator("#map path.leaflet-interactive")).to_have_count(2)
-    expect(page.get_by_test_id("map-text")).to_contain_text("Driver last seen")
+    # Ten minutes later, right outside: the marker glides over, the ETA comes forward and
+    # the status says arriving.
+    result = post_positions(live_server, d["driver_token"], (d["lat"] - 0.0004, d["lng"], now))
+    assert result == {"accepted": 1, "ignored": 0, "flagged": 0}
+    expect(page.get_by_test_id("map-text")).to_contain_text(re.compile(r"\d+ m from your address"))
+    expect(page.get_by_test_id("eta")).not_to_have_text(far_eta)
+    expect(page.get_by_test_id("status")).to_have_text("Driver arriving")
+    expect(driver_dot).not_to_have_attribute("d", far_path or "")
+    expect(page.get_by_test_id("timeline")).to_contain_text("Driver arriving")
 
 
 def test_random_token_gets_the_not_found_page(live_server, page: Page) -> None:

@@ -1,0 +1,117 @@
+"""Use cases of the driver's phone: who is this driver, and what is on today's route."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from ..domain import model as m
+from ..domain.errors import Unauthorized
+from . import Services
+
+MIN_TOKEN_LENGTH = 20
+
+
+def authenticate_driver(services: Services, token: str | None) -> int:
+    """Return the id of the active driver whose API token this is, or raise Unauthorized."""
+    if not token or len(token) < MIN_TOKEN_LENGTH or len(token) > 200:
+        raise Unauthorized("A valid driver token is required (Authorization: Bearer <token>).")
+    with services.uow() as uow:
+        driver = uow.repo.driver_by_token_hash(m.hash_api_token(token))
+        if driver is None or driver.id is None:
+            raise Unauthorized("A valid driver token is required (Authorization: Bearer <token>).")
+        return driver.id
+
+
+@dataclass(frozen=True)
+class ManifestParcel:
+    """One parcel at a stop, with what the driver needs to hand it over."""
+
+    tracking_number: str
+    recipient_name: str
+    phone: str
+    status: str
+    option: str
+    safe_place: str | None
+    neighbour: str | None
+    instructions: str | None
+    access_code: str | None
+    parcel_size: str
+
+
+@dataclass(frozen=True)
+class ManifestStop:
+    """One stop of the driver's route in visiting order."""
+
+    id: int
+    sequence: int
+    kind: str
+    status: str
+    lat: float
+    lng: float
+    address: str
+    window_start: datetime | None
+    window_end: datetime | None
+    planned_arrival: datetime | None
+    parcels: tuple[ManifestParcel, ...]
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """Today's route of one driver."""
+
+    route_id: int | None
+    plan_version: int | None
+    status: str | None
+    stops: tuple[ManifestStop, ...]
+
+
+def manifest(services: Services, driver_id: int) -> Manifest:
+    """Return the driver's route for today in optimized order, with hand-over instructions."""
+    with services.uow() as uow:
+        route = uow.repo.route_of_driver(driver_id, services.today())
+        if route is None:
+            return Manifest(route_id=None, plan_version=None, status=None, stops=())
+        stops = route.ordered_stops()
+        parcels = uow.repo.deliveries_at_stops([s.id for s in stops if s.id is not None])
+        out = []
+        for s in stops:
+            members = parcels.get(s.id, []) if s.id is not None else []
+            first = members[0] if members else None
+            out.append(
+                ManifestStop(
+                    id=s.id,  # type: ignore[arg-type]
+                    sequence=s.sequence,
+                    kind=str(s.kind),
+                    status=str(s.status),
+                    lat=s.lat,
+                    lng=s.lng,
+                    address=f"{first.address_line}, {first.postcode} {first.city}" if first else "",
+                    window_start=max(
+                        (d.window_start for d in members if d.window_start), default=None
+                    ),
+                    window_end=min((d.window_end for d in members if d.window_end), default=None),
+                    planned_arrival=s.planned_arrival,
+                    parcels=tuple(
+                        ManifestParcel(
+                            tracking_number=d.tracking_number,
+                            recipient_name=d.recipient_name,
+                            phone=d.phone,
+                            status=str(d.status),
+                            option=str(d.option),
+                            safe_place=d.safe_place,
+                            neighbour=d.neighbour,
+                            instructions=d.instructions,
+                            access_code=d.access_code,
+                            parcel_size=str(d.parcel_size),
+                        )
+                        for d in members
+                    ),
+                )
+            )
+        return Manifest(
+            route_id=route.id,
+            plan_version=route.plan_version,
+            status=str(route.status),
+            stops=tuple(out),
+        )

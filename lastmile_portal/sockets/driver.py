@@ -1,0 +1,38 @@
+"""The /driver namespace: a driver's phone streams positions over one socket."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import current_app, session
+from flask_socketio import ConnectionRefusedError, Namespace
+
+from ..domain.errors import DomainError
+from ..services import drivers, tracking
+
+
+def _services():  # type: ignore[no-untyped-def]
+    return current_app.extensions["lastmile"]
+
+
+class DriverNamespace(Namespace):
+    """Drivers connect with ``auth={"token": <driver API token>}`` and emit ``positions``."""
+
+    def on_connect(self, auth: Any = None) -> None:
+        """Accept only a valid driver token."""
+        token = auth.get("token") if isinstance(auth, dict) else None
+        try:
+            session["driver_id"] = drivers.authenticate_driver(_services(), token)
+        except DomainError:
+            raise ConnectionRefusedError("a valid driver token is required") from None
+
+    def on_positions(self, data: Any) -> dict[str, Any]:
+        """Record ``{"positions": [...]}``; the acknowledgement carries the counts or the error."""
+        positions = data.get("positions") if isinstance(data, dict) else None
+        if not isinstance(positions, list) or not positions:
+            return {"error": 'send {"positions": [...]}', "status": 422}
+        try:
+            result = tracking.record_positions(_services(), session["driver_id"], positions)
+        except DomainError as error:
+            return {"error": error.message, "status": error.status_code}
+        return {"accepted": result.accepted, "ignored": result.ignored, "flagged": result.flagged}

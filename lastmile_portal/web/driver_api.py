@@ -1,0 +1,75 @@
+"""The JSON API a driver's phone talks to (bearer token; only that driver's own stops)."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from datetime import datetime
+from functools import wraps
+from typing import Any, TypeVar
+
+from flask import Blueprint, g, jsonify, request
+from flask.typing import ResponseReturnValue
+
+from ..domain.errors import InvalidInput
+from ..extensions import csrf, limiter
+from ..services import drivers, tracking
+from . import services
+
+bp = Blueprint("driver_api", __name__, url_prefix="/api/v1/driver")
+csrf.exempt(bp)  # bearer tokens, not cookies: no cross-site request can carry them
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def driver_required(view: F) -> F:
+    """Authenticate the bearer token and put the driver's id in ``g.driver_id``."""
+
+    @wraps(view)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        header = request.headers.get("Authorization", "")
+        token = header[7:].strip() if header[:7].lower() == "bearer " else None
+        g.driver_id = drivers.authenticate_driver(services(), token)
+        return view(*args, **kwargs)
+
+    return wrapped  # type: ignore[return-value]
+
+
+def _driver_key() -> str:
+    return request.headers.get("Authorization", "") or request.remote_addr or "anonymous"
+
+
+def _json_body() -> dict[str, Any]:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise InvalidInput("Send a JSON object (Content-Type: application/json).")
+    return body
+
+
+def _plain(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, tuple | list):
+        return [_plain(v) for v in value]
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+
+@bp.post("/positions")
+@limiter.limit("120 per minute", key_func=_driver_key)
+@driver_required
+def post_positions() -> ResponseReturnValue:
+    """Take a batch of GPS fixes (a phone back online flushes its buffer in one request)."""
+    positions = _json_body().get("positions")
+    if not isinstance(positions, list) or not positions:
+        raise InvalidInput('Send {"positions": [{"lat", "lng", "recorded_at"}, ...]}.')
+    result = tracking.record_positions(services(), g.driver_id, positions)
+    return jsonify(_plain(result)), 200
+
+
+@bp.get("/manifest")
+@driver_required
+def get_manifest() -> ResponseReturnValue:
+    """Return today's route in visiting order with each parcel's hand-over instructions."""
+    return jsonify(_plain(drivers.manifest(services(), g.driver_id)))

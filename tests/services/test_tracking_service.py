@@ -1,0 +1,476 @@
+"""Tracking use cases on real SQLite with fake adapters: the page's content and driver pings."""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from lastmile_portal.adapters.migrations import upgrade
+from lastmile_portal.domain import model as m
+from lastmile_portal.domain.errors import InvalidInput, NotFound
+from lastmile_portal.domain.status import DeliveryStatus
+from lastmile_portal.services import proof_of_delivery, tracking
+from tests.builders import make_delivery, make_route, make_world
+from tests.conftest import base_config
+
+NOW = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def migrated_sqlite(tmp_path_factory) -> Path:  # type: ignore[no-untyped-def]
+    """Migrate one SQLite file per module; each test starts from a copy (migrations are slow)."""
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    upgrade(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture
+def config(tmp_path, migrated_sqlite):  # type: ignore[no-untyped-def]
+    """Override the shared config: same settings, on a copy of the migrated template."""
+    db = tmp_path / "instance" / "test.db"
+    db.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(migrated_sqlite, db)
+    return base_config(tmp_path)
+
+
+@pytest.fixture
+def world(services):  # type: ignore[no-untyped-def]
+    return make_world(services)
+
+
+def iso(dt: datetime) -> str:
+    return dt.isoformat()
+
+
+def ping(lat: float = 52.521, lng: float = 13.401, at: datetime = NOW, **extra: Any) -> dict:
+    return {"lat": lat, "lng": lng, "recorded_at": iso(at), **extra}
+
+
+def snapshot(obj: Any) -> SimpleNamespace:
+    """Copy an entity's fields while its session is open (closing it expires the object)."""
+    return SimpleNamespace(**{f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)})
+
+
+def stored_positions(services) -> list[SimpleNamespace]:  # type: ignore[no-untyped-def]
+    with services.uow() as uow:
+        rows = sorted(uow.repo.all(m.DriverPosition), key=lambda p: p.recorded_at)
+        return [snapshot(p) for p in rows]
+
+
+def load(services, cls, id_) -> SimpleNamespace:  # type: ignore[no-untyped-def]
+    with services.uow() as uow:
+        return snapshot(uow.repo.get(cls, id_))
+
+
+# ---------------------------------------------------------------- get_tracking
+
+
+def test_view_of_a_parcel_out_for_delivery(services, world, clock) -> None:  # type: ignore[no-untyped-def]
+    first = make_delivery(world, recipient_name="Ada Lovelace")
+    mine = make_delivery(world, recipient_name="Grace Brewster Hopper", address_line="Hauptstr. 5")
+    make_route(world, [first, mine])
+
+    view = tracking.get_tracking(services, mine.tracking_token)
+
+    assert view.delivery_id == mine.id
+    assert view.tracking_number == mine.tracking_number
+    assert view.status == "out_for_delivery"
+    assert view.status_label == "Out for delivery"
+    assert view.recipient_first_name == "Grace"
+    assert (view.address_line, view.postcode, view.city) == ("Hauptstr. 5", "10115", "Berlin")
+    assert view.window_start == NOW + timedelta(hours=1)
+    assert view.window_end == NOW + timedelta(hours=4)
+    # Before any ping, the plan's promise (second stop: start + 2 × 15 min, -5/+10 min).
+    assert view.eta_earliest == NOW + timedelta(minutes=25)
+    assert view.eta_latest == NOW + timedelta(minutes=40)
+    assert view.stops_before == 1
+    assert view.driver_first_name == "Driver0"
+    assert (view.vehicle_kind, view.vehicle_label) == ("van", "Van")
+    assert view.en_route and not view.finished
+    assert view.driver_position is None  # no fix yet
+    # The view has no field that could leak a phone number or access code.
+    assert not hasattr(view, "phone") and not hasattr(view, "access_code")
+
+
+def test_view_after_a_ping_shows_the_driver_and_a_live_eta(services, world) -> None:  # type: ignore[no-untyped-def]
+    first = make_delivery(world)
+    mine = make_delivery(world)
+    make_route(world, [first, mine])
+
+    tracking.record_positions(services, world.driver_ids[0], [ping(52.5205, 13.4005)])
+    view = tracking.get_tracking(services, mine.tracking_token)
+
+    assert view.driver_position is not None
+    assert (view.driver_position.lat, view.driver_position.lng) == (52.5205, 13.4005)
+    assert view.driver_position.at == NOW
+    assert not view.driver_position.stale
+    assert 0 < view.driver_position.distance_m < 2_000
+    # The promise still brackets the expected arrival, and is never in the past.
+    assert view.eta_expected is not None
+    assert NOW <= view.eta_earliest <= view.eta_expected <= view.eta_latest
+
+
+def test_stops_before_shrinks_as_earlier_stops_are_done(services, world) -> None:  # type: ignore[no-untyped-def]
+    a, b, mine = (make_delivery(world) for _ in range(3))
+    make_route(world, [a, b, mine])
+    assert tracking.get_tracking(services, mine.tracking_token).stops_before == 2
+
+    proof_of_delivery.mark_delivered(services, world.driver_ids[0], load_stop_id(services, a))
+
+    assert tracking.get_tracking(services, mine.tracking_token).stops_before == 1
+
+
+def load_stop_id(services, delivery: m.Delivery) -> int:  # type: ignore[no-untyped-def]
+    return load(services, m.Delivery, delivery.id).stop_id
+
+
+def test_driver_position_turns_stale_after_two_minutes(services, world, clock) -> None:  # type: ignore[no-untyped-def]
+    mine = make_delivery(world)
+    make_route(world, [mine])
+    tracking.record_positions(services, world.driver_ids[0], [ping()])
+
+    clock.advance(minutes=1)
+    assert not tracking.get_tracking(services, mine.tracking_token).driver_position.stale
+    clock.advance(minutes=2)
+    assert tracking.get_tracking(services, mine.tracking_token).driver_position.stale
+
+
+def test_history_lists_status_changes_in_order(services, world, clock) -> None:  # type: ignore[no-untyped-def]
+    mine = make_delivery(world)
+    make_route(world, [mine])
+    stop_id = load_stop_id(services, mine)
+    proof_of_delivery.mark_arrived(services, world.driver_ids[0], stop_id)
+    clock.advance(minutes=3)
+    proof_of_delivery.mark_delivered(services, world.driver_ids[0], stop_id)
+
+    view = tracking.get_tracking(services, mine.tracking_token)
+
+    assert [h.status for h in view.history] == ["arriving", "delivered"]
+    assert [h.label for h in view.history] == ["Driver arriving", "Delivered"]
+    assert view.history[1].at == NOW + timedelta(minutes=3)
+    assert view.finished and not view.en_route
+    # A finished parcel shows no ETA, no queue position and no live driver.
+    assert view.eta_earliest is None and view.eta_latest is None
+    assert view.stops_before is None
+    assert view.driver_position is None
+
+
+def test_unplanned_parcel_has_window_but_no_route_details(services, world) -> None:  # type: ignore[no-untyped-def]
+    d = make_delivery(world)
+
+    view = tracking.get_tracking(services, d.tracking_token)
+
+    assert view.status == "created" and view.status_label == "Order received"
+    assert view.window_start == NOW + timedelta(hours=1)
+    assert view.eta_earliest is None and view.stops_before is None
+    assert view.driver_first_name is None and view.vehicle_kind is None
+    assert view.driver_position is None
+    assert view.history == ()
+
+
+def test_planned_but_not_dispatched_parcel_hides_the_driver_position(services, world) -> None:  # type: ignore[no-untyped-def]
+    d = make_delivery(world, status=DeliveryStatus.SCHEDULED)
+    make_route(world, [d], dispatched=False)
+    tracking.record_positions(services, world.driver_ids[0], [ping()])
+
+    view = tracking.get_tracking(services, d.tracking_token)
+
+    assert view.status == "scheduled"
+    assert view.eta_earliest is not None  # the plan's window is known
+    assert view.driver_position is None  # but where the driver is now is none of their business
+    assert view.stops_before is None
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        "",
+        "short",
+        "x" * 65,
+        "has spaces in it and is long enough",
+        "../../../../etc/passwd-aaaaaaaaaaaaa",
+        "tok€n-with-unicode-aaaaaaaaaaaaaaa",
+        "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",  # well formed but unknown
+    ],
+)
+def test_unknown_and_malformed_tokens_get_the_same_not_found(services, world, token) -> None:  # type: ignore[no-untyped-def]
+    make_delivery(world)
+    with pytest.raises(NotFound) as excinfo:
+        tracking.get_tracking(services, token)
+    assert excinfo.value.message == "This tracking link is not valid."
+
+
+def test_token_lookup_is_exact(services, world) -> None:  # type: ignore[no-untyped-def]
+    d = make_delivery(world)
+    for near_miss in (d.tracking_token[:-1], d.tracking_token.upper(), d.tracking_token + "A"):
+        if near_miss == d.tracking_token:
+            continue
+        with pytest.raises(NotFound):
+            tracking.get_tracking(services, near_miss)
+
+
+# ---------------------------------------------------------------- record_positions: validation
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"lat": 91, "lng": 13.4, "recorded_at": iso(NOW)},
+        {"lat": -90.5, "lng": 13.4, "recorded_at": iso(NOW)},
+        {"lat": 52.5, "lng": 180.01, "recorded_at": iso(NOW)},
+        {"lat": "north", "lng": 13.4, "recorded_at": iso(NOW)},
+        {"lat": float("nan"), "lng": 13.4, "recorded_at": iso(NOW)},
+        {"lat": 52.5, "lng": float("inf"), "recorded_at": iso(NOW)},
+        {"lat": None, "lng": 13.4, "recorded_at": iso(NOW)},
+        {"lng": 13.4, "recorded_at": iso(NOW)},
+        {"lat": 52.5, "recorded_at": iso(NOW)},
+        {"lat": 52.5, "lng": 13.4},
+        {"lat": 52.5, "lng": 13.4, "recorded_at": "yesterday"},
+        {"lat": 52.5, "lng": 13.4, "recorded_at": "2026-11-25T09:00:00"},  # no offset
+        {"lat": 52.5, "lng": 13.4, "recorded_at": iso(NOW + timedelta(minutes=3))},
+        {"lat": 52.5, "lng": 13.4, "recorded_at": "2026-11-25T10:03:00+01:00"},  # 09:03 UTC
+        {"lat": 52.5, "lng": 13.4, "recorded_at": iso(NOW), "speed": "fast"},
+        {"lat": 52.5, "lng": 13.4, "recorded_at": iso(NOW), "heading": [90]},
+        {"lat": 52.5, "lng": 13.4, "recorded_at": iso(NOW), "accuracy": {}},
+        ["not", "an", "object"],
+    ],
+    ids=[
+        "lat-over-90",
+        "lat-under-90",
+        "lng-over-180",
+        "lat-text",
+        "lat-nan",
+        "lng-inf",
+        "lat-null",
+        "lat-missing",
+        "lng-missing",
+        "recorded-at-missing",
+        "recorded-at-garbage",
+        "recorded-at-naive",
+        "recorded-at-future",
+        "recorded-at-future-other-offset",
+        "speed-text",
+        "heading-list",
+        "accuracy-object",
+        "not-a-mapping",
+    ],
+)
+def test_a_bad_ping_rejects_the_whole_batch_and_stores_nothing(
+    services, world, publisher, bad
+) -> None:  # type: ignore[no-untyped-def]
+    mine = make_delivery(world)
+    make_route(world, [mine])
+    good = ping(at=NOW - timedelta(seconds=30))
+
+    with pytest.raises(InvalidInput):
+        tracking.record_positions(services, world.driver_ids[0], [good, bad])
+
+    assert stored_positions(services) == []
+    driver = load(services, m.Driver, world.driver_ids[0])
+    assert driver.last_lat is None and driver.last_position_at is None
+    assert publisher.published == []
+
+
+def test_small_clock_skew_is_tolerated(services, world) -> None:  # type: ignore[no-untyped-def]
+    result = tracking.record_positions(
+        services, world.driver_ids[0], [ping(at=NOW + timedelta(seconds=90))]
+    )
+    assert result == tracking.PositionsResult(accepted=1, ignored=0)
+
+
+@pytest.mark.parametrize("batch", ["52.5,13.4", {"lat": 52.5}, None, 42])
+def test_positions_must_be_a_list(services, world, batch) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(InvalidInput):
+        tracking.record_positions(services, world.driver_ids[0], batch)
+    assert stored_positions(services) == []
+
+
+def test_unknown_driver_is_not_found(services, world) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(NotFound):
+        tracking.record_positions(services, 99_999, [ping()])
+
+
+# ---------------------------------------------------------------- record_positions: storing
+
+
+def test_pings_are_stored_with_extras_and_the_driver_moves(services, world) -> None:  # type: ignore[no-untyped-def]
+    result = tracking.record_positions(
+        services,
+        world.driver_ids[0],
+        [
+            ping(
+                52.5200, 13.4000, NOW - timedelta(seconds=20), speed=5, heading="90", accuracy=8.5
+            ),
+            # ~40 m further, ten seconds later, sent with a Berlin offset.
+            {"lat": "52.5203", "lng": "13.4004", "recorded_at": "2026-11-25T09:59:50+01:00"},
+        ],
+    )
+
+    assert result == tracking.PositionsResult(accepted=2, ignored=0, flagged=0)
+    first, second = stored_positions(services)
+    assert (first.lat, first.lng, first.speed, first.heading, first.accuracy) == (
+        52.5200,
+        13.4000,
+        5.0,
+        90.0,
+        8.5,
+    )
+    assert first.received_at == NOW
+    assert second.recorded_at == NOW - timedelta(seconds=10)  # the offset was honoured
+    assert second.recorded_at.tzinfo is not None
+    assert second.speed is None
+    assert not first.suspect and not second.suspect
+    driver = load(services, m.Driver, world.driver_ids[0])
+    assert (driver.last_lat, driver.last_lng) == (52.5203, 13.4004)
+    assert driver.last_position_at == NOW - timedelta(seconds=10)
+
+
+def test_batch_out_of_order_keeps_the_newest_as_current(services, world) -> None:  # type: ignore[no-untyped-def]
+    result = tracking.record_positions(
+        services,
+        world.driver_ids[0],
+        [ping(52.5230, 13.4030, NOW), ping(52.5210, 13.4010, NOW - timedelta(seconds=40))],
+    )
+    assert result.accepted == 2
+    driver = load(services, m.Driver, world.driver_ids[0])
+    assert (driver.last_lat, driver.last_lng, driver.last_position_at) == (52.5230, 13.4030, NOW)
+
+
+def test_an_impossible_jump_is_kept_flagged_but_does_not_move_the_driver(  # type: ignore[no-untyped-def]
+    services, world, publisher
+) -> None:
+    mine = make_delivery(world)
+    make_route(world, [mine])
+    driver_id = world.driver_ids[0]
+    tracking.record_positions(services, driver_id, [ping(52.5200, 13.4000, NOW)])
+    publisher.published.clear()
+
+    # 50 km in ten seconds: a GPS glitch, not a van.
+    result = tracking.record_positions(
+        services, driver_id, [ping(52.9700, 13.4000, NOW + timedelta(seconds=10))]
+    )
+
+    assert result == tracking.PositionsResult(accepted=0, ignored=0, flagged=1)
+    driver = load(services, m.Driver, driver_id)
+    assert (driver.last_lat, driver.last_lng, driver.last_position_at) == (52.5200, 13.4000, NOW)
+    positions = stored_positions(services)
+    assert [p.suspect for p in positions] == [False, True]
+    assert [e for _r, e, _p in publisher.published if e == "position"] == []
+
+
+def test_old_and_duplicate_pings_are_ignored(services, world, publisher) -> None:  # type: ignore[no-untyped-def]
+    driver_id = world.driver_ids[0]
+    assert tracking.record_positions(services, driver_id, [ping(52.52, 13.40, NOW)]).accepted == 1
+
+    # A phone flushes its offline buffer after a fresher ping: older fixes are dropped.
+    result = tracking.record_positions(
+        services,
+        driver_id,
+        [
+            ping(52.51, 13.39, NOW - timedelta(minutes=5)),
+            ping(52.52, 13.40, NOW),  # duplicate of the stored one
+            ping(52.5220, 13.4020, NOW + timedelta(seconds=30)),
+            ping(52.5220, 13.4020, NOW + timedelta(seconds=30)),  # duplicate within the batch
+        ],
+    )
+
+    assert result == tracking.PositionsResult(accepted=1, ignored=3, flagged=0)
+    assert [p.recorded_at for p in stored_positions(services)] == [
+        NOW,
+        NOW + timedelta(seconds=30),
+    ]
+    driver = load(services, m.Driver, driver_id)
+    assert (driver.last_lat, driver.last_lng) == (52.5220, 13.4020)
+
+    # Nothing new at all: nothing stored, nothing published.
+    publisher.published.clear()
+    result = tracking.record_positions(services, driver_id, [ping(at=NOW - timedelta(hours=1))])
+    assert result == tracking.PositionsResult(accepted=0, ignored=1, flagged=0)
+    assert publisher.published == []
+    assert len(stored_positions(services)) == 2
+
+
+def test_empty_batch_is_harmless(services, world, publisher) -> None:  # type: ignore[no-untyped-def]
+    assert tracking.record_positions(services, world.driver_ids[0], []) == (
+        tracking.PositionsResult(accepted=0, ignored=0)
+    )
+    assert publisher.published == []
+
+
+# ---------------------------------------------------------------- record_positions: live push
+
+
+def test_newest_position_goes_only_to_en_route_parcels_of_this_driver(  # type: ignore[no-untyped-def]
+    services, world, publisher
+) -> None:
+    done = make_delivery(world)
+    arriving = make_delivery(world)
+    waiting = make_delivery(world)
+    make_route(world, [done, arriving, waiting], driver_index=0)
+    other_drivers = make_delivery(world)
+    make_route(world, [other_drivers], driver_index=1)
+    unplanned = make_delivery(world)
+    driver_id = world.driver_ids[0]
+    proof_of_delivery.mark_delivered(services, driver_id, load_stop_id(services, done))
+    proof_of_delivery.mark_arrived(services, driver_id, load_stop_id(services, arriving))
+    publisher.published.clear()
+
+    tracking.record_positions(
+        services,
+        driver_id,
+        [ping(52.5200, 13.3990, NOW - timedelta(seconds=10)), ping(52.5210, 13.3980, NOW)],
+    )
+
+    positions = [
+        (room, payload) for room, event, payload in publisher.published if event == "position"
+    ]
+    assert sorted(room for room, _ in positions) == sorted(
+        [f"delivery:{arriving.id}", f"delivery:{waiting.id}"]
+    )
+    for _room, payload in positions:
+        # One message per room, with the newest fix only.
+        assert payload == {"lat": 52.5210, "lng": 13.3980, "at": NOW.isoformat()}
+    # Nothing at all (position, eta or status) reaches the others' rooms.
+    every_room = {room for room, _event, _payload in publisher.published}
+    assert f"delivery:{done.id}" not in every_room
+    assert f"delivery:{other_drivers.id}" not in every_room
+    assert f"delivery:{unplanned.id}" not in every_room
+
+
+def test_far_away_recipients_see_neither_the_driver_nor_their_position_pushes(  # type: ignore[no-untyped-def]
+    services, world, publisher
+) -> None:
+    # Where the driver is now tells where earlier recipients live: shown only when close.
+    within = services.settings.show_driver_within_stops
+    parcels = [make_delivery(world) for _ in range(within + 2)]
+    make_route(world, parcels)
+    near, far = parcels[within], parcels[within + 1]  # within and within+1 stops before
+
+    tracking.record_positions(services, world.driver_ids[0], [ping()])
+
+    near_view = tracking.get_tracking(services, near.tracking_token)
+    far_view = tracking.get_tracking(services, far.tracking_token)
+    assert near_view.stops_before == within and near_view.driver_position is not None
+    assert far_view.stops_before == within + 1
+    assert far_view.driver_position is None
+    assert far_view.driver_hidden_until_stops == within
+    assert far_view.eta_earliest is not None  # they still get an honest ETA
+    position_rooms = {room for room, event, _p in publisher.published if event == "position"}
+    assert f"delivery:{near.id}" in position_rooms
+    assert f"delivery:{far.id}" not in position_rooms
+
+
+def test_a_driver_without_a_route_today_publishes_nothing(services, world, publisher) -> None:  # type: ignore[no-untyped-def]
+    d = make_delivery(world)
+    make_route(world, [d], driver_index=1)
+
+    result = tracking.record_positions(services, world.driver_ids[0], [ping()])
+
+    assert result.accepted == 1
+    assert publisher.published == []

@@ -1,0 +1,350 @@
+"""Domain model rules: unguessable tokens, driver auth, locker capacity, route order, attempts."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+from collections import Counter
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+
+from lastmile_portal.domain import model as m
+from lastmile_portal.domain.errors import InvalidTransition
+from lastmile_portal.domain.events import (
+    Actor,
+    DeliveryAttemptFailed,
+    DeliveryStatusChanged,
+    DriverArrived,
+    ParcelDelivered,
+)
+from lastmile_portal.domain.status import DeliveryStatus
+
+AT = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
+URLSAFE = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+
+
+def _delivery(status: DeliveryStatus = DeliveryStatus.OUT_FOR_DELIVERY, **kw: object) -> m.Delivery:
+    values: dict[str, object] = dict(
+        tracking_number="LM0000000001",
+        tracking_token=m.new_tracking_token(),
+        recipient_name="Ada Lovelace",
+        phone="+493023125001",
+        address_line="Teststraße 1",
+        postcode="10115",
+        city="Berlin",
+        lat=52.52,
+        lng=13.40,
+        depot_id=1,
+        created_at=AT,
+        status=status,
+        id=5,
+    )
+    values.update(kw)
+    return m.Delivery(**values)  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------- tracking tokens
+
+
+def test_tracking_token_carries_at_least_128_bits_in_a_url_safe_alphabet() -> None:
+    for _ in range(200):
+        token = m.new_tracking_token()
+        assert set(token) <= URLSAFE, token
+        # Each character of a base64url alphabet carries at most 6 bits.
+        assert len(token) * math.log2(len(URLSAFE)) >= 128
+        assert len(token) <= 64  # fits the column and the well-formedness check
+
+
+def test_tracking_tokens_are_unique_and_share_no_structure() -> None:
+    tokens = [m.new_tracking_token() for _ in range(5000)]
+    assert len(set(tokens)) == len(tokens)
+    # Sequential or id-derived tokens share long prefixes or suffixes; random ones do not.
+    ordered = sorted(tokens)
+    longest_prefix = max(
+        len(_common_prefix(a, b)) for a, b in zip(ordered, ordered[1:], strict=False)
+    )
+    assert longest_prefix < 8
+    suffixes = sorted(t[::-1] for t in tokens)
+    longest_suffix = max(
+        len(_common_prefix(a, b)) for a, b in zip(suffixes, suffixes[1:], strict=False)
+    )
+    assert longest_suffix < 8
+
+
+def test_tracking_token_characters_are_spread_over_the_whole_alphabet() -> None:
+    chars = Counter("".join(m.new_tracking_token()[:-1] for _ in range(2000)))
+    # Every one of the 64 symbols appears and none dominates (a hex or digit token fails).
+    assert set(chars) == URLSAFE
+    expected = sum(chars.values()) / 64
+    assert max(chars.values()) < 1.5 * expected
+    assert min(chars.values()) > 0.5 * expected
+
+
+def test_tracking_token_does_not_depend_on_the_delivery() -> None:
+    # Two deliveries with the same id and content still get different tokens.
+    assert _delivery(id=1).tracking_token != _delivery(id=1).tracking_token
+    # Nor does the token leak the id or tracking number it belongs to.
+    d = _delivery(id=123456, tracking_number="LM0000123456")
+    assert "123456" not in d.tracking_token
+
+
+def _common_prefix(a: str, b: str) -> str:
+    n = 0
+    while n < min(len(a), len(b)) and a[n] == b[n]:
+        n += 1
+    return a[:n]
+
+
+# ---------------------------------------------------------------- tracking numbers
+
+
+def test_tracking_numbers_look_right_and_are_not_sequential() -> None:
+    numbers = [m.new_tracking_number() for _ in range(2000)]
+    assert all(re.fullmatch(r"LM\d{10}", n) for n in numbers)
+    assert len(set(numbers)) >= 1999  # 10^10 space: a collision here is (almost) impossible
+    values = [int(n[2:]) for n in numbers]
+    steps = {b - a for a, b in zip(values, values[1:], strict=False)}
+    assert len(steps) > 1000  # not a counter with a fixed stride
+    # The leading digit varies too (not zero-padded small counters).
+    assert len({n[2] for n in numbers}) == 10
+
+
+# ---------------------------------------------------------------- driver API tokens
+
+
+def test_hash_api_token_is_sha256_hex_and_never_the_token() -> None:
+    token = "driver-token-abcdef0123456789"
+    stored = m.hash_api_token(token)
+    assert stored == hashlib.sha256(token.encode()).hexdigest()
+    assert re.fullmatch(r"[0-9a-f]{64}", stored)
+    assert token not in stored
+    assert m.hash_api_token(token) == stored  # stable across calls
+    assert m.hash_api_token(token + "x") != stored
+
+
+def test_driver_token_matches_only_its_own_token() -> None:
+    driver = m.Driver(
+        name="Dana Driver",
+        phone="+493023125900",
+        employment=m.Employment.STAFF,
+        api_token_hash=m.hash_api_token("the-right-token-0123456789"),
+    )
+    assert driver.token_matches("the-right-token-0123456789")
+    assert not driver.token_matches("the-wrong-token-0123456789")
+    assert not driver.token_matches("")
+    assert not driver.token_matches(driver.api_token_hash)  # the hash itself is no password
+    assert driver.first_name == "Dana"
+
+
+# ---------------------------------------------------------------- lockers
+
+
+def _locker(*compartments: tuple[m.ParcelSize, m.CompartmentStatus]) -> m.Locker:
+    locker = m.Locker(
+        code="LK1",
+        name="Packstation 1",
+        kind=m.LockerKind.LOCKER,
+        address="Somewhere 1",
+        postcode="10115",
+        lat=52.5,
+        lng=13.4,
+        depot_id=1,
+    )
+    for i, (size, status) in enumerate(compartments):
+        locker.compartments.append(
+            m.LockerCompartment(locker_id=1, label=f"{i:02d}", size=size, status=status)
+        )
+    return locker
+
+
+def test_locker_free_count_lets_small_parcels_use_bigger_doors() -> None:
+    F = m.CompartmentStatus.FREE
+    locker = _locker(
+        (m.ParcelSize.S, F),
+        (m.ParcelSize.S, F),
+        (m.ParcelSize.M, F),
+        (m.ParcelSize.L, F),
+    )
+    assert locker.free_count(m.ParcelSize.S) == 4
+    assert locker.free_count(m.ParcelSize.M) == 2
+    assert locker.free_count(m.ParcelSize.L) == 1
+
+
+def test_locker_free_count_ignores_doors_that_are_not_free() -> None:
+    locker = _locker(
+        (m.ParcelSize.L, m.CompartmentStatus.RESERVED),
+        (m.ParcelSize.L, m.CompartmentStatus.OCCUPIED),
+        (m.ParcelSize.L, m.CompartmentStatus.OUT_OF_SERVICE),
+        (m.ParcelSize.M, m.CompartmentStatus.FREE),
+    )
+    assert locker.free_count(m.ParcelSize.L) == 0
+    assert locker.free_count(m.ParcelSize.M) == 1
+    assert locker.free_count(m.ParcelSize.S) == 1
+    assert _locker().free_count(m.ParcelSize.S) == 0
+
+
+def test_slot_remaining_never_goes_negative() -> None:
+    slot = m.DeliverySlot(
+        depot_id=1,
+        service_date=date(2026, 11, 25),
+        starts_at=AT,
+        ends_at=AT + timedelta(hours=2),
+        capacity=3,
+        booked=5,
+    )
+    assert slot.remaining == 0
+    slot.booked = 1
+    assert slot.remaining == 2
+
+
+def test_service_area_covers_its_postcode_prefixes_only() -> None:
+    area = m.ServiceArea(depot_id=1, name="North", postcode_prefixes="101, 103,")
+    assert area.covers("10115")
+    assert area.covers("10315")
+    assert not area.covers("12043")
+
+
+# ---------------------------------------------------------------- routes
+
+
+def _stop(seq: int, status: m.StopStatus = m.StopStatus.PENDING) -> m.Stop:
+    return m.Stop(
+        route_id=1,
+        sequence=seq,
+        kind=m.StopKind.ADDRESS,
+        lat=52.5,
+        lng=13.4,
+        service_seconds=180,
+        status=status,
+        id=seq * 10,
+    )
+
+
+def test_stops_before_counts_only_open_stops_ahead_in_sequence() -> None:
+    stops = {
+        1: _stop(1, m.StopStatus.DONE),
+        2: _stop(2, m.StopStatus.FAILED),
+        3: _stop(3, m.StopStatus.SKIPPED),
+        4: _stop(4, m.StopStatus.ARRIVED),  # the driver is there now: still ahead of us
+        5: _stop(5),
+        6: _stop(6),
+        7: _stop(7),
+    }
+    # Stored order must not matter: only sequence does.
+    route = m.Route(
+        driver_id=1,
+        vehicle_id=1,
+        depot_id=1,
+        service_date=date(2026, 11, 25),
+        stops=[stops[k] for k in (7, 3, 5, 1, 6, 2, 4)],
+    )
+    assert route.stops_before(stops[1]) == 0
+    assert route.stops_before(stops[4]) == 0
+    assert route.stops_before(stops[5]) == 1
+    assert route.stops_before(stops[6]) == 2
+    assert route.stops_before(stops[7]) == 3
+    assert [s.sequence for s in route.ordered_stops()] == [1, 2, 3, 4, 5, 6, 7]
+
+    stops[5].status = m.StopStatus.DONE
+    assert route.stops_before(stops[7]) == 2
+
+
+# ---------------------------------------------------------------- driver events on a delivery
+
+
+def test_mark_arrived_moves_to_arriving_and_records_the_stop() -> None:
+    d = _delivery(DeliveryStatus.OUT_FOR_DELIVERY)
+
+    d.mark_arrived(at=AT, driver_id=3, stop_id=30)
+
+    assert d.status is DeliveryStatus.ARRIVING
+    assert d.attempts == 0  # arriving is not an attempt
+    changed, arrived = d.events
+    assert isinstance(changed, DeliveryStatusChanged)
+    assert (changed.old, changed.new) == ("out_for_delivery", "arriving")
+    assert isinstance(arrived, DriverArrived)
+    assert arrived.stop_id == 30
+    assert arrived.actor is Actor.DRIVER and arrived.actor_id == "3"
+    assert arrived.delivery_id == 5
+
+
+def test_mark_delivered_counts_the_attempt_and_records_how() -> None:
+    d = _delivery(DeliveryStatus.ARRIVING, option=m.DeliveryOption.SAFE_PLACE)
+
+    d.mark_delivered(at=AT, driver_id=3, note="behind the bins")
+
+    assert d.status is DeliveryStatus.DELIVERED
+    assert d.attempts == 1
+    changed, delivered = d.events
+    assert isinstance(changed, DeliveryStatusChanged) and changed.new == "delivered"
+    assert isinstance(delivered, ParcelDelivered)
+    assert delivered.option == "safe_place"
+    assert delivered.note == "behind the bins"
+    assert delivered.actor is Actor.DRIVER and delivered.actor_id == "3"
+    assert "behind the bins" in delivered.summary()
+
+
+@pytest.mark.parametrize("option", [m.DeliveryOption.LOCKER, m.DeliveryOption.PICKUP_POINT])
+def test_dropping_a_parcel_at_a_locker_makes_it_ready_for_pickup(option) -> None:  # type: ignore[no-untyped-def]
+    d = _delivery(DeliveryStatus.ARRIVING, option=option, locker_id=9)
+
+    d.mark_delivered(at=AT, driver_id=3)
+
+    # Not "delivered": the recipient still has to collect it.
+    assert d.status is DeliveryStatus.AT_LOCKER
+    assert d.status_label == "Ready for pickup"
+    assert d.attempts == 1
+    changed, delivered = d.events
+    assert isinstance(changed, DeliveryStatusChanged) and changed.new == "at_locker"
+    assert isinstance(delivered, ParcelDelivered) and delivered.option == option.value
+
+
+def test_mark_failed_records_reason_and_numbers_each_attempt() -> None:
+    d = _delivery(DeliveryStatus.OUT_FOR_DELIVERY)
+
+    d.mark_failed(at=AT, driver_id=3, reason="Nobody home")
+
+    assert d.status is DeliveryStatus.FAILED
+    assert d.attempts == 1
+    changed, failed = d.events
+    assert isinstance(changed, DeliveryStatusChanged)
+    assert changed.reason == "Nobody home"
+    assert isinstance(failed, DeliveryAttemptFailed)
+    assert (failed.reason, failed.attempt) == ("Nobody home", 1)
+
+    # Second day: rescheduled, out again, fails again → attempt 2.
+    d.transition_to(DeliveryStatus.RESCHEDULED, at=AT, actor=Actor.CUSTOMER)
+    d.transition_to(DeliveryStatus.OUT_FOR_DELIVERY, at=AT, actor=Actor.SYSTEM)
+    d.mark_failed(at=AT + timedelta(days=1), driver_id=3, reason="Shop closed")
+    assert d.attempts == 2
+    assert isinstance(d.events[-1], DeliveryAttemptFailed)
+    assert d.events[-1].attempt == 2
+
+
+@pytest.mark.parametrize(
+    "action",
+    [
+        lambda d: d.mark_delivered(at=AT, driver_id=3),
+        lambda d: d.mark_failed(at=AT, driver_id=3, reason="Nobody home"),
+        lambda d: d.mark_arrived(at=AT, driver_id=3, stop_id=30),
+    ],
+    ids=["delivered", "failed", "arrived"],
+)
+def test_driver_action_on_a_finished_parcel_is_refused_without_side_effects(action) -> None:  # type: ignore[no-untyped-def]
+    d = _delivery(DeliveryStatus.DELIVERED, attempts=1)
+
+    with pytest.raises(InvalidTransition):
+        action(d)
+
+    # A refused action must not count an attempt nor leave events behind.
+    assert d.status is DeliveryStatus.DELIVERED
+    assert d.attempts == 1
+    assert d.events == []
+
+
+def test_recipient_first_name_is_all_a_greeting_uses() -> None:
+    assert _delivery(recipient_name="Grace Brewster Hopper").recipient_first_name == "Grace"
+    assert _delivery(recipient_name="   ").recipient_first_name == ""
+    assert _delivery(status=DeliveryStatus.AT_LOCKER).status_label == "Ready for pickup"
