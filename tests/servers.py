@@ -1,12 +1,27 @@
-"""A real HTTP + Socket.IO server in a thread on a free 127.0.0.1 port."""
+"""Real servers for tests: in a thread on a free port, or `python app.py` as a process."""
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
 import threading
+import time
+import urllib.request
+from pathlib import Path
 from typing import Any
 
 from werkzeug.serving import BaseWSGIServer, make_server
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    """Return a port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 class LiveServer:
@@ -14,9 +29,7 @@ class LiveServer:
 
     def __init__(self, app: Any) -> None:
         self.app = app
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self._server: BaseWSGIServer | None = None
 
@@ -29,3 +42,43 @@ class LiveServer:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+
+
+class ServerProcess:
+    """`python app.py` as an operator runs it (demo seeded, simulated drivers off)."""
+
+    def __init__(self, config: dict[str, str], port: int, demo: bool = True) -> None:
+        self.env = {
+            **os.environ,
+            **config,
+            "PORT": str(port),
+            "DEMO": str(demo).lower(),
+            "DEMO_SIMULATE": "false",
+            "HOST": "127.0.0.1",
+        }
+        self.url = f"http://127.0.0.1:{port}"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "app.py"],
+            cwd=ROOT,
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(self.url + "/healthz", timeout=2) as r:
+                    if r.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.2)
+        raise AssertionError("server did not come up")
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(timeout=20)
+            self.proc = None

@@ -3,12 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-import time
-import urllib.request
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -17,55 +11,14 @@ from lastmile_portal import create_app
 from lastmile_portal.services import proof_of_delivery
 from tests.conftest import base_config
 from tests.e2e.conftest import near_delivery
-from tests.servers import LiveServer
+from tests.servers import ServerProcess, free_port
 
 pytestmark = pytest.mark.e2e
-ROOT = Path(__file__).resolve().parents[2]
-
-
-class ServerProcess:
-    """`python app.py` as an operator runs it (demo seeded, simulated drivers off)."""
-
-    def __init__(self, config: dict[str, str], port: int) -> None:
-        self.env = {
-            **os.environ,
-            **config,
-            "PORT": str(port),
-            "DEMO": "true",
-            "DEMO_SIMULATE": "false",
-            "HOST": "127.0.0.1",
-        }
-        self.url = f"http://127.0.0.1:{port}"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "app.py"],
-            cwd=ROOT,
-            env=self.env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(self.url + "/healthz", timeout=2) as r:
-                    if r.status == 200:
-                        return
-            except OSError:
-                time.sleep(0.2)
-        raise AssertionError("server did not come up")
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.terminate()
-            self.proc.wait(timeout=20)
-            self.proc = None
 
 
 def test_page_resyncs_after_the_server_restarts(tmp_path, page: Page) -> None:
     config = {k: str(v) for k, v in base_config(tmp_path, JOB_BACKEND="thread").items()}
-    server = ServerProcess(config, LiveServer(None).port)
+    server = ServerProcess(config, free_port())
     server.start()
     try:
         app = create_app(config)

@@ -59,8 +59,9 @@ def test_pings_move_the_marker_and_the_eta_live(
     now = datetime.now(UTC)
 
     # Far away (about 4 km south): the driver shows up, with the way to this address only.
-    result = post_positions(live_server, d["driver_token"],
-                            (d["lat"] - 0.036, d["lng"], now - timedelta(minutes=10)))
+    result = post_positions(
+        live_server, d["driver_token"], (d["lat"] - 0.036, d["lng"], now - timedelta(minutes=10))
+    )
     assert result["accepted"] == 1
     expect(page.get_by_test_id("map-text")).to_contain_text("km from your address")
     expect(page.locator("#map path.leaflet-interactive")).to_have_count(3)  # address, driver, line
