@@ -11,8 +11,10 @@ import hmac
 import logging
 import random
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from werkzeug.security import generate_password_hash
@@ -519,8 +521,17 @@ class DriverSimulator:
     the same services a driver's phone uses.
     """
 
-    def __init__(self, services: Services, tick_s: float = 2.0, fail_rate: float = 0.05) -> None:
+    def __init__(
+        self,
+        services: Services,
+        tick_s: float = 2.0,
+        fail_rate: float = 0.05,
+        send_positions: Callable[[int, list[dict[str, Any]]], None] | None = None,
+    ) -> None:
         self.services = services
+        self.send_positions = send_positions or (
+            lambda driver_id, pings: tracking.record_positions(services, driver_id, pings)
+        )
         self.tick_s = tick_s
         self.fail_rate = fail_rate
         self.rng = random.Random()
@@ -607,8 +618,7 @@ class DriverSimulator:
             return
 
     def _ping(self, driver_id: int, point: Point, at: datetime) -> None:
-        tracking.record_positions(
-            self.services,
+        self.send_positions(
             driver_id,
             [{"lat": point.lat, "lng": point.lng, "recorded_at": at.isoformat(), "speed": 6.0}],
         )

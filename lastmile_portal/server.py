@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import json
+import logging
+import urllib.request
+from functools import partial
+from typing import Any
+
 import click
 from flask import Flask
 
 from . import cli
 from .extensions import socketio
+
+log = logging.getLogger("lastmile.server")
 
 
 def serve(app: Flask) -> None:
@@ -18,9 +26,13 @@ def serve(app: Flask) -> None:
             cli.ensure_demo()
             print_demo(cli.demo_payload(), settings.public_base_url)
             if settings.demo_simulate:
-                from .demo import DriverSimulator
+                from .demo import DriverSimulator, demo_drivers
 
-                DriverSimulator(app.extensions["lastmile"]).start()
+                services = app.extensions["lastmile"]
+                tokens = {d.id: d.token for d in demo_drivers(services, settings.secret_key)}
+                url = f"http://{settings.host}:{settings.port}/api/v1/driver/positions"
+                sender = partial(post_positions, url, tokens)
+                DriverSimulator(services, send_positions=sender).start()
     click.echo(f"Serving on http://{settings.host}:{settings.port}  (Ctrl+C to stop)")
     socketio.run(
         app,
@@ -31,6 +43,24 @@ def serve(app: Flask) -> None:
         use_reloader=False,
         log_output=False,
     )
+
+
+def post_positions(url: str, tokens: dict[int, str], driver_id: int, pings: list[Any]) -> None:
+    """Send a simulated driver's pings through the driver API, as a real phone does."""
+    request = urllib.request.Request(
+        url,
+        data=json.dumps({"positions": pings}).encode(),
+        method="POST",
+        headers={
+            "Authorization": f"Bearer {tokens[driver_id]}",
+            "Content-Type": "application/json",
+        },
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10):
+            pass
+    except OSError as error:  # the server is still starting, or a ping was refused
+        log.debug("simulated ping for driver %s not taken: %s", driver_id, error)
 
 
 def print_demo(payload: dict, base_url: str) -> None:  # type: ignore[type-arg]

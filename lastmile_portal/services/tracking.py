@@ -123,6 +123,12 @@ def _view(services: Services, uow: UnitOfWork, d: m.Delivery) -> TrackingView:
     vtype = uow.repo.get(m.VehicleType, vehicle.vehicle_type_id) if vehicle else None
     locker = uow.repo.get(m.Locker, d.locker_id) if d.locker_id else None
     en_route = d.status in EN_ROUTE
+    # A parcel going to a locker is tracked to the locker, not to the recipient's door.
+    to_locker = locker is not None and d.option in (
+        m.DeliveryOption.LOCKER,
+        m.DeliveryOption.PICKUP_POINT,
+    )
+    dest = Point(locker.lat, locker.lng) if to_locker and locker else Point(d.lat, d.lng)
     stops_before = route.stops_before(stop) if route and stop and en_route else None
     show_within = services.settings.show_driver_within_stops
     # The driver's position tells where earlier recipients live: show it only when close.
@@ -141,7 +147,7 @@ def _view(services: Services, uow: UnitOfWork, d: m.Delivery) -> TrackingView:
             lng=here.lng,
             at=driver.last_position_at,
             stale=now - driver.last_position_at > STALE_AFTER,
-            distance_m=haversine_m(here, Point(d.lat, d.lng)),
+            distance_m=haversine_m(here, dest),
         )
     history = tuple(
         HistoryItem(
@@ -160,11 +166,11 @@ def _view(services: Services, uow: UnitOfWork, d: m.Delivery) -> TrackingView:
         status=str(d.status),
         status_label=d.status_label,
         recipient_first_name=d.recipient_first_name,
-        address_line=d.address_line,
-        postcode=d.postcode,
-        city=d.city,
-        lat=d.lat,
-        lng=d.lng,
+        address_line=locker.address if to_locker and locker else d.address_line,
+        postcode="" if to_locker else d.postcode,
+        city="" if to_locker else d.city,
+        lat=dest.lat,
+        lng=dest.lng,
         option=str(d.option),
         window_start=d.window_start,
         window_end=d.window_end,
@@ -179,7 +185,7 @@ def _view(services: Services, uow: UnitOfWork, d: m.Delivery) -> TrackingView:
         vehicle_label=m.VEHICLE_LABELS[vtype.kind] if vtype else None,
         driver_position=position,
         driver_hidden_until_stops=show_within if en_route and not may_see_driver else None,
-        locker_name=locker.name if locker else None,
+        locker_name=locker.name if to_locker and locker else None,
         history=history,
         en_route=en_route,
         finished=d.status in (DeliveryStatus.DELIVERED, DeliveryStatus.COLLECTED),

@@ -22,7 +22,7 @@
       $("#map").classList.add("no-tiles");
     }
     L.circleMarker(destination, { radius: 10, color: "#0a8a4a", weight: 3, fillColor: "#fff", fillOpacity: 1 })
-      .addTo(map).bindTooltip("Your address");
+      .addTo(map).bindTooltip(data.destinationLabel === "the locker" ? "Locker" : "Your address");
     map.setView(destination, 15);
   }
 
@@ -82,7 +82,7 @@
       var d = metres(last, destination);
       var dist = d < 1000 ? Math.round(d / 10) * 10 + " m" : (d / 1000).toFixed(1) + " km";
       var stale = Date.now() - new Date(last.at).getTime() > 120000;
-      el.textContent = "Driver " + dist + " from your address, position updated " + ago(last.at) +
+      el.textContent = "Driver " + dist + " from " + data.destinationLabel + ", position updated " + ago(last.at) +
         (stale ? " (the driver's phone has not reported recently)." : ".");
       el.classList.toggle("stale", stale);
     } else if (hiddenUntil) {
