@@ -7,9 +7,10 @@ indices into ``RouteProblem.points()`` so a travel-time matrix can be computed o
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Sequence
+from enum import StrEnum
 
 from .errors import RoutingError
 
@@ -54,18 +55,29 @@ class StopSpec:
     fixed_vehicle: str | None = None
 
 
+class Objective(StrEnum):
+    """Say what a plan minimises once every stop that can be served is served."""
+
+    # Money: each vehicle's cost per km and per hour plus its fixed cost (the app's default).
+    COST = "cost"
+    # Total distance only, as in the Solomon / Gehring-Homberger VRPTW benchmarks.
+    DISTANCE = "distance"
+
+
 @dataclass(frozen=True)
 class RouteProblem:
     """Everything needed to plan (or re-plan) a set of routes.
 
     ``locked`` maps a vehicle id to the stop ids it has already visited, in order: those
-    stay first on that vehicle whatever the solver finds.
+    stay first on that vehicle whatever the solver finds. ``objective`` says what the
+    optimizer minimises among plans that serve the same stops.
     """
 
     epoch: datetime
     vehicles: tuple[VehicleSpec, ...]
     stops: tuple[StopSpec, ...]
     locked: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    objective: Objective = Objective.COST
 
     def validate(self) -> None:
         """Raise RoutingError if the problem cannot be planned as stated."""
@@ -81,6 +93,8 @@ class RouteProblem:
                 raise RoutingError(f"Vehicle {v.id}'s shift ends before it starts.")
             if v.capacity < 0:
                 raise RoutingError(f"Vehicle {v.id} has a negative capacity.")
+            if not (math.isfinite(v.speed_factor) and v.speed_factor > 0):
+                raise RoutingError(f"Vehicle {v.id} needs a positive speed factor.")
         for s in self.stops:
             _check_point(s.location, f"stop {s.id}")
             if s.demand < 0:
@@ -89,6 +103,11 @@ class RouteProblem:
                 raise RoutingError(f"Stop {s.id}'s time window ends before it starts.")
             if s.service_s < 0:
                 raise RoutingError(f"Stop {s.id} has a negative service time.")
+            if not any(
+                s.window_start <= v.shift_end and s.window_end >= v.shift_start
+                for v in self.vehicles
+            ):
+                raise RoutingError(f"Stop {s.id}'s time window is outside every vehicle's shift.")
         known = set(ids)
         vehicle_ids = {v.id for v in self.vehicles}
         for vid, prefix in self.locked.items():
@@ -97,6 +116,9 @@ class RouteProblem:
             missing = [sid for sid in prefix if sid not in known]
             if missing:
                 raise RoutingError(f"Locked stops {missing} are not in the problem.")
+        locked_ids = [sid for prefix in self.locked.values() for sid in prefix]
+        if len(set(locked_ids)) != len(locked_ids):
+            raise RoutingError("A locked stop is listed twice or on more than one vehicle.")
 
     def points(self) -> list[Point]:
         """Return every location: vehicle starts, vehicle ends, then stops (matrix order)."""

@@ -36,16 +36,16 @@ def _events(
     return client, got, arrived
 
 
-def _wait(got: list, name: str, timeout: float = 10.0) -> dict:  # type: ignore[type-arg]
+def _wait(got: list, name: str, timeout: float = 10.0, where=lambda p: True) -> dict:  # type: ignore[no-untyped-def, type-arg]
     import time
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        for n, payload in got:
-            if n == name:
+        for n, payload in list(got):
+            if n == name and where(payload):
                 return payload  # type: ignore[no-any-return]
         time.sleep(0.05)
-    raise AssertionError(f"no {name!r} within {timeout}s; got {[n for n, _ in got]}")
+    raise AssertionError(f"no matching {name!r} within {timeout}s; got {got}")
 
 
 def test_ping_to_one_process_reaches_a_customer_on_another(tmp_path, redis_url) -> None:
@@ -108,8 +108,9 @@ def test_ping_to_one_process_reaches_a_customer_on_another(tmp_path, redis_url) 
             timeout=120,
         )
         assert worker.returncode == 0, worker.stderr
-        eta = _wait(got, "eta")
-        assert eta["plan_version"] == 2
+        # (ETAs from the ping, plan version 1, may still be on their way: wait for the re-plan's.)
+        eta = _wait(got, "eta", where=lambda p: p["plan_version"] == 2)
+        assert eta["stops_before"] in (0, 1)
     finally:
         if client is not None:
             client.disconnect()

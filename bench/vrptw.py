@@ -1,0 +1,69 @@
+"""Solve one Solomon-format VRPTW instance with the project's optimizer; print one JSON line.
+
+    python bench/vrptw.py INSTANCE_FILE --time-limit SECONDS [--workers N]
+
+Output: {"instance", "vehicles", "distance", "routes", "time_s"} (DESIGN.md section 5), with
+the distance recomputed in double precision from the routes. Every answer is checked
+independently of the solver; a broken or incomplete plan exits with status 2 and says why
+on stderr (the JSON line is still printed so the run can be inspected).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from solomon import check, parse, plan_routes, route_distance, to_problem  # noqa: E402
+
+from lastmile_portal.adapters.ortools_optimizer import OrToolsOptimizer  # noqa: E402
+
+
+def solve(path: str, time_limit: float, workers: int) -> tuple[dict[str, object], list[str]]:
+    """Return the contract's JSON object for one instance and the rules its answer breaks."""
+    started = time.perf_counter()
+    inst = parse(path)
+    problem, matrix = to_problem(inst)
+    # The budget covers everything this run does, parsing and matrix included.
+    budget = time_limit - (time.perf_counter() - started) - 0.05
+    plan = OrToolsOptimizer(workers=workers).solve(problem, matrix, max(0.05, budget))
+    routes = plan_routes(plan)
+    errors = check(inst, routes)
+    if plan.dropped:
+        errors.append(f"{len(plan.dropped)} customers not served: {sorted(plan.dropped)[:10]}")
+    result = {
+        "instance": inst.name,
+        "vehicles": len(routes),
+        "distance": round(route_distance(inst, routes), 6),
+        "routes": routes,
+        "time_s": round(time.perf_counter() - started, 3),
+    }
+    return result, errors
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("instance")
+    parser.add_argument("--time-limit", type=float, default=10.0)
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=min(2, os.cpu_count() or 1),
+        help="parallel searches (default: 2, or 1 on a single core)",
+    )
+    args = parser.parse_args(argv)
+    result, errors = solve(args.instance, args.time_limit, args.workers)
+    print(json.dumps(result), flush=True)
+    if errors:
+        print(f"INFEASIBLE {result['instance']}: " + "; ".join(errors[:20]), file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
