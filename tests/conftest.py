@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -64,8 +66,20 @@ def publisher() -> RecordingPublisher:
     return RecordingPublisher()
 
 
+@pytest.fixture(scope="session")
+def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Migrate one SQLite file per run; each test starts from a copy (migrating is slow)."""
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    upgrade(f"sqlite:///{path}")
+    return path
+
+
 @pytest.fixture
-def config(tmp_path: Any) -> dict[str, Any]:
+def config(tmp_path: Path, migrated_sqlite: Path) -> dict[str, Any]:
+    """Return the test settings, on a fresh copy of the migrated database."""
+    db = tmp_path / "instance" / "test.db"
+    db.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(migrated_sqlite, db)
     return base_config(tmp_path)
 
 

@@ -6,41 +6,20 @@ Real SQLite, the real OR-Tools optimizer (1 s, deterministic), fake SMS and publ
 from __future__ import annotations
 
 import dataclasses
-import shutil
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
-from lastmile_portal.adapters.migrations import upgrade
 from lastmile_portal.domain import model as m
 from lastmile_portal.domain.errors import InvalidInput, NotFound, RoutingError
 from lastmile_portal.domain.status import DeliveryStatus
 from lastmile_portal.services import proof_of_delivery, routing
 from tests.builders import make_delivery, make_route, make_world
-from tests.conftest import base_config
 
 NOW = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
 WINDOWS = [(1, 4), (0, 3), (2, 5), (1, 3), (3, 6), (0, 2), (2, 4), (1, 5), (4, 7), (0, 6)]
-
-
-@pytest.fixture(scope="module")
-def migrated_sqlite(tmp_path_factory) -> Path:  # type: ignore[no-untyped-def]
-    """Migrate one SQLite file per module; each test starts from a copy (migrations are slow)."""
-    path = tmp_path_factory.mktemp("template") / "template.db"
-    upgrade(f"sqlite:///{path}")
-    return path
-
-
-@pytest.fixture
-def config(tmp_path, migrated_sqlite):  # type: ignore[no-untyped-def]
-    """Override the shared config: same settings, on a copy of the migrated template."""
-    db = tmp_path / "instance" / "test.db"
-    db.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(migrated_sqlite, db)
-    return base_config(tmp_path)
 
 
 @pytest.fixture
