@@ -136,10 +136,101 @@ class SmsQueued(Event):
 
     message_kind: str
     idempotency_key: str
+    deferred_until: str | None = None
 
     def summary(self) -> str:
         """Describe the event."""
-        return f"SMS '{self.message_kind}' queued"
+        later = f", held until {self.deferred_until} (quiet hours)" if self.deferred_until else ""
+        return f"SMS '{self.message_kind}' queued{later}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class SmsSent(Event):
+    """The SMS provider accepted a text from the outbox."""
+
+    message_kind: str
+    provider_sid: str
+    attempts: int
+
+    def summary(self) -> str:
+        """Describe the event."""
+        tries = f" after {self.attempts} attempts" if self.attempts > 1 else ""
+        return f"SMS '{self.message_kind}' sent{tries} ({self.provider_sid})"
+
+
+@dataclass(frozen=True, kw_only=True)
+class SmsFailed(Event):
+    """A text could not be sent and will not be tried again."""
+
+    message_kind: str
+    error: str
+
+    def summary(self) -> str:
+        """Describe the event."""
+        return f"SMS '{self.message_kind}' failed: {self.error}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class SmsCancelled(Event):
+    """A text was not sent on purpose (opted out, SMS turned off, no longer relevant)."""
+
+    message_kind: str
+    reason: str
+
+    def summary(self) -> str:
+        """Describe the event."""
+        return f"SMS '{self.message_kind}' not sent: {self.reason}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class SmsStatusReported(Event):
+    """The provider reported a text's final fate on the handset."""
+
+    message_kind: str
+    status: str
+    error_code: str | None = None
+
+    def summary(self) -> str:
+        """Describe the event."""
+        code = f" (error {self.error_code})" if self.error_code else ""
+        return f"SMS '{self.message_kind}' {self.status}{code}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class SmsReceived(Event):
+    """The recipient texted us; ``reply`` is what we answered."""
+
+    body: str
+    keyword: str
+    reply: str
+
+    def summary(self) -> str:
+        """Describe the event."""
+        return f"SMS from the recipient: {self.body!r}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class SafePlaceChosen(Event):
+    """The recipient asked for the parcel to be left in a safe place."""
+
+    safe_place: str
+
+    def summary(self) -> str:
+        """Describe the event."""
+        return f"Safe place set: {self.safe_place!r}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeliveryRated(Event):
+    """The recipient rated the delivery."""
+
+    score: int
+    previous: int | None = None
+
+    def summary(self) -> str:
+        """Describe the event."""
+        changed = f" (was {self.previous}/5)" if self.previous is not None else ""
+        return f"Rated {self.score}/5{changed}"
 
 
 @dataclass(frozen=True, kw_only=True)

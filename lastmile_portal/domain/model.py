@@ -12,16 +12,18 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
 
-from .errors import InvalidTransition
+from .errors import InvalidInput, InvalidTransition
 from .events import (
     Actor,
     DeliveryAttemptFailed,
+    DeliveryRated,
     DeliveryStatusChanged,
     DriverArrived,
     Event,
     ParcelDelivered,
+    SafePlaceChosen,
 )
-from .status import LABELS, DeliveryStatus, can_transition
+from .status import CHANGEABLE, LABELS, DeliveryStatus, can_transition
 
 # ---------------------------------------------------------------- value enums
 
@@ -61,6 +63,9 @@ class ParcelSize(StrEnum):
 
 
 SIZE_ORDER = {ParcelSize.S: 0, ParcelSize.M: 1, ParcelSize.L: 2}
+
+SAFE_PLACE_LENGTH = (3, 200)
+RATABLE = frozenset({DeliveryStatus.DELIVERED, DeliveryStatus.COLLECTED})
 
 
 class DeliveryOption(StrEnum):
@@ -532,6 +537,66 @@ class Delivery:
                 attempt=self.attempts,
             )
         )
+
+    def choose_safe_place(
+        self, text: str, *, at: datetime, actor: Actor, actor_id: str | None = None
+    ) -> None:
+        """Leave the parcel at a safe place described by ``text``, while that can still change."""
+        note = " ".join(text.split())
+        shortest, longest = SAFE_PLACE_LENGTH
+        if not shortest <= len(note) <= longest:
+            raise InvalidInput(
+                f"Describe the safe place in {shortest} to {longest} characters, "
+                "e.g. 'behind the green bin'."
+            )
+        if self.status not in CHANGEABLE:
+            raise InvalidTransition(
+                f"The parcel is '{LABELS[self.status].lower()}': it is too late to change "
+                "where it is left."
+            )
+        if self.option in (DeliveryOption.LOCKER, DeliveryOption.PICKUP_POINT):
+            raise InvalidTransition("This parcel goes to a locker, so it has no safe place.")
+        if self.option is DeliveryOption.SAFE_PLACE and self.safe_place == note:
+            return  # the same request twice changes nothing
+        self.option = DeliveryOption.SAFE_PLACE
+        self.safe_place = note
+        self.updated_at = at
+        self.record(
+            SafePlaceChosen(
+                delivery_id=self.id, occurred_at=at, actor=actor, actor_id=actor_id, safe_place=note
+            )
+        )
+
+    def rate(
+        self,
+        score: int,
+        *,
+        at: datetime,
+        actor: Actor,
+        existing: Rating | None = None,
+    ) -> Rating:
+        """Score the delivery from 1 to 5 once the parcel is in the recipient's hands.
+
+        A second score replaces the first: people correct a typo.
+        """
+        if not 1 <= score <= 5:
+            raise InvalidInput("A rating is a whole number from 1 to 5.")
+        if self.status not in RATABLE:
+            raise InvalidTransition("You can rate the delivery once you have your parcel.")
+        previous = existing.score if existing is not None else None
+        rating = existing or Rating(delivery_id=self.id, score=score, created_at=at)  # type: ignore[arg-type]
+        rating.score = score
+        if previous != score:
+            self.record(
+                DeliveryRated(
+                    delivery_id=self.id,
+                    occurred_at=at,
+                    actor=actor,
+                    score=score,
+                    previous=previous,
+                )
+            )
+        return rating
 
 
 # ---------------------------------------------------------------- messages, proof, ratings, staff

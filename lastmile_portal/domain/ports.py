@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -28,11 +28,29 @@ class RouteOptimizer(Protocol):
 
 
 class SmsGateway(Protocol):
-    """Send one text; return the provider's message id or raise SmsSendError."""
+    """Send one text; return the provider's message id or raise SmsSendError.
+
+    ``find_sent`` answers "did this text already go out?" after a send whose outcome is
+    unknown (a timeout, a crashed sender): the provider's id if so, else None.
+    """
 
     name: str
 
     def send(self, to: str, body: str, status_callback: str | None = None) -> str: ...
+
+    def find_sent(self, to: str, body: str, since: datetime) -> str | None: ...
+
+
+class PhoneNumbers(Protocol):
+    """Turn a phone number as typed into E.164, or raise InvalidInput saying why not."""
+
+    def normalise(self, raw: str) -> str: ...
+
+
+class SmsTemplates(Protocol):
+    """Render the text of one kind of message from plain values."""
+
+    def render(self, kind: str, values: Mapping[str, Any]) -> str: ...
 
 
 class Publisher(Protocol):
