@@ -11,15 +11,20 @@ from .adapters.clock import SystemClock
 from .adapters.db import SqlAlchemyUnitOfWork, check_database, make_engine, make_session_factory
 from .adapters.job_queue import InlineJobQueue, RqJobQueue, ThreadJobQueue
 from .adapters.ortools_optimizer import OrToolsOptimizer
+from .adapters.periodic import Every
+from .adapters.phone_numbers import LibPhoneNumbers
 from .adapters.photo_store import LocalPhotoStore
 from .adapters.redis_check import check_redis
 from .adapters.sms import ConsoleSmsGateway, FakeSmsGateway
+from .adapters.sms_templates import JinjaSmsTemplates
 from .adapters.socketio_publisher import RecordingPublisher, SocketIOPublisher
 from .adapters.travel_times import HaversineTravelTimes, OsrmTravelTimes
-from .config import ConfigError, Settings
-from .domain.ports import Clock, Publisher
+from .adapters.twilio_sms import TwilioSmsGateway
+from .config import PROJECT_ROOT, ConfigError, Settings
+from .domain.ports import Clock, JobQueue, Publisher, SmsGateway
 from .jobs import run as run_job
 from .services import Services, ServiceSettings, handlers
+from .services.notifications import OUTBOX_JOB
 
 
 def build_services(
@@ -29,6 +34,7 @@ def build_services(
     clock: Clock | None = None,
     publisher: Publisher | None = None,
     engine: sa.Engine | None = None,
+    jobs: JobQueue | None = None,
 ) -> Services:
     """Wire the adapters the settings ask for into a Services object."""
     orm.configure_cipher(settings.data_encryption_key)
@@ -38,9 +44,12 @@ def build_services(
         publisher = (
             SocketIOPublisher(socketio.server) if socketio is not None else RecordingPublisher()
         )
-    if settings.sms_backend == "twilio":
-        raise ConfigError("SMS_BACKEND=twilio is not available yet; use console (the default).")
-    sms = FakeSmsGateway() if settings.sms_backend == "fake" else ConsoleSmsGateway()
+    try:
+        phones = LibPhoneNumbers(settings.default_region)
+    except ValueError:
+        raise ConfigError(
+            f"DEFAULT_REGION {settings.default_region!r} is not a country phonenumbers knows."
+        ) from None
     services: Services
 
     def uow() -> SqlAlchemyUnitOfWork:
@@ -53,19 +62,49 @@ def build_services(
         clock=clock or SystemClock(),
         travel_times=_travel_times(settings),
         optimizer=OrToolsOptimizer(deterministic=settings.testing),
-        sms=sms,
+        sms=_sms_gateway(settings),
         publisher=publisher,
-        jobs=_job_queue(settings, lambda job, *args: run_job(services, job, *args)),
+        jobs=jobs or _job_queue(settings, lambda job, *args: run_job(services, job, *args)),
         photos=LocalPhotoStore(settings.photo_dir),
+        phones=phones,
+        sms_templates=JinjaSmsTemplates(PROJECT_ROOT / "templates" / "sms"),
         settings=ServiceSettings(
             public_base_url=settings.public_base_url,
             timezone=settings.timezone,
             optimizer_time_limit_s=settings.optimizer_time_limit,
             show_driver_within_stops=settings.show_driver_within_stops,
+            quiet_hours=settings.quiet_hours,
+            sms_max_attempts=settings.sms_max_attempts,
+            sms_retry_s=settings.sms_retry_seconds,
+            # Longer than any one send can take (connect + read timeouts, then a look-up).
+            sms_claim_s=4 * settings.twilio_timeout + 2,
         ),
         health_checks=_health_checks(settings, engine),
     )
+    if isinstance(services.jobs, ThreadJobQueue) and settings.sms_sweep_seconds > 0:
+        # One machine: this process also retries texts whose backoff or quiet hours ended.
+        start_outbox_sweep(services, settings.sms_sweep_seconds)
     return services
+
+
+def start_outbox_sweep(services: Services, seconds: float) -> Every:
+    """Queue an outbox run every ``seconds`` (retries and deferred texts come due by time)."""
+    return Every(
+        seconds, lambda: services.jobs.enqueue(OUTBOX_JOB, key=OUTBOX_JOB), "lastmile-sms-sweep"
+    ).start()
+
+
+def _sms_gateway(settings: Settings) -> SmsGateway:
+    if settings.sms_backend == "twilio":
+        return TwilioSmsGateway(
+            settings.twilio_account_sid,
+            settings.twilio_auth_token,
+            from_number=settings.twilio_from,
+            messaging_service_sid=settings.twilio_messaging_service_sid,
+            api_base=settings.twilio_api_base,
+            timeout=settings.twilio_timeout,
+        )
+    return FakeSmsGateway() if settings.sms_backend == "fake" else ConsoleSmsGateway()
 
 
 def _health_checks(settings: Settings, engine: sa.Engine) -> dict[str, Any]:

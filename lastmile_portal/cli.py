@@ -83,7 +83,31 @@ def register(app: Flask) -> None:
         if not settings.redis_url:
             raise click.UsageError("The worker needs REDIS_URL (and JOB_BACKEND=rq for the web).")
         jobs.use_services(_services())
+        if not burst and settings.sms_sweep_seconds > 0:
+            # Workers also queue the outbox sweep, so retries need no extra process.
+            from .bootstrap import start_outbox_sweep
+
+            start_outbox_sweep(_services(), settings.sms_sweep_seconds)
         run_worker(settings.redis_url, burst=burst)
+
+    @app.cli.command("send-sms")
+    @click.option("--watch", is_flag=True, help="Keep sending as texts come due (Ctrl+C stops).")
+    @click.option("--every", type=float, default=None, help="Seconds between runs with --watch.")
+    def send_sms_command(watch: bool, every: float | None) -> None:
+        """Send the texts in the outbox that are due now (retries, quiet hours ended)."""
+        import time
+
+        from .services import notifications
+
+        pause = every if every is not None else (_settings().sms_sweep_seconds or 30.0)
+        while True:
+            outcomes = notifications.send_due(_services())
+            summary = ", ".join(f"{n} {what}" for what, n in sorted(outcomes.items()))
+            if outcomes or not watch:
+                click.echo(f"Outbox: {summary or 'nothing due'}.")
+            if not watch:
+                return
+            time.sleep(pause)
 
     @app.cli.command("replan")
     @click.option("--depot", "depot_code", required=True, help="Depot code, e.g. BER-N.")

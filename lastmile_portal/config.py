@@ -7,11 +7,15 @@ ConfigError with a sentence saying which variable is wrong and what would be rig
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from .domain.errors import InvalidInput
+from .domain.sms import parse_quiet_hours
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -43,6 +47,15 @@ class Settings:
     twilio_account_sid: str = ""
     twilio_auth_token: str = ""
     twilio_from: str = ""
+    twilio_messaging_service_sid: str = ""
+    twilio_webhook_signing_key: str = ""
+    twilio_api_base: str = ""
+    twilio_timeout: float = 10.0
+    default_region: str = "DE"
+    quiet_hours: str = "21:00-08:00"
+    sms_max_attempts: int = 8
+    sms_retry_seconds: float = 30.0
+    sms_sweep_seconds: float = 30.0
     data_encryption_key: str = ""
     trusted_proxies: int = 0
     tracking_rate_limit: str = "60 per minute"
@@ -143,11 +156,32 @@ def _complete(s: Settings) -> Settings:
     if s.job_backend == "rq" and not s.redis_url:
         raise ConfigError("JOB_BACKEND=rq needs REDIS_URL (e.g. redis://127.0.0.1:6379/0).")
     if s.sms_backend == "twilio" and not (
-        s.twilio_account_sid and s.twilio_auth_token and s.twilio_from
+        s.twilio_account_sid
+        and s.twilio_auth_token
+        and (s.twilio_from or s.twilio_messaging_service_sid)
     ):
         raise ConfigError(
-            "SMS_BACKEND=twilio needs TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_FROM."
+            "SMS_BACKEND=twilio needs TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_FROM "
+            "(or TWILIO_MESSAGING_SERVICE_SID)."
         )
+    if s.twilio_api_base and not s.twilio_api_base.startswith(("http://", "https://")):
+        raise ConfigError("TWILIO_API_BASE must be an http:// or https:// URL.")
+    if s.twilio_timeout <= 0:
+        raise ConfigError("TWILIO_TIMEOUT must be a positive number of seconds.")
+    if not re.fullmatch(r"[A-Z]{2}", s.default_region.upper()):
+        raise ConfigError(
+            f"DEFAULT_REGION must be a two-letter country code like DE, not {s.default_region!r}."
+        )
+    try:
+        parse_quiet_hours(s.quiet_hours)
+    except InvalidInput as error:
+        raise ConfigError(f"QUIET_HOURS: {error.message} Use 'off' for none.") from None
+    if s.sms_max_attempts < 1:
+        raise ConfigError("SMS_MAX_ATTEMPTS must be at least 1.")
+    if s.sms_retry_seconds <= 0:
+        raise ConfigError("SMS_RETRY_SECONDS must be a positive number of seconds.")
+    if s.sms_sweep_seconds < 0:
+        raise ConfigError("SMS_SWEEP_SECONDS must be 0 (off) or a number of seconds.")
     if s.optimizer_time_limit <= 0:
         raise ConfigError("OPTIMIZER_TIME_LIMIT must be a positive number of seconds.")
     return Settings(
@@ -158,6 +192,7 @@ def _complete(s: Settings) -> Settings:
             "data_encryption_key": s.data_encryption_key or secret_key,
             "public_base_url": (s.public_base_url or f"http://{s.host}:{s.port}").rstrip("/"),
             "photo_dir": s.photo_dir or str(instance / "photos"),
+            "default_region": s.default_region.upper(),
             # "none" turns tiles off: the map still shows the address and the driver.
             "map_tile_url": "" if s.map_tile_url.lower() in {"none", "off"} else s.map_tile_url,
         }

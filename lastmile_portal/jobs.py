@@ -6,7 +6,7 @@ import logging
 from typing import Any
 
 from .adapters.job_queue import claim
-from .services import Services, routing
+from .services import Services, notifications, routing
 
 log = logging.getLogger("lastmile.jobs")
 
@@ -30,7 +30,16 @@ def reoptimize_depot(services: Services, depot_id: int, reason: str) -> None:
     routing.reoptimize_depot(services, depot_id, reason)
 
 
-JOBS = {"reoptimize_route": reoptimize_route, "reoptimize_depot": reoptimize_depot}
+def send_outbox(services: Services) -> None:
+    """Send every text in the outbox that is due (queued after commits, and by the sweep)."""
+    notifications.send_due(services)
+
+
+JOBS = {
+    "reoptimize_route": reoptimize_route,
+    "reoptimize_depot": reoptimize_depot,
+    notifications.OUTBOX_JOB: send_outbox,
+}
 
 
 def run(services: Services, job: str, *args: Any) -> None:

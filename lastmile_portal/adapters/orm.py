@@ -323,6 +323,8 @@ outbound_sms = sa.Table(
     sa.Column("error", sa.Text),
     sa.Column("sent_at", UTCDateTime()),
     sa.Column("status_updated_at", UTCDateTime()),
+    # The sender's claim looks for due texts by status and time.
+    sa.Index("ix_outbound_sms_due", "status", "next_attempt_at"),
 )
 
 inbound_sms = sa.Table(

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from ..domain import model as m
@@ -161,4 +162,113 @@ class SqlAlchemyRepository:
         """Return the staff member with ``email`` (case-insensitive)."""
         return self.session.scalars(
             sa.select(m.StaffUser).where(sa.func.lower(m.StaffUser.email) == email.lower())  # type: ignore[attr-defined]
+        ).one_or_none()
+
+    def deliveries_for_phone(self, phone: str) -> list[m.Delivery]:
+        """Return every delivery to a phone number (E.164), newest first."""
+        return list(
+            self.session.scalars(
+                sa.select(m.Delivery)
+                .filter_by(phone=phone)
+                .order_by(orm.deliveries.c.created_at.desc(), orm.deliveries.c.id.desc())
+            )
+        )
+
+    def rating_of(self, delivery_id: int) -> m.Rating | None:
+        """Return the recipient's rating of a delivery, if any."""
+        return self.session.scalars(
+            sa.select(m.Rating).filter_by(delivery_id=delivery_id)
+        ).one_or_none()
+
+    # ------------------------------------------------------------ SMS
+
+    def outbox_message(self, idempotency_key: str) -> m.OutboundSms | None:
+        """Return the outbox message with an idempotency key."""
+        return self.session.scalars(
+            sa.select(m.OutboundSms).filter_by(idempotency_key=idempotency_key)
+        ).one_or_none()
+
+    def outbox_of(self, delivery_id: int) -> list[m.OutboundSms]:
+        """Return a delivery's outbox messages, oldest first."""
+        return list(
+            self.session.scalars(
+                sa.select(m.OutboundSms)
+                .filter_by(delivery_id=delivery_id)
+                .order_by(orm.outbound_sms.c.id)
+            )
+        )
+
+    def outbox_by_provider_sid(self, provider_sid: str) -> m.OutboundSms | None:
+        """Return the outbox message the provider knows as ``provider_sid``."""
+        return self.session.scalars(
+            sa.select(m.OutboundSms).filter_by(provider_sid=provider_sid)
+        ).one_or_none()
+
+    def add_outbox_message(self, message: m.OutboundSms) -> bool:
+        """Insert ``message`` unless its idempotency key is taken; return whether it was.
+
+        INSERT ... ON CONFLICT DO NOTHING: a concurrent duplicate waits for the first and
+        then does nothing, instead of failing the whole business transaction at commit.
+        """
+        table = orm.outbound_sms
+        values = {c.name: getattr(message, c.name) for c in table.columns if c.name != "id"}
+        dialect = self.session.get_bind().dialect.name
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        statement = (
+            insert(table)
+            .values(**values)
+            .on_conflict_do_nothing(index_elements=[table.c.idempotency_key])
+            .returning(table.c.id)
+        )
+        message.id = self.session.execute(statement).scalar_one_or_none()
+        return message.id is not None
+
+    def claim_outbox_message(
+        self, now: datetime, lease_until: datetime
+    ) -> tuple[m.OutboundSms, bool] | None:
+        """Claim the next text to work on until ``lease_until``; say whether it is in doubt.
+
+        In doubt: a sender claimed it before and its lease ran out (it crashed, or the
+        provider did not answer), so the text may have gone out. Otherwise the oldest
+        pending or deferred text that is due. Each claim is one UPDATE of one row, so two
+        senders never get the same text; PostgreSQL skips rows another sender has locked.
+        """
+        t = orm.outbound_sms
+        S = m.SmsStatus
+        due = sa.or_(t.c.next_attempt_at.is_(None), t.c.next_attempt_at <= now)
+        for condition, values, in_doubt in (
+            (
+                sa.and_(t.c.status == S.SENDING, t.c.next_attempt_at <= now),
+                {"next_attempt_at": lease_until},
+                True,
+            ),
+            (
+                sa.and_(t.c.status.in_([S.PENDING, S.DEFERRED]), due),
+                {"status": S.SENDING, "next_attempt_at": lease_until},
+                False,
+            ),
+        ):
+            pick = sa.select(t.c.id).where(condition).order_by(t.c.id).limit(1)
+            if self.session.get_bind().dialect.name == "postgresql":
+                pick = pick.with_for_update(skip_locked=True)
+            claimed = self.session.execute(
+                sa.update(t)
+                .where(t.c.id == pick.scalar_subquery())
+                .values(**values)
+                .returning(t.c.id)
+            ).scalar_one_or_none()
+            if claimed is not None:
+                message = self.session.get(m.OutboundSms, claimed, populate_existing=True)
+                assert message is not None
+                return message, in_doubt
+        return None
+
+    def opt_out_of(self, phone: str) -> m.SmsOptOut | None:
+        """Return the opt-out of a phone number (E.164), if it texted STOP."""
+        return self.session.scalars(sa.select(m.SmsOptOut).filter_by(phone=phone)).one_or_none()
+
+    def inbound_by_provider_sid(self, provider_sid: str) -> m.InboundSms | None:
+        """Return the inbound text the provider knows as ``provider_sid``."""
+        return self.session.scalars(
+            sa.select(m.InboundSms).filter_by(provider_sid=provider_sid)
         ).one_or_none()

@@ -10,10 +10,12 @@ from zoneinfo import ZoneInfo
 from ..domain.ports import (
     Clock,
     JobQueue,
+    PhoneNumbers,
     PhotoStore,
     Publisher,
     RouteOptimizer,
     SmsGateway,
+    SmsTemplates,
     TravelTimes,
 )
 from .unit_of_work import UnitOfWork
@@ -27,6 +29,10 @@ class ServiceSettings:
     timezone: str
     optimizer_time_limit_s: float = 2.0
     show_driver_within_stops: int = 5
+    quiet_hours: str | None = "21:00-08:00"  # the default for recipients who chose none
+    sms_max_attempts: int = 8
+    sms_retry_s: float = 30.0  # first retry; doubles each time
+    sms_claim_s: float = 60.0  # a sender that holds a text longer than this is presumed dead
 
 
 @dataclass
@@ -41,6 +47,8 @@ class Services:
     publisher: Publisher
     jobs: JobQueue
     photos: PhotoStore
+    phones: PhoneNumbers
+    sms_templates: SmsTemplates
     settings: ServiceSettings
     health_checks: dict[str, Callable[[], str]] = field(default_factory=dict)
 

@@ -1,11 +1,12 @@
-"""React to committed domain events: push them live to whoever is watching."""
+"""React to committed domain events: push them live to whoever is watching, wake the outbox."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..domain.events import DeliveryStatusChanged, EtaChanged, Event
+from ..domain.events import DeliveryStatusChanged, EtaChanged, Event, SmsQueued
 from ..domain.status import LABELS, DeliveryStatus
+from .notifications import OUTBOX_JOB
 
 if TYPE_CHECKING:
     from . import Services
@@ -13,7 +14,10 @@ if TYPE_CHECKING:
 
 def dispatch(services: Services, events: list[Event]) -> None:
     """Handle each event that a unit of work has just committed."""
+    wake_outbox = False
     for event in events:
+        if isinstance(event, SmsQueued) and event.deferred_until is None:
+            wake_outbox = True
         if isinstance(event, DeliveryStatusChanged) and event.delivery_id is not None:
             services.publisher.publish(
                 f"delivery:{event.delivery_id}",
@@ -36,3 +40,6 @@ def dispatch(services: Services, events: list[Event]) -> None:
                     "plan_version": event.plan_version,
                 },
             )
+    if wake_outbox:
+        # Coalesced: a burst of texts (a whole route dispatched) costs one sender run.
+        services.jobs.enqueue(OUTBOX_JOB, key=OUTBOX_JOB)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from ..domain import model as m
 from ..domain.errors import InvalidInput, NotFound
-from ..domain.status import EN_ROUTE
-from . import Services
+from ..domain.sms import MessageKind
+from ..domain.status import EN_ROUTE, DeliveryStatus
+from . import Services, notifications
 from .routing import request_reoptimization
 from .unit_of_work import UnitOfWork
 
@@ -29,6 +30,9 @@ def mark_arrived(services: Services, driver_id: int, stop_id: int) -> None:
         for d in uow.repo.deliveries_at_stop(stop_id):
             if d.status in EN_ROUTE:
                 d.mark_arrived(at=now, driver_id=driver_id, stop_id=stop_id)
+                notifications.queue_message(
+                    services, uow, d, MessageKind.ARRIVED, occasion=f"a{d.attempts + 1}"
+                )
         uow.commit()
 
 
@@ -41,6 +45,9 @@ def mark_delivered(services: Services, driver_id: int, stop_id: int, note: str =
         for d in uow.repo.deliveries_at_stop(stop_id):
             if d.status in EN_ROUTE:
                 d.mark_delivered(at=now, driver_id=driver_id, note=note)
+                if d.status is DeliveryStatus.DELIVERED:
+                    # Into a locker, the text waits for the locker feature's pickup code.
+                    notifications.queue_message(services, uow, d, MessageKind.DELIVERED)
                 count += 1
         stop.status = m.StopStatus.DONE
         stop.arrived_at = stop.arrived_at or now
@@ -61,6 +68,9 @@ def mark_failed(services: Services, driver_id: int, stop_id: int, reason: str) -
         for d in uow.repo.deliveries_at_stop(stop_id):
             if d.status in EN_ROUTE:
                 d.mark_failed(at=now, driver_id=driver_id, reason=reason[:200])
+                notifications.queue_message(
+                    services, uow, d, MessageKind.FAILED_ATTEMPT, occasion=f"a{d.attempts}"
+                )
                 count += 1
         stop.status = m.StopStatus.FAILED
         stop.arrived_at = stop.arrived_at or now

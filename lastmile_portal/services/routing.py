@@ -12,8 +12,9 @@ from ..domain.errors import NotFound, RoutingError
 from ..domain.eta import eta_window, schedule
 from ..domain.events import Actor, DeliveryDropped, DeliveryPlanned, EtaChanged
 from ..domain.routing import Point, RouteProblem, StopSpec, VehicleSpec, scaled
+from ..domain.sms import MessageKind
 from ..domain.status import DeliveryStatus
-from . import Services
+from . import Services, notifications
 from .unit_of_work import UnitOfWork
 
 PLANNABLE = (DeliveryStatus.CREATED, DeliveryStatus.SCHEDULED, DeliveryStatus.RESCHEDULED)
@@ -205,6 +206,9 @@ def dispatch_route(services: Services, route_id: int) -> int:
                         at=now,
                         actor=Actor.SYSTEM,
                         reason="route dispatched",
+                    )
+                    notifications.queue_message(
+                        services, uow, d, MessageKind.DISPATCHED, occasion=f"a{d.attempts + 1}"
                     )
                     count += 1
         uow.commit()

@@ -14,8 +14,9 @@ from ..domain.eta import LiveEta, StopAhead, live_etas, observed_pace
 from ..domain.events import Actor
 from ..domain.geo import haversine_m
 from ..domain.routing import Point
+from ..domain.sms import MessageKind, gsm_safe, is_approaching
 from ..domain.status import EN_ROUTE, LABELS, DeliveryStatus
-from . import Services
+from . import Services, notifications
 from .unit_of_work import UnitOfWork
 
 TOKEN_ALPHABET = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
@@ -375,6 +376,20 @@ def _refresh_route(
                     at=now,
                     actor=Actor.SYSTEM,
                     reason="the driver is a few minutes away",
+                )
+            if is_approaching(eta.stops_before, eta.expected, now):
+                # Once per attempt: the outbox's key makes every later ping a no-op.
+                notifications.queue_message(
+                    services,
+                    uow,
+                    d,
+                    MessageKind.APPROACHING,
+                    occasion=f"a{d.attempts + 1}",
+                    values={
+                        "minutes": max(1, round((eta.expected - now).total_seconds() / 60)),
+                        "stops_before": eta.stops_before,
+                        "driver": gsm_safe(driver.first_name, 20),
+                    },
                 )
     return out
 

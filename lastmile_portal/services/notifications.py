@@ -1,0 +1,495 @@
+"""Texts to recipients: the transactional outbox, the sender that empties it, provider reports.
+
+Use cases call ``queue_message`` inside their own unit of work, so a text is stored with
+the change that causes it, or not at all; after the commit a ``send_outbox`` job runs
+``send_due``, which hands due texts to the SmsGateway one claimed row at a time.
+
+A text's life: PENDING (or DEFERRED for quiet hours) → SENDING (claimed by one sender,
+until its lease runs out) → QUEUED (the provider took it) → SENT → DELIVERED /
+UNDELIVERED / FAILED from the provider's status reports; or CANCELLED (opted out, no longer
+relevant) or FAILED (invalid number, unsubscribed, too many attempts) without a send.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from ..domain import model as m
+from ..domain.errors import InvalidInput
+from ..domain.events import (
+    Event,
+    SmsCancelled,
+    SmsFailed,
+    SmsQueued,
+    SmsSent,
+    SmsStatusReported,
+)
+from ..domain.sms import (
+    MAX_SEGMENTS,
+    PROVIDER_STATUS,
+    URGENT,
+    MessageKind,
+    ReplyKind,
+    SmsSendError,
+    advance,
+    count_segments,
+    gsm_safe,
+    idempotency_key,
+    parse_quiet_hours,
+    retry_delay,
+    why_not_send,
+)
+from . import Services
+from .unit_of_work import UnitOfWork
+
+log = logging.getLogger("lastmile.sms")
+
+OUTBOX_JOB = "send_outbox"
+STATUS_CALLBACK_PATH = "/webhooks/twilio/status"
+
+HANDED_OVER: dict[m.DeliveryOption, str] = {
+    m.DeliveryOption.DOOR: "handed over",
+    m.DeliveryOption.SAFE_PLACE: "left at your safe place",
+    m.DeliveryOption.NEIGHBOUR: "given to your neighbour",
+    m.DeliveryOption.VEHICLE_TRUNK: "left in your car boot",
+}
+
+
+def render(services: Services, kind: MessageKind | ReplyKind, values: dict[str, Any]) -> str:
+    """Render a text from its template; warn if it needs more than two SMS parts."""
+    body = services.sms_templates.render(str(kind), values)
+    parts = count_segments(body)
+    if parts.count > MAX_SEGMENTS:
+        log.warning("SMS %s needs %d %s parts: %r", kind, parts.count, parts.encoding, body)
+    return body
+
+
+def local_time(services: Services, at: datetime) -> str:
+    """Return ``at`` as HH:MM in the operating time zone (the one the pages show)."""
+    return at.astimezone(ZoneInfo(services.settings.timezone)).strftime("%H:%M")
+
+
+def time_span(services: Services, start: datetime | None, end: datetime | None) -> str:
+    """Return "13:00-15:00" (a plain hyphen: an en dash would make the text UCS-2)."""
+    if start is None or end is None:
+        return ""
+    return f"{local_time(services, start)}-{local_time(services, end)}"
+
+
+# ---------------------------------------------------------------- into the outbox
+
+
+def queue_message(
+    services: Services,
+    uow: UnitOfWork,
+    delivery: m.Delivery,
+    kind: MessageKind,
+    *,
+    occasion: str | None = None,
+    values: dict[str, Any] | None = None,
+) -> bool:
+    """Put a text about ``delivery`` in the outbox of the caller's unit of work.
+
+    One text per (delivery, kind, occasion): asking again is a no-op that returns False.
+    A text that must not go out (invalid number, opted out) is still stored, with the
+    reason, so support can see why the recipient heard nothing.
+    """
+    if delivery.id is None:
+        raise ValueError("flush the delivery before queueing texts about it")
+    key = idempotency_key(delivery.id, kind, occasion)
+    if uow.repo.outbox_message(key) is not None:
+        return False
+    now = services.clock.now()
+    body = render(services, kind, {**_values(services, uow, delivery, kind), **(values or {})})
+    message = m.OutboundSms(
+        idempotency_key=key,
+        kind=str(kind),
+        to=delivery.phone,
+        body=body,
+        created_at=now,
+        delivery_id=delivery.id,
+    )
+    event = _first_status(services, uow, delivery, message, now)
+    if not uow.repo.add_outbox_message(message):
+        return False  # a concurrent transaction queued the same text first
+    delivery.record(event)
+    return True
+
+
+def _first_status(
+    services: Services, uow: UnitOfWork, d: m.Delivery, message: m.OutboundSms, now: datetime
+) -> Event:
+    """Decide how a new text starts its life, and return the timeline event saying so."""
+    common: dict[str, Any] = {"delivery_id": d.id, "occurred_at": now}
+    try:
+        message.to = services.phones.normalise(d.phone)
+    except InvalidInput as error:
+        message.status = m.SmsStatus.FAILED
+        message.error = error.message
+        return SmsFailed(**common, message_kind=message.kind, error=error.message)
+    reason = _blocked(uow, d, message.to)
+    if reason is not None:
+        message.status = m.SmsStatus.CANCELLED
+        message.error = reason
+        return SmsCancelled(**common, message_kind=message.kind, reason=reason)
+    until = _quiet_until(services, d, message.kind, now)
+    if until is not None:
+        message.status = m.SmsStatus.DEFERRED
+        message.next_attempt_at = until
+    return SmsQueued(
+        **common,
+        message_kind=message.kind,
+        idempotency_key=message.idempotency_key,
+        deferred_until=local_time(services, until) if until else None,
+    )
+
+
+def _values(
+    services: Services, uow: UnitOfWork, d: m.Delivery, kind: MessageKind
+) -> dict[str, Any]:
+    """Return what every template may use; callers add or override kind-specific values."""
+    driver = ""
+    if kind in (MessageKind.APPROACHING, MessageKind.ARRIVED) and d.stop_id is not None:
+        stop = uow.repo.get(m.Stop, d.stop_id)
+        route = uow.repo.get(m.Route, stop.route_id) if stop and stop.route_id else None
+        person = uow.repo.get(m.Driver, route.driver_id) if route else None
+        driver = gsm_safe(person.first_name, 20) if person else ""
+    return {
+        "first_name": gsm_safe(d.recipient_first_name, 20),
+        "tracking_number": d.tracking_number,
+        "link": services.tracking_url(d.tracking_token),
+        "window": time_span(services, d.window_start, d.window_end),
+        "driver": driver,
+        "time": local_time(services, services.clock.now()),
+        "where": HANDED_OVER.get(d.option, ""),
+    }
+
+
+def _blocked(uow: UnitOfWork, d: m.Delivery | None, phone: str) -> str | None:
+    if d is not None and not d.sms_enabled:
+        return "the recipient turned texts off"
+    if uow.repo.opt_out_of(phone) is not None:
+        return "the recipient texted STOP"
+    return None
+
+
+def _quiet_until(services: Services, d: m.Delivery, kind: str, now: datetime) -> datetime | None:
+    if kind in URGENT:
+        return None
+    try:
+        quiet = parse_quiet_hours(d.quiet_hours or services.settings.quiet_hours)
+    except InvalidInput:
+        log.warning("delivery %s has unreadable quiet hours %r", d.id, d.quiet_hours)
+        quiet = parse_quiet_hours(services.settings.quiet_hours)
+    return quiet.until(now, services.settings.timezone) if quiet else None
+
+
+# ---------------------------------------------------------------- out of the outbox
+
+
+@dataclass(frozen=True)
+class _Claim:
+    """A text one sender holds until ``lease``; the lease doubles as the claim's identity."""
+
+    id: int
+    lease: datetime
+    to: str
+    body: str
+    kind: str
+    attempts: int
+    in_doubt: bool
+    since: datetime
+    delivery_id: int | None
+
+
+def send_due(services: Services, limit: int = 500) -> dict[str, int]:
+    """Send every text that is due; return how many ended each way.
+
+    Each text is claimed alone (a short UPDATE), sent outside any transaction, and its
+    outcome recorded in another: two senders never hold the same text, and a sender that
+    dies mid-send leaves a claim that expires and is checked with the provider before the
+    text is sent again. A 429 ends the run early: the provider asked us to slow down.
+    """
+    outcomes: Counter[str] = Counter()
+    for _ in range(limit):
+        claim = _claim_next(services)
+        if claim is None:
+            break
+        if isinstance(claim, str):  # cancelled or deferred without a send
+            outcomes[claim] += 1
+            continue
+        outcome = _attempt(services, claim)
+        outcomes[outcome] += 1
+        if outcome == "rate_limited":
+            break
+    else:
+        # More may be due: queue another run rather than hold this worker for ever.
+        services.jobs.enqueue(OUTBOX_JOB, key=OUTBOX_JOB)
+    if outcomes:
+        log.info("outbox run: %s", dict(outcomes))
+    return dict(outcomes)
+
+
+def _claim_next(services: Services) -> _Claim | str | None:
+    """Claim the next due text, or settle it at once if it must not go out now (say how)."""
+    now = services.clock.now()
+    lease = now + timedelta(seconds=services.settings.sms_claim_s)
+    with services.uow() as uow:
+        claimed = uow.repo.claim_outbox_message(now, lease)
+        if claimed is None:
+            return None
+        message, in_doubt = claimed
+        if not in_doubt:
+            d = uow.repo.get(m.Delivery, message.delivery_id) if message.delivery_id else None
+            held = _hold_back(services, uow, message, d, now)
+            if held is not None:
+                uow.commit()
+                return held
+            message.attempts += 1
+        claim = _Claim(
+            id=message.id,  # type: ignore[arg-type]
+            lease=lease,
+            to=message.to,
+            body=message.body,
+            kind=message.kind,
+            attempts=message.attempts,
+            in_doubt=in_doubt,
+            since=message.created_at,
+            delivery_id=message.delivery_id,
+        )
+        uow.commit()
+        return claim
+
+
+def _hold_back(
+    services: Services,
+    uow: UnitOfWork,
+    message: m.OutboundSms,
+    d: m.Delivery | None,
+    now: datetime,
+) -> str | None:
+    """Cancel or defer a claimed text if it must not go out now; return which, or None."""
+    reason = _blocked(uow, d, message.to)
+    if reason is None and d is not None:
+        reason = why_not_send(message.kind, d.status, message.created_at, now)
+    if reason is not None:
+        message.status = m.SmsStatus.CANCELLED
+        message.error = reason
+        message.next_attempt_at = None
+        message.status_updated_at = now
+        if d is not None:
+            d.record(
+                SmsCancelled(
+                    delivery_id=d.id, occurred_at=now, message_kind=message.kind, reason=reason
+                )
+            )
+        return "cancelled"
+    # A retry can drift into the night; quiet hours hold it until morning.
+    until = _quiet_until(services, d, message.kind, now) if d is not None else None
+    if until is not None:
+        message.status = m.SmsStatus.DEFERRED
+        message.next_attempt_at = until
+        return "deferred"
+    return None
+
+
+def _attempt(services: Services, claim: _Claim) -> str:
+    """Send a claimed text, or first ask the provider whether an earlier try got through."""
+    try:
+        if claim.in_doubt:
+            sid = services.sms.find_sent(claim.to, claim.body, claim.since)
+            if sid is None:
+                return _release(services, claim)
+        else:
+            callback = f"{services.settings.public_base_url}{STATUS_CALLBACK_PATH}?m={claim.id}"
+            sid = services.sms.send(claim.to, claim.body, status_callback=callback)
+    except SmsSendError as error:
+        return _record_failure(services, claim, error)
+    return _record_sent(services, claim, sid)
+
+
+def _record_sent(services: Services, claim: _Claim, sid: str) -> str:
+    now = services.clock.now()
+    with services.uow() as uow:
+        message = uow.repo.get(m.OutboundSms, claim.id)
+        assert message is not None
+        if message.provider_sid not in (None, sid):
+            # Only a sender stalled past its lease gets here; the text went out twice.
+            log.error("SMS %s was sent twice: %s and %s", claim.id, message.provider_sid, sid)
+            return "duplicate"
+        first = message.sent_at is None
+        message.provider_sid = sid
+        message.sent_at = message.sent_at or now
+        message.error = None
+        message.next_attempt_at = None
+        if message.status in (m.SmsStatus.SENDING, m.SmsStatus.PENDING, m.SmsStatus.DEFERRED):
+            # A status report may have beaten us here; never move it backwards.
+            message.status = m.SmsStatus.QUEUED
+            message.status_updated_at = now
+        if first:
+            _record_on(
+                uow,
+                claim.delivery_id,
+                SmsSent(
+                    delivery_id=claim.delivery_id,
+                    occurred_at=now,
+                    message_kind=claim.kind,
+                    provider_sid=sid,
+                    attempts=claim.attempts,
+                ),
+            )
+        uow.commit()
+    return "recovered" if claim.in_doubt else "sent"
+
+
+def _release(services: Services, claim: _Claim) -> str:
+    """Put an in-doubt text the provider never saw back in line (or give up on it)."""
+    now = services.clock.now()
+    with services.uow() as uow:
+        message = uow.repo.get(m.OutboundSms, claim.id)
+        if message is None or not _still_ours(message, claim):
+            return "superseded"
+        if claim.attempts >= services.settings.sms_max_attempts:
+            _fail(uow, message, claim, now, f"gave up after {claim.attempts} attempts")
+            outcome = "failed"
+        else:
+            message.status = m.SmsStatus.PENDING
+            message.next_attempt_at = now
+            outcome = "released"
+        uow.commit()
+    return outcome
+
+
+def _record_failure(services: Services, claim: _Claim, error: SmsSendError) -> str:
+    now = services.clock.now()
+    with services.uow() as uow:
+        message = uow.repo.get(m.OutboundSms, claim.id)
+        if message is None or not _still_ours(message, claim):
+            return "superseded"
+        if error.opted_out and uow.repo.opt_out_of(claim.to) is None:
+            uow.repo.add(m.SmsOptOut(phone=claim.to, opted_out_at=now))
+        if error.permanent:
+            _fail(uow, message, claim, now, str(error))
+            outcome = "failed"
+        elif claim.attempts >= services.settings.sms_max_attempts and not error.in_doubt:
+            _fail(uow, message, claim, now, f"gave up after {claim.attempts} attempts: {error}")
+            outcome = "failed"
+        else:
+            delay = retry_delay(claim.attempts, services.settings.sms_retry_s, claim.id)
+            # A text that may have gone out is never given up or resent blindly: it stays
+            # claimed, and when the wait is over the next sender asks the provider first.
+            if not error.in_doubt:
+                message.status = m.SmsStatus.PENDING
+            message.next_attempt_at = now + delay
+            message.error = str(error)
+            outcome = "rate_limited" if error.rate_limited else "retrying"
+        uow.commit()
+    log.warning("SMS %s attempt %d: %s (%s)", claim.id, claim.attempts, error, outcome)
+    return outcome
+
+
+def _still_ours(message: m.OutboundSms, claim: _Claim) -> bool:
+    return (
+        message.status is m.SmsStatus.SENDING
+        and message.next_attempt_at == claim.lease
+        and message.provider_sid is None
+    )
+
+
+def _fail(
+    uow: UnitOfWork, message: m.OutboundSms, claim: _Claim, now: datetime, error: str
+) -> None:
+    message.status = m.SmsStatus.FAILED
+    message.error = error
+    message.next_attempt_at = None
+    message.status_updated_at = now
+    _record_on(
+        uow,
+        claim.delivery_id,
+        SmsFailed(
+            delivery_id=claim.delivery_id, occurred_at=now, message_kind=claim.kind, error=error
+        ),
+    )
+
+
+def _record_on(uow: UnitOfWork, delivery_id: int | None, event: Event) -> None:
+    """Put an SMS event on its delivery's timeline (loading a row changes nothing in it)."""
+    d = uow.repo.get(m.Delivery, delivery_id) if delivery_id is not None else None
+    if d is not None:
+        d.record(event)
+
+
+# ---------------------------------------------------------------- reports and preferences
+
+
+def record_status(
+    services: Services,
+    *,
+    provider_sid: str,
+    status: str,
+    error_code: str | None = None,
+    outbox_id: int | None = None,
+    opted_out: bool = False,
+) -> bool:
+    """Apply a provider's status report to a text; return whether the text changed.
+
+    Reports only move a text forward, so duplicates and stragglers are harmless. A report
+    may arrive before the sender has recorded the provider's id: ``outbox_id`` (from the
+    callback URL) finds the text then.
+    """
+    reported = PROVIDER_STATUS.get(status.strip().lower())
+    now = services.clock.now()
+    with services.uow() as uow:
+        message = uow.repo.outbox_by_provider_sid(provider_sid)
+        if message is None and outbox_id is not None:
+            candidate = uow.repo.get(m.OutboundSms, outbox_id)
+            if candidate is not None and candidate.provider_sid in (None, provider_sid):
+                message = candidate
+                message.provider_sid = provider_sid
+        if message is None:
+            log.info("status %r for unknown SMS %s ignored", status, provider_sid)
+            return False
+        if opted_out and uow.repo.opt_out_of(message.to) is None:
+            uow.repo.add(m.SmsOptOut(phone=message.to, opted_out_at=now))
+        new = advance(message.status, reported) if reported else None
+        if new is not None:
+            message.status = new
+            message.status_updated_at = now
+            if error_code:
+                message.error = f"provider error {error_code}"
+            if new in (m.SmsStatus.DELIVERED, m.SmsStatus.UNDELIVERED, m.SmsStatus.FAILED):
+                _record_on(
+                    uow,
+                    message.delivery_id,
+                    SmsStatusReported(
+                        delivery_id=message.delivery_id,
+                        occurred_at=now,
+                        message_kind=message.kind,
+                        status=str(new),
+                        error_code=error_code or None,
+                    ),
+                )
+        uow.commit()
+        return new is not None
+
+
+def opt_out(services: Services, phone: str) -> None:
+    """Stop every text to ``phone`` (E.164); queued ones are cancelled when their turn comes."""
+    with services.uow() as uow:
+        if uow.repo.opt_out_of(phone) is None:
+            uow.repo.add(m.SmsOptOut(phone=phone, opted_out_at=services.clock.now()))
+            uow.commit()
+
+
+def opt_in(services: Services, phone: str) -> None:
+    """Allow texts to ``phone`` again after a STOP."""
+    with services.uow() as uow:
+        existing = uow.repo.opt_out_of(phone)
+        if existing is not None:
+            uow.repo.delete(existing)
+            uow.commit()
