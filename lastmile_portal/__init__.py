@@ -62,12 +62,22 @@ def create_app(config: Mapping[str, Any] | None = None, **overrides: Any) -> Fla
 
     from .sockets.driver import DriverNamespace
     from .sockets.live import LiveNamespace
-    from .web import api_spec, auth, driver_api, errors, filters, system, tracking  # noqa: F401
+    from .web import (  # noqa: F401
+        api_spec,
+        auth,
+        driver_api,
+        errors,
+        filters,
+        system,
+        tracking,
+        webhooks,
+    )
 
     app.register_blueprint(tracking.bp)
     app.register_blueprint(system.bp)
     app.register_blueprint(driver_api.bp)
     app.register_blueprint(api_spec.bp)
+    app.register_blueprint(webhooks.bp)
     socketio.on_namespace(LiveNamespace("/live"))
     socketio.on_namespace(DriverNamespace("/driver"))
     errors.register(app)

@@ -1,0 +1,185 @@
+"""Texts from recipients: keywords answered with the same use cases and rules as the web page."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from ..domain import model as m
+from ..domain.errors import DomainError, InvalidInput
+from ..domain.events import Actor, SmsReceived
+from ..domain.sms import Command, Keyword, ReplyKind, gsm_safe, parse_reply
+from ..domain.status import EN_ROUTE, DeliveryStatus
+from . import Services, instructions, notifications, ratings, tracking
+
+# A parcel that is over for the recipient: questions are about another one, if any.
+FINISHED = frozenset(
+    {
+        DeliveryStatus.DELIVERED,
+        DeliveryStatus.COLLECTED,
+        DeliveryStatus.RETURNED,
+        DeliveryStatus.CANCELLED,
+    }
+)
+RATING_WINDOW = timedelta(days=7)
+
+
+@dataclass(frozen=True)
+class _Parcel:
+    id: int
+    token: str
+    tracking_number: str
+
+
+@dataclass(frozen=True)
+class _Sender:
+    """Who texted: the parcel a question is about, and the last one handed over (to rate)."""
+
+    phone: str
+    current: _Parcel | None
+    delivered: _Parcel | None
+
+
+def receive_sms(services: Services, *, provider_sid: str, from_phone: str, body: str) -> str:
+    """Act on a recipient's text and return the reply to send back.
+
+    A webhook delivered twice gets the first reply again and changes nothing more.
+    """
+    if not provider_sid:
+        raise InvalidInput("MessageSid is missing.")
+    with services.uow() as uow:
+        seen = uow.repo.inbound_by_provider_sid(provider_sid)
+        if seen is not None:
+            return seen.reply or ""
+    sender = _sender(services, from_phone)
+    command = parse_reply(body)
+    kind, values, about = _answer(services, command, sender)
+    reply = notifications.render(services, kind, values)
+    now = services.clock.now()
+    with services.uow() as uow:
+        if uow.repo.inbound_by_provider_sid(provider_sid) is None:
+            uow.repo.add(
+                m.InboundSms(
+                    provider_sid=provider_sid,
+                    from_phone=sender.phone,
+                    body=body[:1600],
+                    received_at=now,
+                    delivery_id=about,
+                    reply=reply,
+                )
+            )
+            d = uow.repo.get(m.Delivery, about) if about is not None else None
+            if d is not None:
+                d.record(
+                    SmsReceived(
+                        delivery_id=about,
+                        occurred_at=now,
+                        actor=Actor.SMS,
+                        body=body[:160],
+                        keyword=str(command.keyword),
+                        reply=reply,
+                    )
+                )
+            uow.commit()
+    return reply
+
+
+def _sender(services: Services, raw_phone: str) -> _Sender:
+    try:
+        phone = services.phones.normalise(raw_phone)
+    except InvalidInput:
+        return _Sender(phone=raw_phone.strip()[:20], current=None, delivered=None)
+    now = services.clock.now()
+    with services.uow() as uow:
+        parcels = uow.repo.deliveries_for_phone(phone)  # newest first
+        active = sorted(
+            (d for d in parcels if d.status not in FINISHED), key=lambda d: d.status not in EN_ROUTE
+        )
+        current = active[0] if active else (parcels[0] if parcels else None)
+        delivered = max(
+            (
+                d
+                for d in parcels
+                if d.status in m.RATABLE and now - (d.updated_at or d.created_at) <= RATING_WINDOW
+            ),
+            key=lambda d: d.updated_at or d.created_at,
+            default=None,
+        )
+        return _Sender(phone=phone, current=_parcel(current), delivered=_parcel(delivered))
+
+
+def _parcel(d: m.Delivery | None) -> _Parcel | None:
+    if d is None or d.id is None:
+        return None
+    return _Parcel(id=d.id, token=d.tracking_token, tracking_number=d.tracking_number)
+
+
+def _answer(
+    services: Services, command: Command, sender: _Sender
+) -> tuple[ReplyKind, dict[str, Any], int | None]:
+    """Run what the text asks for; return the reply's kind, its values, and the parcel."""
+    parcel = sender.current
+    link = services.tracking_url(parcel.token) if parcel else ""
+    about = parcel.id if parcel else None
+    word = command.keyword
+    if word is Keyword.STOP:
+        notifications.opt_out(services, sender.phone)
+        return ReplyKind.STOPPED, {}, about
+    if word is Keyword.START:
+        notifications.opt_in(services, sender.phone)
+        return ReplyKind.STARTED, {}, about
+    if word is Keyword.DIGIT and sender.delivered is not None and int(command.text) <= 5:
+        # No slot or locker choices are offered by text yet, so a digit after a
+        # delivery can only be a rating.
+        rated = sender.delivered
+        try:
+            ratings.rate_delivery(services, rated.id, int(command.text), actor=Actor.SMS)
+        except DomainError as error:
+            return _refused(error, link, rated.id)
+        values = {"tracking_number": rated.tracking_number, "score": int(command.text)}
+        return ReplyKind.RATED, values, rated.id
+    if parcel is None:
+        return ReplyKind.UNKNOWN_SENDER, {}, None
+    if word is Keyword.ETA:
+        return _eta(services, parcel, link)
+    if word is Keyword.SAFE:
+        try:
+            where = instructions.set_safe_place(services, parcel.id, command.text, actor=Actor.SMS)
+        except DomainError as error:
+            return _refused(error, link, about)
+        values = {"tracking_number": parcel.tracking_number, "safe_place": gsm_safe(where, 60)}
+        return ReplyKind.SAFE_PLACE_SET, values, about
+    if word is Keyword.LOCKER:
+        # Lockers by text need the locker feature (redirect, reserve a compartment).
+        return ReplyKind.NOT_AVAILABLE, {"what": "a parcel locker", "link": link}, about
+    if word is Keyword.DIGIT and int(command.text) <= 3:
+        return ReplyKind.NOT_AVAILABLE, {"what": "a slot or a locker", "link": link}, about
+    return ReplyKind.HELP, {"link": link}, about
+
+
+def _eta(
+    services: Services, parcel: _Parcel, link: str
+) -> tuple[ReplyKind, dict[str, Any], int | None]:
+    view = tracking.get_tracking(services, parcel.token)
+    if view.en_route and view.eta_earliest and view.eta_latest:
+        values: dict[str, Any] = {
+            "tracking_number": view.tracking_number,
+            "eta": notifications.time_span(services, view.eta_earliest, view.eta_latest),
+            "stops_before": view.stops_before,
+            "link": link,
+        }
+        return ReplyKind.ETA, values, parcel.id
+    values = {
+        "tracking_number": view.tracking_number,
+        "status": view.status_label,
+        "window": notifications.time_span(services, view.window_start, view.window_end),
+        "link": link,
+    }
+    return ReplyKind.STATUS, values, parcel.id
+
+
+def _refused(
+    error: DomainError, link: str, about: int | None
+) -> tuple[ReplyKind, dict[str, Any], int | None]:
+    return ReplyKind.REFUSED, {"reason": error.message, "link": link}, about
