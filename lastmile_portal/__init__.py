@@ -39,6 +39,9 @@ def create_app(config: Mapping[str, Any] | None = None, **overrides: Any) -> Fla
         SESSION_COOKIE_SAMESITE="Lax",
         SETTINGS=settings,
     )
+    # init_app keeps its options between calls: an app built after one with a message
+    # queue (tests build many) would otherwise silently share that queue and its listener.
+    socketio.server_options.pop("client_manager", None)
     socketio.init_app(
         app,
         async_mode="threading",

@@ -33,6 +33,11 @@ def serve(app: Flask) -> None:
                 url = f"http://{settings.host}:{settings.port}/api/v1/driver/positions"
                 sender = partial(post_positions, url, tokens)
                 DriverSimulator(services, send_positions=sender).start()
+    if settings.socketio_message_queue and not socketio.server.manager_initialized:
+        # Subscribe to the message queue now, not at the first browser connection: events
+        # other processes publish in between would otherwise never reach this one's clients.
+        socketio.server.manager_initialized = True
+        socketio.server.manager.initialize()
     click.echo(f"Serving on http://{settings.host}:{settings.port}  (Ctrl+C to stop)")
     socketio.run(
         app,

@@ -69,21 +69,9 @@ def plan_depot_day(services: Services, depot_id: int, service_date: date) -> Pla
             raise RoutingError(f"{depot.name} has no active drivers with vehicles.")
 
         groups = _group_stops(deliveries)
+        home = Point(depot.lat, depot.lng)
         vehicles = tuple(
-            VehicleSpec(
-                id=str(vehicle.id),
-                start=Point(depot.lat, depot.lng),
-                end=Point(depot.lat, depot.lng),
-                shift_start=0,
-                shift_end=int((closes - epoch).total_seconds()),
-                capacity=vtype.capacity,
-                speed_factor=vtype.speed_factor,
-                max_size=m.SIZE_ORDER[vtype.max_parcel_size],
-                range_m=vtype.range_km * 1000,
-                cost_per_km=vtype.cost_per_km,
-                cost_per_hour=vtype.cost_per_hour,
-                fixed_cost=vtype.fixed_cost,
-            )
+            _vehicle_spec(str(vehicle.id), vtype, home, home, 0, closes - epoch)
             for _driver, vehicle, vtype in crews
         )
         places = {key: _place(uow, key, members) for key, members in groups.items()}
@@ -213,6 +201,32 @@ def dispatch_route(services: Services, route_id: int) -> int:
                     count += 1
         uow.commit()
         return count
+
+
+def _vehicle_spec(
+    vehicle_id: str,
+    vtype: m.VehicleType,
+    start: Point,
+    end: Point,
+    shift_start: int,
+    shift_length: timedelta,
+    fixed_cost: float | None = None,
+) -> VehicleSpec:
+    """Describe a vehicle of ``vtype`` to the optimizer."""
+    return VehicleSpec(
+        id=vehicle_id,
+        start=start,
+        end=end,
+        shift_start=shift_start,
+        shift_end=int(shift_length.total_seconds()),
+        capacity=vtype.capacity,
+        speed_factor=vtype.speed_factor,
+        max_size=m.SIZE_ORDER[vtype.max_parcel_size],
+        range_m=vtype.range_km * 1000,
+        cost_per_km=vtype.cost_per_km,
+        cost_per_hour=vtype.cost_per_hour,
+        fixed_cost=vtype.fixed_cost if fixed_cost is None else fixed_cost,
+    )
 
 
 def _place(uow: UnitOfWork, key: str, members: list[m.Delivery]) -> Point:
@@ -414,18 +428,13 @@ def _replan(services: Services, route_ids: list[int], reason: str) -> ReplanResu
                 locked[key] = tuple(arrived)
             horizon_end = latest_end + timedelta(hours=1)
             vehicles.append(
-                VehicleSpec(
-                    id=key,
-                    start=start,
-                    end=Point(depot.lat, depot.lng),
-                    shift_start=shift_start,
-                    shift_end=int((horizon_end - epoch).total_seconds()),
-                    capacity=vtype.capacity,
-                    speed_factor=vtype.speed_factor,
-                    max_size=m.SIZE_ORDER[vtype.max_parcel_size],
-                    range_m=vtype.range_km * 1000,
-                    cost_per_km=vtype.cost_per_km,
-                    cost_per_hour=vtype.cost_per_hour,
+                _vehicle_spec(
+                    key,
+                    vtype,
+                    start,
+                    Point(depot.lat, depot.lng),
+                    shift_start,
+                    horizon_end - epoch,
                     fixed_cost=0.0,  # the vehicles are already out: no fixed cost to save
                 )
             )
