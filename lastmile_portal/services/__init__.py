@@ -18,6 +18,7 @@ from ..domain.ports import (
     SmsTemplates,
     TravelTimes,
 )
+from .live_state import LiveState
 from .unit_of_work import UnitOfWork
 
 
@@ -51,6 +52,7 @@ class Services:
     sms_templates: SmsTemplates
     settings: ServiceSettings
     health_checks: dict[str, Callable[[], str]] = field(default_factory=dict)
+    live: LiveState = field(default_factory=LiveState)
 
     def tracking_url(self, token: str) -> str:
         """Return the public link a recipient opens."""

@@ -16,10 +16,17 @@ def authenticate_driver(services: Services, token: str | None) -> int:
     """Return the id of the active driver whose API token this is, or raise Unauthorized."""
     if not token or len(token) < MIN_TOKEN_LENGTH or len(token) > 200:
         raise Unauthorized("A valid driver token is required (Authorization: Bearer <token>).")
+    token_hash = m.hash_api_token(token)
+    now = services.clock.now()
+    # A phone pings every second: a token confirmed a moment ago needs no database trip.
+    cached = services.live.driver_for_token(token_hash, now)
+    if cached is not None:
+        return cached
     with services.uow() as uow:
-        driver = uow.repo.driver_by_token_hash(m.hash_api_token(token))
+        driver = uow.repo.driver_by_token_hash(token_hash)
         if driver is None or driver.id is None:
             raise Unauthorized("A valid driver token is required (Authorization: Bearer <token>).")
+        services.live.remember_token(token_hash, driver.id, now)
         return driver.id
 
 

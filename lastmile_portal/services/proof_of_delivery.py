@@ -53,7 +53,9 @@ def mark_delivered(services: Services, driver_id: int, stop_id: int, note: str =
         stop.arrived_at = stop.arrived_at or now
         stop.departed_at = now
         uow.commit()
-        return count
+    # Those recipients are served: stop sending them the driver's position.
+    services.live.forget_rooms([driver_id])
+    return count
 
 
 def mark_failed(services: Services, driver_id: int, stop_id: int, reason: str) -> int:
@@ -77,6 +79,7 @@ def mark_failed(services: Services, driver_id: int, stop_id: int, reason: str) -
         stop.departed_at = now
         route_id = stop.route_id
         uow.commit()
+    services.live.forget_rooms([driver_id])
     # The failed stop frees time: the rest of the route gets new, honest ETAs.
     if route_id is not None:
         request_reoptimization(services, route_id, f"attempt failed at a previous stop ({reason})")

@@ -526,6 +526,8 @@ def _replan(services: Services, route_ids: list[int], reason: str) -> ReplanResu
                 t = planned_at + timedelta(seconds=stop.service_seconds)
                 position += 1
         uow.commit()
+    # Stops may have moved between drivers: rooms watching each driver are worked out anew.
+    services.live.forget_rooms()
     return ReplanResult(
         plan_versions=versions, changes=tuple(changes), dropped=dict(plan.dropped), solve_s=solve_s
     )

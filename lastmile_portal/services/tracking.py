@@ -17,6 +17,7 @@ from ..domain.routing import Point
 from ..domain.sms import MessageKind, gsm_safe, is_approaching
 from ..domain.status import EN_ROUTE, LABELS, DeliveryStatus
 from . import Services, notifications
+from .live_state import PERSIST_EVERY, DriverLive
 from .unit_of_work import UnitOfWork
 
 TOKEN_ALPHABET = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
@@ -135,19 +136,14 @@ def _view(services: Services, uow: UnitOfWork, d: m.Delivery) -> TrackingView:
     # The driver's position tells where earlier recipients live: show it only when close.
     may_see_driver = stops_before is not None and stops_before <= show_within
     position = None
-    if (
-        may_see_driver
-        and driver
-        and driver.last_lat is not None
-        and driver.last_lng is not None
-        and driver.last_position_at
-    ):
-        here = Point(driver.last_lat, driver.last_lng)
+    last = _last_known(services, driver) if driver else None
+    if may_see_driver and last is not None:
+        here, at = last
         position = DriverPositionView(
             lat=here.lat,
             lng=here.lng,
-            at=driver.last_position_at,
-            stale=now - driver.last_position_at > STALE_AFTER,
+            at=at,
+            stale=now - at > STALE_AFTER,
             distance_m=haversine_m(here, dest),
         )
     history = tuple(
@@ -193,6 +189,24 @@ def _view(services: Services, uow: UnitOfWork, d: m.Delivery) -> TrackingView:
         plan_version=route.plan_version if route else None,
         generated_at=now,
     )
+
+
+def _last_known(services: Services, driver: m.Driver) -> tuple[Point, datetime] | None:
+    """Return the driver's newest position: this process's hot one if fresher than the stored."""
+    stored = None
+    if driver.last_lat is not None and driver.last_lng is not None and driver.last_position_at:
+        stored = (Point(driver.last_lat, driver.last_lng), driver.last_position_at)
+    hot = services.live.peek(driver.id) if driver.id is not None else None
+    fresher = (
+        hot is not None
+        and hot.lat is not None
+        and hot.lng is not None
+        and hot.at is not None
+        and (stored is None or hot.at > stored[1])
+    )
+    if fresher:
+        return Point(hot.lat, hot.lng), hot.at  # type: ignore[union-attr, arg-type, return-value]
+    return stored
 
 
 def live_snapshot(services: Services, delivery_id: int) -> dict[str, Any]:
@@ -253,11 +267,13 @@ class PositionsResult:
 def record_positions(
     services: Services, driver_id: int, pings: Sequence[Mapping[str, Any]]
 ) -> PositionsResult:
-    """Store a batch of GPS fixes from a driver's phone, refresh ETAs and push them live.
+    """Take a batch of GPS fixes from a driver's phone and push the newest one live.
 
     Pings older than the newest one already taken are ignored (a phone flushing its
     offline buffer after a fresher ping); an impossible jump is kept, flagged, and does
-    not move the driver; malformed pings reject the whole batch before anything is saved.
+    not move the driver; malformed pings reject the whole batch before anything is taken.
+    The position goes out at once to the rooms watching this driver; history, the
+    driver's stored position and the live ETAs are brought up to date every few seconds.
     """
     if not isinstance(pings, Sequence) or isinstance(pings, str | bytes):
         raise InvalidInput("positions must be a list.")
@@ -265,68 +281,135 @@ def record_positions(
         raise InvalidInput("Send at most 1000 positions per request.")
     now = services.clock.now()
     parsed = sorted((_parse_ping(p, now) for p in pings), key=lambda p: p[2])
-    outgoing: list[tuple[str, str, dict[str, Any]]] = []
-    with services.uow() as uow:
-        driver = uow.repo.get(m.Driver, driver_id)
-        if driver is None:
-            raise NotFound(f"There is no driver {driver_id}.")
+    live = services.live.driver(driver_id)
+    with live.lock:
+        if not live.seeded:
+            _seed(services, driver_id, live)
         accepted = flagged = 0
-        last_stored = uow.repo.last_position(driver_id)
         for lat, lng, recorded_at, extra in parsed:
-            if driver.last_position_at is not None and recorded_at <= driver.last_position_at:
+            if live.at is not None and recorded_at <= live.at:
                 continue
             here = Point(lat, lng)
             suspect = False
-            if driver.last_lat is not None and driver.last_lng is not None:
-                dt = (recorded_at - driver.last_position_at).total_seconds()  # type: ignore[operator]
-                dist = haversine_m(Point(driver.last_lat, driver.last_lng), here)
-                suspect = dist > MAX_SPEED_MPS * max(dt, 1.0)
+            if live.lat is not None and live.lng is not None and live.at is not None:
+                dt = (recorded_at - live.at).total_seconds()
+                suspect = haversine_m(Point(live.lat, live.lng), here) > MAX_SPEED_MPS * max(
+                    dt, 1.0
+                )
+            stored = live.stored
             thin = (
                 not suspect
-                and last_stored is not None
-                and (recorded_at - last_stored.recorded_at).total_seconds() < THIN_SECONDS
-                and haversine_m(Point(last_stored.lat, last_stored.lng), here) < THIN_METRES
+                and stored is not None
+                and (recorded_at - stored[2]).total_seconds() < THIN_SECONDS
+                and haversine_m(Point(stored[0], stored[1]), here) < THIN_METRES
             )
             if not thin:
-                last_stored = m.DriverPosition(
-                    driver_id=driver_id,
-                    lat=lat,
-                    lng=lng,
-                    recorded_at=recorded_at,
-                    received_at=now,
-                    speed=extra.get("speed"),
-                    heading=extra.get("heading"),
-                    accuracy=extra.get("accuracy"),
-                    suspect=suspect,
+                live.buffer.append(
+                    m.DriverPosition(
+                        driver_id=driver_id,
+                        lat=lat,
+                        lng=lng,
+                        recorded_at=recorded_at,
+                        received_at=now,
+                        speed=extra.get("speed"),
+                        heading=extra.get("heading"),
+                        accuracy=extra.get("accuracy"),
+                        suspect=suspect,
+                    )
                 )
-                uow.repo.add(last_stored)
+                live.stored = (lat, lng, recorded_at)
             if suspect:
                 flagged += 1
                 continue
-            driver.last_lat, driver.last_lng, driver.last_position_at = lat, lng, recorded_at
+            live.lat, live.lng, live.at = lat, lng, recorded_at
             accepted += 1
-        if accepted:
-            outgoing = _refresh_route(services, uow, driver, now)
-        uow.commit()
-    for room, event, payload in outgoing:
-        services.publisher.publish(room, event, payload)
+        published = False
+        if accepted and live.rooms is not None:
+            _publish_position(services, live)
+            published = True
+        # Every few seconds of server time, or of the phone's time (a buffer flushed after
+        # a tunnel covers minutes at once and must not wait for the next ping).
+        due = (
+            live.persisted_at is None
+            or now - live.persisted_at >= PERSIST_EVERY
+            or (
+                live.at is not None
+                and live.persisted_fix_at is not None
+                and live.at - live.persisted_fix_at >= PERSIST_EVERY
+            )
+        )
+        if live.buffer and (due or live.rooms is None):
+            outgoing = _persist(services, driver_id, live, now)
+            for room, event, payload in outgoing:
+                if event != "position" or (accepted and not published):
+                    services.publisher.publish(room, event, payload)
     return PositionsResult(
         accepted=accepted, ignored=len(parsed) - accepted - flagged, flagged=flagged
     )
 
 
+def _seed(services: Services, driver_id: int, live: DriverLive) -> None:
+    """Start this process's hot state from the stored position."""
+    with services.uow() as uow:
+        driver = uow.repo.get(m.Driver, driver_id)
+        if driver is None:
+            raise NotFound(f"There is no driver {driver_id}.")
+        live.lat, live.lng, live.at = driver.last_lat, driver.last_lng, driver.last_position_at
+        last = uow.repo.last_position(driver_id)
+        live.stored = (last.lat, last.lng, last.recorded_at) if last else None
+    live.seeded = True
+
+
+def _publish_position(services: Services, live: DriverLive) -> None:
+    payload = {"lat": live.lat, "lng": live.lng, "at": live.at.isoformat()}  # type: ignore[union-attr]
+    show_within = services.settings.show_driver_within_stops
+    for room, stops_before in live.rooms or []:
+        if stops_before <= show_within:
+            services.publisher.publish(room, "position", payload)
+
+
+def _persist(
+    services: Services, driver_id: int, live: DriverLive, now: datetime
+) -> list[tuple[str, str, dict[str, Any]]]:
+    """Store the buffered history and the driver's position, and refresh the live ETAs."""
+    with services.uow() as uow:
+        driver = uow.repo.get(m.Driver, driver_id)
+        if driver is None:
+            raise NotFound(f"There is no driver {driver_id}.")
+        for position in live.buffer:
+            uow.repo.add(position)
+        if live.at is not None and (
+            driver.last_position_at is None or live.at > driver.last_position_at
+        ):
+            driver.last_lat, driver.last_lng, driver.last_position_at = live.lat, live.lng, live.at
+        outgoing: list[tuple[str, str, dict[str, Any]]] = []
+        rooms: list[tuple[str, int]] = []
+        if driver.last_lat is not None:
+            outgoing, rooms = _refresh_route(services, uow, driver, now)
+        uow.commit()
+    live.buffer = []
+    live.persisted_at = now
+    live.persisted_fix_at = live.at
+    live.rooms = rooms
+    return outgoing
+
+
 def _refresh_route(
     services: Services, uow: UnitOfWork, driver: m.Driver, now: datetime
-) -> list[tuple[str, str, dict[str, Any]]]:
-    """Recompute the live ETAs of the driver's open stops; return what to publish where."""
+) -> tuple[list[tuple[str, str, dict[str, Any]]], list[tuple[str, int]]]:
+    """Recompute the live ETAs of the driver's open stops.
+
+    Return what to publish where, and the rooms watching this driver with how many stops
+    come before each (the position fast path sends to those).
+    """
     route = uow.repo.route_of_driver(driver.id, services.today())  # type: ignore[arg-type]
     if route is None or route.status is not m.RouteStatus.IN_PROGRESS:
-        return []
+        return [], []
     here = Point(driver.last_lat, driver.last_lng)  # type: ignore[arg-type]
     stops = route.ordered_stops()
     open_stops = [s for s in stops if s.is_open]
     if not open_stops:
-        return []
+        return [], []
     parcels = uow.repo.deliveries_at_stops([s.id for s in open_stops])  # type: ignore[misc]
     first = open_stops[0]
     if first.status is m.StopStatus.ARRIVED:
@@ -347,6 +430,7 @@ def _refresh_route(
         )
     etas = live_etas(now, ahead, _pace(route, stops))
     out: list[tuple[str, str, dict[str, Any]]] = []
+    rooms: list[tuple[str, int]] = []
     position = {"lat": here.lat, "lng": here.lng, "at": driver.last_position_at.isoformat()}  # type: ignore[union-attr]
     show_within = services.settings.show_driver_within_stops
     for stop, eta in zip(open_stops, etas, strict=True):
@@ -361,6 +445,7 @@ def _refresh_route(
             if d.status not in EN_ROUTE:
                 continue
             room = f"delivery:{d.id}"
+            rooms.append((room, eta.stops_before))
             if eta.stops_before <= show_within:
                 out.append((room, "position", position))
             if moved:
@@ -391,7 +476,7 @@ def _refresh_route(
                         "driver": gsm_safe(driver.first_name, 20),
                     },
                 )
-    return out
+    return out, rooms
 
 
 def _pace(route: m.Route, stops: list[m.Stop]) -> float:

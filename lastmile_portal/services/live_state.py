@@ -1,0 +1,78 @@
+"""What this process keeps in memory about drivers between pings (never the source of truth).
+
+A driver pings every second. Writing each ping to the database and recomputing every ETA
+made a ping cost tens of milliseconds and, on SQLite, queue behind the write lock. So the
+newest position, the rooms watching the driver and the not-yet-stored history live here;
+the database is brought up to date every few seconds (``PERSIST_EVERY``).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from ..domain import model as m
+
+PERSIST_EVERY = timedelta(seconds=5)
+TOKEN_TTL = timedelta(seconds=60)
+
+
+@dataclass
+class DriverLive:
+    """One driver's hot state; hold ``lock`` while reading or changing it."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    lat: float | None = None
+    lng: float | None = None
+    at: datetime | None = None
+    seeded: bool = False
+    stored: tuple[float, float, datetime] | None = None  # newest fix kept for history
+    buffer: list[m.DriverPosition] = field(default_factory=list)
+    persisted_at: datetime | None = None  # server time of the last store
+    persisted_fix_at: datetime | None = None  # the phone's time of the newest fix then
+    rooms: list[tuple[str, int]] | None = None  # (delivery room, stops before it)
+
+
+class LiveState:
+    """Process-wide, thread-safe registry of DriverLive and of recently seen driver tokens."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._drivers: dict[int, DriverLive] = {}
+        self._tokens: dict[str, tuple[int, datetime]] = {}
+
+    def driver(self, driver_id: int) -> DriverLive:
+        """Return the driver's hot state, creating an empty one on first use."""
+        with self._lock:
+            return self._drivers.setdefault(driver_id, DriverLive())
+
+    def peek(self, driver_id: int) -> DriverLive | None:
+        """Return the driver's hot state if this process has one."""
+        with self._lock:
+            return self._drivers.get(driver_id)
+
+    def forget_rooms(self, driver_ids: list[int] | None = None) -> None:
+        """Drop cached rooms (after a re-plan moved stops): the next ping works them out."""
+        with self._lock:
+            targets = (
+                list(self._drivers.values())
+                if driver_ids is None
+                else [self._drivers[i] for i in driver_ids if i in self._drivers]
+            )
+        for live in targets:
+            with live.lock:
+                live.rooms = None
+
+    def driver_for_token(self, token_hash: str, now: datetime) -> int | None:
+        """Return the driver id a token hash was recently confirmed for."""
+        with self._lock:
+            hit = self._tokens.get(token_hash)
+        return hit[0] if hit and now - hit[1] < TOKEN_TTL else None
+
+    def remember_token(self, token_hash: str, driver_id: int, now: datetime) -> None:
+        """Remember a confirmed token for TOKEN_TTL (a deactivated driver is out within it)."""
+        with self._lock:
+            if len(self._tokens) > 10_000:
+                self._tokens.clear()
+            self._tokens[token_hash] = (driver_id, now)
