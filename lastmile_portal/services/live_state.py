@@ -29,6 +29,7 @@ class DriverLive:
     seeded: bool = False
     stored: tuple[float, float, datetime] | None = None  # newest fix kept for history
     buffer: list[m.DriverPosition] = field(default_factory=list)
+    persisting: bool = False  # a thread is storing a batch right now
     persisted_at: datetime | None = None  # server time of the last store
     persisted_fix_at: datetime | None = None  # the phone's time of the newest fix then
     rooms: list[tuple[str, int]] | None = None  # (delivery room, stops before it)

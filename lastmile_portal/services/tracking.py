@@ -338,11 +338,24 @@ def record_positions(
                 and live.at - live.persisted_fix_at >= PERSIST_EVERY
             )
         )
-        if live.buffer and (due or live.rooms is None):
-            outgoing = _persist(services, driver_id, live, now)
-            for room, event, payload in outgoing:
-                if event != "position" or (accepted and not published):
-                    services.publisher.publish(room, event, payload)
+        batch: list[m.DriverPosition] = []
+        if live.buffer and (due or live.rooms is None) and not live.persisting:
+            batch, live.buffer, live.persisting = live.buffer, [], True
+            fix = (live.lat, live.lng, live.at)
+    if batch:
+        # Stored outside the driver's lock: the next ping goes out while this one is written.
+        try:
+            outgoing, rooms = _persist(services, driver_id, batch, fix, now)
+        except BaseException:
+            with live.lock:
+                live.buffer, live.persisting = batch + live.buffer, False
+            raise
+        with live.lock:
+            live.persisting = False
+            live.persisted_at, live.persisted_fix_at, live.rooms = now, fix[2], rooms
+        for room, event, payload in outgoing:
+            if event != "position" or (accepted and not published):
+                services.publisher.publish(room, event, payload)
     return PositionsResult(
         accepted=accepted, ignored=len(parsed) - accepted - flagged, flagged=flagged
     )
@@ -369,29 +382,31 @@ def _publish_position(services: Services, live: DriverLive) -> None:
 
 
 def _persist(
-    services: Services, driver_id: int, live: DriverLive, now: datetime
-) -> list[tuple[str, str, dict[str, Any]]]:
-    """Store the buffered history and the driver's position, and refresh the live ETAs."""
+    services: Services,
+    driver_id: int,
+    batch: list[m.DriverPosition],
+    fix: tuple[float | None, float | None, datetime | None],
+    now: datetime,
+) -> tuple[list[tuple[str, str, dict[str, Any]]], list[tuple[str, int]]]:
+    """Store buffered history and the driver's newest fix, and refresh the live ETAs.
+
+    Return what to publish and the rooms now watching the driver.
+    """
+    lat, lng, at = fix
     with services.uow() as uow:
         driver = uow.repo.get(m.Driver, driver_id)
         if driver is None:
             raise NotFound(f"There is no driver {driver_id}.")
-        for position in live.buffer:
+        for position in batch:
             uow.repo.add(position)
-        if live.at is not None and (
-            driver.last_position_at is None or live.at > driver.last_position_at
-        ):
-            driver.last_lat, driver.last_lng, driver.last_position_at = live.lat, live.lng, live.at
+        if at is not None and (driver.last_position_at is None or at > driver.last_position_at):
+            driver.last_lat, driver.last_lng, driver.last_position_at = lat, lng, at
         outgoing: list[tuple[str, str, dict[str, Any]]] = []
         rooms: list[tuple[str, int]] = []
         if driver.last_lat is not None:
             outgoing, rooms = _refresh_route(services, uow, driver, now)
         uow.commit()
-    live.buffer = []
-    live.persisted_at = now
-    live.persisted_fix_at = live.at
-    live.rooms = rooms
-    return outgoing
+    return outgoing, rooms
 
 
 def _refresh_route(
