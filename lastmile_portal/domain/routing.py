@@ -71,6 +71,12 @@ class RouteProblem:
     ``locked`` maps a vehicle id to the stop ids it has already visited, in order: those
     stay first on that vehicle whatever the solver finds. ``objective`` says what the
     optimizer minimises among plans that serve the same stops.
+
+    ``initial`` (optional) maps a vehicle id to its current stop order, typically the
+    plan being replaced: a re-plan then starts from it (stops it does not mention are
+    inserted, stops that no longer fit are moved) instead of from scratch, so one
+    customer's change does not reshuffle everybody else's day. It may list a vehicle's
+    locked stops or leave them out; they stay first either way.
     """
 
     epoch: datetime
@@ -78,6 +84,7 @@ class RouteProblem:
     stops: tuple[StopSpec, ...]
     locked: dict[str, tuple[str, ...]] = field(default_factory=dict)
     objective: Objective = Objective.COST
+    initial: dict[str, tuple[str, ...]] | None = None
 
     def validate(self) -> None:
         """Raise RoutingError if the problem cannot be planned as stated."""
@@ -119,6 +126,30 @@ class RouteProblem:
         locked_ids = [sid for prefix in self.locked.values() for sid in prefix]
         if len(set(locked_ids)) != len(locked_ids):
             raise RoutingError("A locked stop is listed twice or on more than one vehicle.")
+        if self.initial is not None:
+            self._validate_initial(self.initial, known, vehicle_ids)
+
+    def _validate_initial(
+        self, initial: dict[str, tuple[str, ...]], known: set[str], vehicle_ids: set[str]
+    ) -> None:
+        locked_on = {sid: vid for vid, prefix in self.locked.items() for sid in prefix}
+        seen: dict[str, str] = {}
+        for vid, order in initial.items():
+            if vid not in vehicle_ids:
+                raise RoutingError(f"The initial routes name an unknown vehicle {vid}.")
+            missing = [sid for sid in order if sid not in known]
+            if missing:
+                raise RoutingError(f"The initial route of {vid} names unknown stops {missing}.")
+            for sid in order:
+                if sid in seen:
+                    raise RoutingError(
+                        f"Stop {sid} is in the initial routes twice ({seen[sid]} and {vid})."
+                    )
+                seen[sid] = vid
+                if locked_on.get(sid, vid) != vid:
+                    raise RoutingError(
+                        f"Stop {sid} is locked on {locked_on[sid]} but starts on {vid}."
+                    )
 
     def points(self) -> list[Point]:
         """Return every location: vehicle starts, vehicle ends, then stops (matrix order)."""

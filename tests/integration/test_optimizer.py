@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from bench.solomon import check, parse, plan_routes, to_problem
-from lastmile_portal.adapters.ortools_optimizer import OrToolsOptimizer
+from lastmile_portal.adapters.ortools_optimizer import DECOMPOSE_ABOVE, OrToolsOptimizer
+from lastmile_portal.domain.construction import changed_arcs, construct, plan_orders, routes_cost
 from lastmile_portal.domain.errors import RoutingError
 from lastmile_portal.domain.routing import (
     Matrix,
@@ -244,3 +245,129 @@ def test_solomon_c101_first_25_customers_solved_feasibly(workers: int) -> None:
     assert sorted(c for r in routes for c in r) == list(range(1, 26))
     # The first 25 customers of C101 need 3 vehicles and 191.3 (known optimum, double 191.8).
     assert len(routes) <= 4
+
+
+# ---------------------------------------------------------------- warm start (re-plans)
+
+
+def day_of(n: int = 30, vehicles: int = 3) -> RouteProblem:
+    stops = [
+        replace(s, window_start=(i % 4) * HOUR, window_end=(i % 4 + 3) * HOUR)
+        for i, s in enumerate(ring(n, 5000))
+    ]
+    return problem([van(f"v{k}", capacity=15) for k in range(vehicles)], stops)
+
+
+@pytest.mark.parametrize(("limit", "deterministic"), [(0.05, False), (1.0, True)])
+def test_warm_start_keeps_an_unchanged_plan_as_it_is(limit: float, deterministic: bool) -> None:
+    p = day_of()
+    first, _ = solve(p, deterministic=True)
+    again, _ = solve(replace(p, initial=plan_orders(first)), limit, deterministic=deterministic)
+    assert plan_orders(again) == plan_orders(first)
+    assert again.dropped == {}
+
+
+@pytest.mark.parametrize(("limit", "deterministic"), [(0.05, False), (1.0, True)])
+def test_one_new_stop_is_inserted_without_reshuffling_the_day(
+    limit: float, deterministic: bool
+) -> None:
+    p = day_of()
+    first, _ = solve(p, deterministic=True)
+    before = plan_orders(first)
+    new = stop("new", 1200, -800, window_start=HOUR, window_end=4 * HOUR)
+    changed = replace(p, stops=(*p.stops, new), initial=before)
+    plan, _ = solve(changed, limit, deterministic=deterministic)  # verify_plan inside
+    after = plan_orders(plan)
+    assert plan.dropped == {}
+    assert "new" in {sid for order in after.values() for sid in order}
+    # Only the stops next to the insertion get a new predecessor: the new stop itself and
+    # the one after it (a couple more if a local move pays).
+    assert changed_arcs(before, after) <= 4
+    for vid, order in before.items():
+        kept = [sid for sid in after.get(vid, ()) if sid in order]
+        assert kept == list(order)[: len(kept)] or len(kept) >= len(order) - 1
+
+
+def test_a_moved_window_moves_only_that_stop() -> None:
+    p = day_of()
+    first, _ = solve(p, deterministic=True)
+    before = plan_orders(first)
+    moved = next(s for s in p.stops if s.window_start == 0)
+    stops = tuple(
+        replace(s, window_start=5 * HOUR, window_end=7 * HOUR) if s.id == moved.id else s
+        for s in p.stops
+    )
+    plan, _ = solve(replace(p, stops=stops, initial=before), 0.05)
+    visit = next(v for r in plan.routes for v in r.visits if v.stop_id == moved.id)
+    assert 5 * HOUR <= visit.service_start <= 7 * HOUR
+    assert changed_arcs(before, plan_orders(plan)) <= 5
+
+
+def test_a_removed_stop_leaves_the_rest_in_order() -> None:
+    p = day_of()
+    first, _ = solve(p, deterministic=True)
+    before = plan_orders(first)
+    gone = before[next(iter(before))][1]
+    rest = tuple(s for s in p.stops if s.id != gone)
+    initial = {vid: tuple(s for s in order if s != gone) for vid, order in before.items()}
+    plan, _ = solve(replace(p, stops=rest, initial=initial), 0.05)
+    assert plan_orders(plan) == initial
+
+
+def test_warm_start_keeps_locked_stops_first() -> None:
+    p = day_of()
+    first, _ = solve(p, deterministic=True)
+    before = plan_orders(first)
+    vid = next(iter(before))
+    locked = {vid: before[vid][:2]}
+    new = stop("new", -300, 400)
+    changed = replace(p, stops=(*p.stops, new), locked=locked, initial=before)
+    for deterministic, limit in ((False, 0.05), (True, 1.0)):
+        plan, _ = solve(changed, limit, deterministic=deterministic)
+        assert plan_orders(plan)[vid][:2] == locked[vid]
+
+
+@pytest.mark.parametrize(
+    ("initial", "message"),
+    [
+        ({"ghost": ("s0",)}, "unknown vehicle"),
+        ({"a": ("s0", "nope")}, "unknown stops"),
+        ({"a": ("s0", "s1", "s0")}, "twice"),
+        ({"a": ("s0",), "b": ("s0",)}, "twice"),
+        ({"a": ("s2",)}, "locked on b"),
+    ],
+)
+def test_initial_routes_are_validated(initial: dict[str, tuple[str, ...]], message: str) -> None:
+    bad = problem([van("a"), van("b")], ring(3), locked={"b": ("s2",)}, initial=initial)
+    with pytest.raises(RoutingError, match=message):
+        OrToolsOptimizer().solve(bad, planar_matrix(bad), 0.5)
+
+
+def test_plan_objective_is_the_plan_priced_by_the_python_engine() -> None:
+    p = day_of(20, 2)
+    plan, matrix = solve(p, deterministic=True)
+    total, feasible = routes_cost(p, matrix, plan_orders(plan))
+    assert feasible
+    assert plan.objective == pytest.approx(total)
+
+
+def test_python_construction_gives_a_sound_plan() -> None:
+    p = day_of(40, 4)
+    matrix = planar_matrix(p)
+    plan, orders = construct(p, matrix)
+    assert verify_plan(p, plan, matrix) == []
+    assert plan.dropped == {}
+    assert plan_orders(plan) == orders
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_big_day_is_planned_by_route_groups(workers: int) -> None:
+    # Above DECOMPOSE_ABOVE stops: Python construction, then OR-Tools per group of routes.
+    n = DECOMPOSE_ABOVE + 40
+    stops = [
+        replace(s, window_start=(i % 3) * 2 * HOUR, window_end=(i % 3) * 2 * HOUR + 4 * HOUR)
+        for i, s in enumerate(ring(n, 8000))
+    ]
+    p = problem([van(f"v{k}", capacity=30) for k in range(20)], stops)
+    plan, _ = solve(p, 4.0, workers=workers)
+    assert plan.dropped == {}
