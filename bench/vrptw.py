@@ -30,7 +30,7 @@ def solve(path: str, time_limit: float, workers: int) -> tuple[dict[str, object]
     inst = parse(path)
     problem, matrix = to_problem(inst)
     # The budget covers everything this run does, parsing and matrix included.
-    budget = time_limit - (time.perf_counter() - started) - 0.05
+    budget = time_limit - (time.perf_counter() - started) - max(0.05, 0.01 * time_limit)
     plan = OrToolsOptimizer(workers=workers).solve(problem, matrix, max(0.05, budget))
     routes = plan_routes(plan)
     errors = check(inst, routes)
