@@ -446,6 +446,11 @@ def _replan(services: Services, route_ids: list[int], reason: str) -> ReplanResu
         vehicles=tuple(vehicles),
         stops=tuple(o.spec for o in open_stops.values()),
         locked=locked,
+        # Start from today's order: one change must not reshuffle everybody else's day.
+        initial={
+            v.id: tuple(sid for sid, o in open_stops.items() if str(o.route_id) == v.id)
+            for v in vehicles
+        },
     )
     matrix = services.travel_times.matrix(problem.points(), problem.epoch)
     started = perf_counter()
