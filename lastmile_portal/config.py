@@ -155,6 +155,9 @@ def _complete(s: Settings) -> Settings:
         secret_key = _instance_secret(instance) if not s.testing else "testing-secret-key"
     if s.job_backend == "rq" and not s.redis_url:
         raise ConfigError("JOB_BACKEND=rq needs REDIS_URL (e.g. redis://127.0.0.1:6379/0).")
+    for name in ("trusted_proxies", "show_driver_within_stops"):
+        if getattr(s, name) < 0:
+            raise ConfigError(f"{name.upper()} must be 0 or more, not {getattr(s, name)}.")
     if s.sms_backend == "twilio" and not (
         s.twilio_account_sid
         and s.twilio_auth_token
@@ -191,6 +194,9 @@ def _complete(s: Settings) -> Settings:
             "secret_key": secret_key,
             "data_encryption_key": s.data_encryption_key or secret_key,
             "public_base_url": (s.public_base_url or f"http://{s.host}:{s.port}").rstrip("/"),
+            # Jobs on RQ workers publish live events: without a message queue nobody hears them.
+            "socketio_message_queue": s.socketio_message_queue
+            or (s.redis_url if s.job_backend == "rq" else ""),
             "photo_dir": s.photo_dir or str(instance / "photos"),
             "default_region": s.default_region.upper(),
             # "none" turns tiles off: the map still shows the address and the driver.

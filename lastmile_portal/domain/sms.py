@@ -94,9 +94,19 @@ def idempotency_key(delivery_id: int, kind: MessageKind, occasion: str | None = 
     return f"d{delivery_id}:{kind}" + (f":{occasion}" if occasion else "")
 
 
+APPROACHING_STOPS_WITHIN = timedelta(minutes=45)
+
+
 def is_approaching(stops_before: int, eta: datetime, now: datetime) -> bool:
-    """Return whether the driver is close enough to tell the recipient to get ready."""
-    return stops_before <= APPROACHING_STOPS or eta - now <= APPROACHING_WITHIN
+    """Return whether the driver is close enough to tell the recipient to get ready.
+
+    Two stops away counts only when those stops are not hours of driving (a long rural
+    leg): "get ready" three hours early helps nobody.
+    """
+    soon = eta - now
+    return soon <= APPROACHING_WITHIN or (
+        stops_before <= APPROACHING_STOPS and soon <= APPROACHING_STOPS_WITHIN
+    )
 
 
 def why_not_send(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from ..domain import model as m
 from ..domain.errors import InvalidInput, NotFound
 from ..domain.sms import MessageKind
@@ -18,6 +20,14 @@ def _own_stop(uow: UnitOfWork, driver_id: int, stop_id: int) -> m.Stop:
     if stop is None or route is None or route.driver_id != driver_id:
         raise NotFound(f"Stop {stop_id} is not on your route.")
     return stop
+
+
+def _complete_route_if_done(uow: UnitOfWork, stop: m.Stop, now: datetime) -> None:
+    """Close the route when its last open stop is dealt with."""
+    route = uow.repo.get(m.Route, stop.route_id) if stop.route_id else None
+    if route is not None and not any(s.is_open for s in route.stops):
+        route.status = m.RouteStatus.COMPLETED
+        route.completed_at = now
 
 
 def mark_arrived(services: Services, driver_id: int, stop_id: int) -> None:
@@ -52,6 +62,7 @@ def mark_delivered(services: Services, driver_id: int, stop_id: int, note: str =
         stop.status = m.StopStatus.DONE
         stop.arrived_at = stop.arrived_at or now
         stop.departed_at = now
+        _complete_route_if_done(uow, stop, now)
         uow.commit()
     # Those recipients are served: stop sending them the driver's position.
     services.live.forget_rooms([driver_id])
@@ -77,6 +88,7 @@ def mark_failed(services: Services, driver_id: int, stop_id: int, reason: str) -
         stop.status = m.StopStatus.FAILED
         stop.arrived_at = stop.arrived_at or now
         stop.departed_at = now
+        _complete_route_if_done(uow, stop, now)
         route_id = stop.route_id
         uow.commit()
     services.live.forget_rooms([driver_id])

@@ -86,7 +86,7 @@
         (stale ? " (the driver's phone has not reported recently)." : ".");
       el.classList.toggle("stale", stale);
     } else if (hiddenUntil) {
-      el.textContent = "The driver appears on the map when you are one of the next " + hiddenUntil + " stops.";
+      el.textContent = "The driver appears on the map when there are " + hiddenUntil + " or fewer stops before yours.";
     }
   }
 

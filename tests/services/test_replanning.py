@@ -142,3 +142,17 @@ def test_stop_that_cannot_fit_keeps_an_honest_late_eta(services, world, clock) -
     stops, _ = _stops(services, route_id)
     assert len(stops) == 1
     assert stops[0][3] > clock.now() + timedelta(minutes=10)  # far away: not "now"
+
+
+def test_route_is_completed_when_its_last_stop_is_dealt_with(services, world) -> None:
+    ds = [make_delivery(world, window_hours=(0, 6)) for _ in range(2)]
+    route_id = make_route(world, ds)
+    (s1, *_), (s2, *_) = _stops(services, route_id)[0]
+    driver = world.driver_ids[0]
+    proof_of_delivery.mark_delivered(services, driver, s1)
+    with services.uow() as uow:
+        assert uow.repo.get(m.Route, route_id).status is m.RouteStatus.IN_PROGRESS
+    proof_of_delivery.mark_failed(services, driver, s2, "nobody home")
+    with services.uow() as uow:
+        route = uow.repo.get(m.Route, route_id)
+        assert route.status is m.RouteStatus.COMPLETED and route.completed_at is not None

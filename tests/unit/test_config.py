@@ -175,3 +175,18 @@ def test_load_settings_reads_the_environment_when_given_nothing(
     monkeypatch.setenv("PORT", "not-a-port")
     with pytest.raises(ConfigError, match="PORT"):
         load_settings()
+
+
+def test_rq_jobs_publish_through_redis_unless_told_otherwise() -> None:
+    s = load_settings(
+        {"JOB_BACKEND": "rq", "REDIS_URL": "redis://127.0.0.1:6379/3", "TESTING": "1"}
+    )
+    assert s.socketio_message_queue == "redis://127.0.0.1:6379/3"
+    s = load_settings({"TESTING": "1"})
+    assert s.socketio_message_queue == ""
+
+
+@pytest.mark.parametrize("name", ["TRUSTED_PROXIES", "SHOW_DRIVER_WITHIN_STOPS"])
+def test_negative_counts_are_refused(name: str) -> None:
+    with pytest.raises(ConfigError, match=name):
+        load_settings({name: "-1", "TESTING": "1"})

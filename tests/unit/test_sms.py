@@ -207,6 +207,8 @@ def test_en_route_texts_lapse_once_the_parcel_arrived_or_got_old() -> None:
 
 def test_approaching_means_two_stops_or_fifteen_minutes() -> None:
     now = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
-    assert is_approaching(2, now + timedelta(hours=1), now)
+    assert is_approaching(2, now + timedelta(minutes=40), now)
     assert is_approaching(5, now + timedelta(minutes=15), now)
     assert not is_approaching(3, now + timedelta(minutes=16), now)
+    # Two stops away but hours of driving (the demo once texted "about 211 min away").
+    assert not is_approaching(2, now + timedelta(hours=3), now)
