@@ -13,8 +13,8 @@ start (forward pass) and the latest service start that keeps the rest of the rou
 Three uses:
 
 - ``repair``: start from ``RouteProblem.initial`` (the current plan), take out what no longer
-  fits, insert what is new (regret insertion), then relocate stops around the change only.
-  One customer's change touches one or two routes, not everybody's day.
+  fits, insert what is new (regret insertion), then rebuild and relocate around the change
+  only. One customer's change touches a few routes, not everybody's day.
 - ``construct``: the same from empty routes (a cold first plan).
 - ``plan_from_routes`` / ``routes_cost``: turn stop orders into a ``RoutePlan`` and price them.
 """
@@ -703,6 +703,67 @@ class RouteBuilder:
                 improved = True
         return moves
 
+    def rebuild_around(
+        self,
+        routes: list[_Route],
+        focus: Iterable[int],
+        deadline: float | None = None,
+        sizes: Sequence[int] = (8, 12, 16, 24),
+        home: dict[int, int] | None = None,
+        switch_cost: int = 0,
+    ) -> bool:
+        """Take out the stops nearest the change and insert them again; keep it if cheaper.
+
+        Relocating one stop at a time cannot make room in routes that are full (capacity or
+        time): a new stop would open a vehicle of its own. Taking out its ``k`` nearest
+        neighbours (for each ``k`` in ``sizes``) and re-inserting them all by regret can.
+        Costs count ``switch_cost`` per stop away from its ``home`` route. Returns whether
+        anything changed.
+        """
+        homes = home or {}
+
+        def total() -> int:
+            cost = sum(r.cost for r in routes)
+            away = sum(
+                1
+                for ri, r in enumerate(routes)
+                for u in r.nodes[r.n_locked :]
+                if homes.get(u, ri) != ri
+            )
+            return cost + switch_cost * away
+
+        focus = list(dict.fromkeys(focus))
+        routed = {u for r in routes for u in r.nodes[r.n_locked :]}
+        best = total()
+        changed = False
+        attempts: list[set[int]] = []
+        for k in sizes:
+            out = {u for u in focus if u in routed}
+            for u in focus:
+                out.update(w for w in self.neighbours(u, k) if w in routed)
+            attempts.append(out)
+        for out in attempts:
+            if deadline is not None and time.monotonic() > deadline:
+                break
+            if not out:
+                continue
+            saved = [list(r.nodes) for r in routes]
+            for r in routes:
+                kept = r.nodes[: r.n_locked] + [u for u in r.nodes[r.n_locked :] if u not in out]
+                if len(kept) != len(r.nodes):
+                    r.nodes = kept
+                    self.refresh(r)
+            unplaced = self.insert_all(routes, sorted(out), deadline)
+            now = total()
+            if unplaced or now >= best:
+                for r, nodes in zip(routes, saved, strict=True):
+                    if r.nodes != nodes:
+                        r.nodes = nodes
+                        self.refresh(r)
+                continue
+            best, changed = now, True
+        return changed
+
     # ------------------------------------------------------------------ answers
 
     def plan(self, routes: list[_Route], dropped: Iterable[int]) -> RoutePlan:
@@ -764,8 +825,11 @@ def repair(
     """Return a feasible plan close to ``problem.initial`` and its stop orders.
 
     Stops the initial routes do not hold (new, moved or left out) are inserted by regret;
-    then stops near the change are relocated while that lowers the cost. ``deadline``
-    (``time.monotonic()``) bounds the work; without it the result is deterministic.
+    then the stops nearest the change are taken out and inserted again (to make room in
+    full routes) and relocated while that lowers the cost. A stop moved off its vehicle
+    costs ``SWITCH_SHARE`` of a mean arc, so the plan only changes drivers for a saving.
+    ``deadline`` (``time.monotonic()``) bounds the work; without it the result is
+    deterministic.
     """
     builder = RouteBuilder(problem, matrix)
     routes, left, touched = builder.start_routes(problem.initial)
@@ -777,9 +841,9 @@ def repair(
     switch_cost = int(SWITCH_SHARE * sum(arcs) / len(arcs)) if arcs else 0
     dropped = builder.insert_all(routes, left, deadline)
     if improve and touched:
-        builder.relocate_descent(
-            routes, sorted(touched - set(dropped)), deadline, home=home, switch_cost=switch_cost
-        )
+        focus = sorted(touched - set(dropped))
+        builder.rebuild_around(routes, focus, deadline, home=home, switch_cost=switch_cost)
+        builder.relocate_descent(routes, focus, deadline, home=home, switch_cost=switch_cost)
     return builder.plan(routes, dropped), builder.orders(routes)
 
 
