@@ -37,7 +37,7 @@ def solve(path: str, time_limit: float, workers: int) -> tuple[dict[str, object]
     # imports, so the whole process ends within the limit; at shorter limits the ~0.8 s
     # import of OR-Tools would eat most of the budget, and time_s leaves it out.
     since = IMPORTED_AT if time_limit >= 10 else started
-    reserve = max(0.05, 0.015 * time_limit)
+    reserve = max(0.05, 0.025 * time_limit)
     budget = time_limit - (time.perf_counter() - since) - reserve
     plan = OrToolsOptimizer(workers=workers).solve(problem, matrix, max(0.05, budget))
     routes = plan_routes(plan)
