@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from lastmile_portal.domain import model as m
@@ -23,6 +23,29 @@ class World:
     vehicle_ids: list[int]
     driver_ids: list[int]
     service_date: date
+
+
+def a_delivery(
+    status: DeliveryStatus = DeliveryStatus.OUT_FOR_DELIVERY, **overrides: Any
+) -> m.Delivery:
+    """Return an unsaved delivery in ``status`` (domain tests: no database involved)."""
+    values: dict[str, Any] = dict(
+        tracking_number="LM0000000001",
+        tracking_token=m.new_tracking_token(),
+        recipient_name="Ada Lovelace",
+        phone="+493023125001",
+        address_line="Teststraße 1",
+        postcode="10115",
+        city="Berlin",
+        lat=52.52,
+        lng=13.40,
+        depot_id=1,
+        created_at=datetime(2026, 11, 25, 9, 0, tzinfo=UTC),
+        status=status,
+        id=5,
+    )
+    values.update(overrides)
+    return m.Delivery(**values)
 
 
 def make_world(services: Services, vehicles: int = 2) -> World:

@@ -20,29 +20,13 @@ from lastmile_portal.domain.events import (
     ParcelDelivered,
 )
 from lastmile_portal.domain.status import DeliveryStatus
+from tests.builders import a_delivery
 
 AT = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
 URLSAFE = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
 
 
-def _delivery(status: DeliveryStatus = DeliveryStatus.OUT_FOR_DELIVERY, **kw: object) -> m.Delivery:
-    values: dict[str, object] = dict(
-        tracking_number="LM0000000001",
-        tracking_token=m.new_tracking_token(),
-        recipient_name="Ada Lovelace",
-        phone="+493023125001",
-        address_line="Teststraße 1",
-        postcode="10115",
-        city="Berlin",
-        lat=52.52,
-        lng=13.40,
-        depot_id=1,
-        created_at=AT,
-        status=status,
-        id=5,
-    )
-    values.update(kw)
-    return m.Delivery(**values)  # type: ignore[arg-type]
+_delivery = a_delivery
 
 
 # ---------------------------------------------------------------- tracking tokens

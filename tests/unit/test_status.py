@@ -14,15 +14,16 @@ from datetime import UTC, datetime
 
 import pytest
 
-from lastmile_portal.domain import model as m
 from lastmile_portal.domain.errors import InvalidTransition
 from lastmile_portal.domain.events import Actor, DeliveryStatusChanged
+from lastmile_portal.domain.model import Delivery
 from lastmile_portal.domain.status import (
     LABELS,
     TERMINAL,
     DeliveryStatus,
     can_transition,
 )
+from tests.builders import a_delivery
 
 S = DeliveryStatus
 AT = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
@@ -67,22 +68,8 @@ ALLOWED_PAIRS = [p for p in ALL_PAIRS if p in EXPECTED_ALLOWED]
 FORBIDDEN_PAIRS = [p for p in ALL_PAIRS if p not in EXPECTED_ALLOWED]
 
 
-def _delivery(status: DeliveryStatus) -> m.Delivery:
-    return m.Delivery(
-        tracking_number="LM0000000001",
-        tracking_token=m.new_tracking_token(),
-        recipient_name="Ada Lovelace",
-        phone="+493023125001",
-        address_line="Teststraße 1",
-        postcode="10115",
-        city="Berlin",
-        lat=52.52,
-        lng=13.40,
-        depot_id=1,
-        created_at=AT,
-        status=status,
-        id=42,
-    )
+def _delivery(status: DeliveryStatus) -> Delivery:
+    return a_delivery(status, id=42)
 
 
 def _pair_id(pair: tuple[DeliveryStatus, DeliveryStatus]) -> str:
