@@ -135,3 +135,17 @@ def test_tracking_route_is_rate_limited(tmp_path, clock, publisher) -> None:
     assert "Too many requests" in client.get("/t/abcdefghijklmnopqrstuvwxyz012345").get_data(
         as_text=True
     )
+
+
+def test_delivered_page_speaks_in_the_past(client, services, world) -> None:
+    d = make_delivery(world)
+    make_route(world, [d])
+    with services.uow() as uow:
+        stop_id = uow.repo.get(type(d), d.id).stop_id
+    from lastmile_portal.services import proof_of_delivery
+
+    proof_of_delivery.mark_delivered(services, world.driver_ids[0], stop_id)
+    html = client.get(f"/t/{d.tracking_token}").get_data(as_text=True)
+    assert "Your parcel has arrived (Wed 25 Nov, 10:00)." in html
+    assert "Delivered to <strong>" in html
+    assert "appears once your parcel is on its way" not in html
