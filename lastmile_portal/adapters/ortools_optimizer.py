@@ -239,7 +239,10 @@ class OrToolsOptimizer:
             prefix = keep.get(vid, ())
             keep[vid] = prefix + tuple(s for s in order if s not in prefix)
         improved = self._search(problem, matrix, deadline, start=orders, keep=keep)
-        if len(improved.dropped) <= len(quick.dropped):
+        # The search minimises cost plus stability terms, so its best can cost more than the
+        # repair it started from; the day only changes for a plan that serves more stops or
+        # costs less.
+        if (len(improved.dropped), improved.objective) < (len(quick.dropped), quick.objective):
             return improved
         return quick
 
