@@ -10,7 +10,13 @@ plan". Then, ``--changes`` times, one customer change is applied to the day (a n
 stop's window moved, a stop removed, in turn) and the changed problem is solved twice:
 
 - warm: ``RouteProblem.initial`` = the current plan, ``--warm-limit`` seconds;
+- settled (with ``--settle-limit S``): the same warm start given S seconds, what the app's
+  re-plan job does with its ``OPTIMIZER_TIME_LIMIT`` (2 s): the repair, then OR-Tools;
 - cold: no initial plan, ``--cold-limit`` seconds (two workers), the reference.
+
+``--noise K`` first solves the unchanged day K more times cold, each with the stops in
+another order, and reports the spread of those costs: how far apart two 10 s solves of the
+same day land, which bounds how closely any re-plan can track "a 10 s re-solve".
 
 "Solver part" is the wall time of ``OrToolsOptimizer.solve`` on the warm problem: problem
 validation, matrix check, model or repair, search; the travel matrix is computed before
@@ -181,7 +187,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--changes", type=int, default=50)
     parser.add_argument("--base-limit", type=float, default=10.0)
     parser.add_argument("--warm-limit", type=float, default=0.05)
+    parser.add_argument("--settle-limit", type=float, default=0.0)
     parser.add_argument("--cold-limit", type=float, default=10.0)
+    parser.add_argument("--noise", type=int, default=0, help="extra cold solves of the day")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--rows", action="store_true", help="print one JSON line per change")
     args = parser.parse_args(argv)
@@ -193,6 +201,18 @@ def main(argv: list[str] | None = None) -> int:
     base = optimizer.solve(day, day_matrix, args.base_limit)
     assert verify_plan(day, base, day_matrix) == [] and not base.dropped, base.dropped
     current = plan_orders(base)
+    noise = [cost(day, day_matrix, base)]
+    for k in range(args.noise):
+        shuffled = list(day.stops)
+        random.Random(1000 + k).shuffle(shuffled)
+        again = replace(day, stops=tuple(shuffled))
+        noise.append(
+            cost(
+                again,
+                city_matrix(again),
+                optimizer.solve(again, city_matrix(again), args.cold_limit),
+            )
+        )
 
     rows = []
     kinds = ("insert", "move", "remove")
@@ -207,23 +227,30 @@ def main(argv: list[str] | None = None) -> int:
         started = time.perf_counter()
         warm = optimizer.solve(warm_problem, matrix, args.warm_limit)
         solver_ms = (time.perf_counter() - started) * 1000
+        settled = (
+            optimizer.solve(warm_problem, matrix, args.settle_limit) if args.settle_limit else warm
+        )
         cold = optimizer.solve(changed, matrix, args.cold_limit)
 
-        for name, plan in (("warm", warm), ("cold", cold)):
+        for name, plan in (("warm", warm), ("settled", settled), ("cold", cold)):
             errors = verify_plan(changed, plan, matrix)
             if errors:
                 print(f"INFEASIBLE {name} plan after {what}: {errors[:5]}", file=sys.stderr)
                 return 2
         warm_cost, cold_cost = cost(changed, matrix, warm), cost(changed, matrix, cold)
+        settled_cost = cost(changed, matrix, settled)
         row = {
             "change": what,
             "solver_ms": round(solver_ms, 2),
             "warm_cost": warm_cost,
             "cold_cost": cold_cost,
             "gap_pct": round(100 * (warm_cost / cold_cost - 1), 3),
+            "settled_cost": settled_cost,
+            "settled_gap_pct": round(100 * (settled_cost / cold_cost - 1), 3),
             "warm_dropped": len(warm.dropped),
             "cold_dropped": len(cold.dropped),
             "moved_warm": changed_arcs(initial, plan_orders(warm)),
+            "moved_settled": changed_arcs(initial, plan_orders(settled)),
             "moved_cold": changed_arcs(initial, plan_orders(cold)),
         }
         rows.append(row)
@@ -232,6 +259,7 @@ def main(argv: list[str] | None = None) -> int:
 
     ms = [r["solver_ms"] for r in rows]
     gaps = [r["gap_pct"] for r in rows]
+    settled = [r["settled_gap_pct"] for r in rows]
     summary = {
         "stops": args.stops,
         "vehicles": args.vehicles,
@@ -246,6 +274,26 @@ def main(argv: list[str] | None = None) -> int:
         "gap_pct_p95": round(percentile(gaps, 0.95), 3),
         "gap_pct_max": round(max(gaps), 3),
         "within_1pct": sum(1 for g in gaps if g <= 1.0),
+        **(
+            {
+                "settle_limit_s": args.settle_limit,
+                "settled_gap_pct_mean": round(statistics.mean(settled), 3),
+                "settled_gap_pct_p95": round(percentile(settled, 0.95), 3),
+                "settled_gap_pct_max": round(max(settled), 3),
+                "settled_within_1pct": sum(1 for g in settled if g <= 1.0),
+                "moved_settled_mean": round(statistics.mean(r["moved_settled"] for r in rows), 1),
+            }
+            if args.settle_limit
+            else {}
+        ),
+        **(
+            {
+                "day_cold_costs": noise,
+                "day_cold_spread_pct": round(100 * (max(noise) / min(noise) - 1), 3),
+            }
+            if args.noise
+            else {}
+        ),
         "moved_warm_mean": round(statistics.mean(r["moved_warm"] for r in rows), 1),
         "moved_cold_mean": round(statistics.mean(r["moved_cold"] for r in rows), 1),
         "dropped_warm": sum(r["warm_dropped"] for r in rows),
