@@ -25,6 +25,7 @@ from .domain.ports import Clock, JobQueue, Publisher, SmsGateway
 from .jobs import run as run_job
 from .services import Services, ServiceSettings, handlers
 from .services.notifications import OUTBOX_JOB
+from .services.retention import PURGE_JOB
 
 
 def build_services(
@@ -73,6 +74,7 @@ def build_services(
             timezone=settings.timezone,
             optimizer_time_limit_s=settings.optimizer_time_limit,
             show_driver_within_stops=settings.show_driver_within_stops,
+            position_retention_days=settings.position_retention_days,
             quiet_hours=settings.quiet_hours,
             sms_max_attempts=settings.sms_max_attempts,
             sms_retry_s=settings.sms_retry_seconds,
@@ -84,7 +86,18 @@ def build_services(
     if isinstance(services.jobs, ThreadJobQueue) and settings.sms_sweep_seconds > 0:
         # One machine: this process also retries texts whose backoff or quiet hours ended.
         start_outbox_sweep(services, settings.sms_sweep_seconds)
+    if isinstance(services.jobs, ThreadJobQueue):
+        # One machine: this process also forgets old GPS history (hourly; with RQ, cron
+        # runs `flask --app app purge-positions`).
+        Every(
+            PURGE_EVERY_S,
+            lambda: services.jobs.enqueue(PURGE_JOB, key=PURGE_JOB),
+            "lastmile-purge-positions",
+        ).start()
     return services
+
+
+PURGE_EVERY_S = 3600.0
 
 
 def start_outbox_sweep(services: Services, seconds: float) -> Every:

@@ -109,6 +109,18 @@ def register(app: Flask) -> None:
                 return
             time.sleep(pause)
 
+    @app.cli.command("purge-positions")
+    def purge_positions_command() -> None:
+        """Delete drivers' GPS history older than POSITION_RETENTION_DAYS (run daily by cron)."""
+        from .services import retention
+
+        result = retention.purge_driver_positions(_services())
+        click.echo(
+            f"Deleted {result.deleted} driver positions recorded before "
+            f"{result.cutoff:%Y-%m-%d %H:%M} UTC "
+            f"(retention {_settings().position_retention_days} days)."
+        )
+
     @app.cli.command("replan")
     @click.option("--depot", "depot_code", required=True, help="Depot code, e.g. BER-N.")
     def replan_command(depot_code: str) -> None:

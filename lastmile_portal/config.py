@@ -66,6 +66,7 @@ class Settings:
     demo_staff_password: str = "lastmile-demo"
     optimizer_time_limit: float = 2.0
     show_driver_within_stops: int = 5
+    position_retention_days: int = 30
     photo_dir: str = ""
     log_level: str = "INFO"
     testing: bool = False
@@ -183,6 +184,10 @@ def _complete(s: Settings) -> Settings:
         raise ConfigError("SMS_MAX_ATTEMPTS must be at least 1.")
     if s.sms_retry_seconds <= 0:
         raise ConfigError("SMS_RETRY_SECONDS must be a positive number of seconds.")
+    if s.position_retention_days < 1:
+        raise ConfigError(
+            "POSITION_RETENTION_DAYS must be at least 1 (today's positions drive live ETAs)."
+        )
     if s.sms_sweep_seconds < 0:
         raise ConfigError("SMS_SWEEP_SECONDS must be 0 (off) or a number of seconds.")
     if s.optimizer_time_limit <= 0:

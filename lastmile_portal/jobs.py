@@ -6,7 +6,7 @@ import logging
 from typing import Any
 
 from .adapters.job_queue import claim
-from .services import Services, notifications, routing
+from .services import Services, notifications, retention, routing
 
 log = logging.getLogger("lastmile.jobs")
 
@@ -35,10 +35,18 @@ def send_outbox(services: Services) -> None:
     notifications.send_due(services)
 
 
+def purge_positions(services: Services) -> None:
+    """Delete drivers' GPS history older than the retention period."""
+    result = retention.purge_driver_positions(services)
+    if result.deleted:
+        log.info("deleted %d driver positions recorded before %s", result.deleted, result.cutoff)
+
+
 JOBS = {
     "reoptimize_route": reoptimize_route,
     "reoptimize_depot": reoptimize_depot,
     notifications.OUTBOX_JOB: send_outbox,
+    retention.PURGE_JOB: purge_positions,
 }
 
 

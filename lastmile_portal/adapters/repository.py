@@ -99,6 +99,29 @@ class SqlAlchemyRepository:
             .limit(1)
         ).first()
 
+    def drivers_with_positions_before(self, cutoff: datetime) -> list[int]:
+        """Return the drivers who have GPS fixes recorded before ``cutoff``."""
+        t = orm.driver_positions
+        query = sa.select(t.c.driver_id).where(t.c.recorded_at < cutoff).distinct()
+        return sorted(self.session.scalars(query))
+
+    def delete_positions_before(self, driver_id: int, cutoff: datetime, limit: int) -> int:
+        """Delete up to ``limit`` of a driver's fixes recorded before ``cutoff``; return how many.
+
+        By driver and time, so the (driver_id, recorded_at) index finds them, and in bounded
+        batches, so the write lock is held briefly while pings keep coming in.
+        """
+        t = orm.driver_positions
+        ids = (
+            sa.select(t.c.id)
+            .where(t.c.driver_id == driver_id, t.c.recorded_at < cutoff)
+            .order_by(t.c.recorded_at)
+            .limit(limit)
+            .scalar_subquery()
+        )
+        result = self.session.execute(sa.delete(t).where(t.c.id.in_(ids)))
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
     def routes_on(self, service_date: date, depot_id: int | None = None) -> list[m.Route]:
         """Return the day's routes, optionally for one depot."""
         query = sa.select(m.Route).filter_by(service_date=service_date)

@@ -30,6 +30,7 @@ class ServiceSettings:
     timezone: str
     optimizer_time_limit_s: float = 2.0
     show_driver_within_stops: int = 5
+    position_retention_days: int = 30  # drivers' GPS history is personal data: keep it short
     quiet_hours: str | None = "21:00-08:00"  # the default for recipients who chose none
     sms_max_attempts: int = 8
     sms_retry_s: float = 30.0  # first retry; doubles each time

@@ -24,7 +24,7 @@ from lastmile_portal.demo import demo_deliveries, demo_drivers, ensure_demo
 from lastmile_portal.domain import model as m
 from lastmile_portal.domain.errors import ConcurrentUpdate
 from lastmile_portal.domain.status import DeliveryStatus
-from lastmile_portal.services import tracking
+from lastmile_portal.services import retention, tracking
 from tests.builders import DRIVER_TOKEN, make_delivery, make_world
 from tests.conftest import base_config
 
@@ -327,3 +327,41 @@ def test_demo_city_seeds_on_postgresql(postgres_url, tmp_path, clock, publisher)
     )
     with services.uow() as uow:
         assert uow.repo.count(m.Delivery) == len(all_deliveries)
+
+
+# ---------------------------------------------------------------- retention
+
+
+def test_gps_history_past_retention_is_deleted_and_the_rest_kept(  # type: ignore[no-untyped-def]
+    db_services, world, clock, monkeypatch
+) -> None:
+    monkeypatch.setattr(retention, "BATCH", 7)  # several batches per driver
+    now = clock.now()
+    keep_days = db_services.settings.position_retention_days
+    cutoff = now - timedelta(days=keep_days)
+    ages = [timedelta(days=keep_days + 5, minutes=i) for i in range(20)]  # old: go
+    ages += [timedelta(days=keep_days) - timedelta(minutes=1), timedelta(hours=2)]  # kept
+    with db_services.uow() as uow:
+        for driver_id in world.driver_ids:
+            for age in ages:
+                uow.repo.add(
+                    m.DriverPosition(
+                        driver_id=driver_id,
+                        lat=52.5,
+                        lng=13.4,
+                        recorded_at=now - age,
+                        received_at=now - age,
+                    )
+                )
+        uow.commit()
+
+    result = retention.purge_driver_positions(db_services)
+
+    assert result.deleted == 20 * len(world.driver_ids)
+    assert result.cutoff == cutoff
+    with db_services.uow() as uow:
+        left = uow.repo.all(m.DriverPosition)
+        assert len(left) == 2 * len(world.driver_ids)
+        assert all(p.recorded_at >= cutoff for p in left)
+        assert uow.repo.count(m.Driver) == len(world.driver_ids)  # drivers themselves stay
+    assert retention.purge_driver_positions(db_services).deleted == 0

@@ -41,6 +41,8 @@ def _load(tmp_path: Path, **values: Any) -> Any:
         ),
         ({"OPTIMIZER_TIME_LIMIT": "fast"}, "OPTIMIZER_TIME_LIMIT"),
         ({"OPTIMIZER_TIME_LIMIT": "0"}, "OPTIMIZER_TIME_LIMIT"),
+        ({"POSITION_RETENTION_DAYS": "0"}, "POSITION_RETENTION_DAYS"),
+        ({"POSITION_RETENTION_DAYS": "a month"}, "POSITION_RETENTION_DAYS"),
     ],
     ids=lambda v: v if isinstance(v, str) else "-".join(f"{k}={x}" for k, x in v.items()),
 )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 from lastmile_portal import create_app
 from tests.conftest import base_config
@@ -127,3 +128,30 @@ def test_demo_is_replaced_when_it_is_from_an_earlier_day(app, clock) -> None:
         {d["token"] for d in yesterday["deliveries"]}
     )
     assert sum(d["driver_id"] is not None for d in today["deliveries"]) >= 75
+
+
+def test_purge_positions_command_says_what_it_deleted(app, services, clock) -> None:  # type: ignore[no-untyped-def]
+    from lastmile_portal.domain import model as m
+    from tests.builders import make_world
+
+    world = make_world(services, vehicles=1)
+    old = clock.now() - timedelta(days=40)
+    with services.uow() as uow:
+        for minutes in range(3):
+            at = old + timedelta(minutes=minutes)
+            uow.repo.add(
+                m.DriverPosition(
+                    driver_id=world.driver_ids[0],
+                    lat=52.5,
+                    lng=13.4,
+                    recorded_at=at,
+                    received_at=at,
+                )
+            )
+        uow.commit()
+
+    result = app.test_cli_runner().invoke(args=["purge-positions"])
+
+    assert result.exit_code == 0, result.output
+    assert "Deleted 3 driver positions recorded before" in result.output
+    assert "(retention 30 days)" in result.output
