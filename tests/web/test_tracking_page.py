@@ -93,16 +93,20 @@ def test_404_page_is_identical_for_malformed_and_unknown_tokens(client) -> None:
     assert malformed == unknown
 
 
-def test_delivered_parcel_shows_who_delivered_and_no_eta(client, services, world) -> None:
+def delivered_page(client, services, world) -> str:  # type: ignore[no-untyped-def]
+    """Deliver one parcel through the driver's use case and return its tracking page."""
+    from lastmile_portal.services import proof_of_delivery
+
     d = make_delivery(world)
     make_route(world, [d])
     with services.uow() as uow:
         stop_id = uow.repo.get(type(d), d.id).stop_id
-    from lastmile_portal.services import proof_of_delivery
-
     proof_of_delivery.mark_delivered(services, world.driver_ids[0], stop_id)
+    return client.get(f"/t/{d.tracking_token}").get_data(as_text=True)
 
-    html = client.get(f"/t/{d.tracking_token}").get_data(as_text=True)
+
+def test_delivered_parcel_shows_who_delivered_and_no_eta(client, services, world) -> None:
+    html = delivered_page(client, services, world)
     assert "Delivered" in html
     assert re.search(r'id="eta-block"\s+hidden', html)
     assert "Delivered by" in html
@@ -138,14 +142,7 @@ def test_tracking_route_is_rate_limited(tmp_path, clock, publisher) -> None:
 
 
 def test_delivered_page_speaks_in_the_past(client, services, world) -> None:
-    d = make_delivery(world)
-    make_route(world, [d])
-    with services.uow() as uow:
-        stop_id = uow.repo.get(type(d), d.id).stop_id
-    from lastmile_portal.services import proof_of_delivery
-
-    proof_of_delivery.mark_delivered(services, world.driver_ids[0], stop_id)
-    html = client.get(f"/t/{d.tracking_token}").get_data(as_text=True)
+    html = delivered_page(client, services, world)
     assert "Your parcel has arrived (Wed 25 Nov, 10:00)." in html
     assert "Delivered to <strong>" in html
     assert "appears once your parcel is on its way" not in html
