@@ -6,7 +6,9 @@ UTC, and two writers racing on one delivery never silently lose an update.
 
 from __future__ import annotations
 
+import gc
 import threading
+import weakref
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -273,6 +275,32 @@ def test_a_rolled_back_change_leaves_no_timeline_and_publishes_nothing(
         assert uow.repo.get(m.Delivery, d.id).status is DeliveryStatus.CREATED
         assert uow.repo.timeline(d.id) == []
     assert publisher.published == []
+
+
+def test_a_unit_of_work_is_freed_without_the_cyclic_garbage_collector(db_services, world) -> None:  # type: ignore[no-untyped-def]
+    # A reference cycle would keep the session and every delivery it loaded until a
+    # collector pass; on a server with thousands of socket threads a full pass stalls
+    # every thread for ~200 ms, which is what the live fan-out's p99 measured.
+    d = make_delivery(world)
+    gc.collect()
+    gc.disable()
+    try:
+        with db_services.uow() as uow:
+            loaded = uow.repo.get(m.Delivery, d.id)
+            loaded.transition_to(
+                DeliveryStatus.CANCELLED,
+                at=datetime(2026, 11, 25, 9, 5, tzinfo=UTC),
+                actor="support",  # type: ignore[arg-type]
+            )
+            session, delivery = weakref.ref(uow.session), weakref.ref(loaded)
+            uow.commit()
+        del uow, loaded
+        assert session() is None
+        assert delivery() is None
+    finally:
+        gc.enable()
+    with db_services.uow() as uow:
+        assert [e.kind for e in uow.repo.timeline(d.id)] == ["DeliveryStatusChanged"]
 
 
 # ---------------------------------------------------------------- the demo city on PostgreSQL
