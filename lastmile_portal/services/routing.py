@@ -323,7 +323,11 @@ def reoptimize_route(services: Services, route_id: int, reason: str) -> ReplanRe
 
 
 def reoptimize_depot(services: Services, depot_id: int, reason: str) -> ReplanResult:
-    """Re-plan every open route of a depot today, letting stops move between routes."""
+    """Re-plan every open route of a depot today together.
+
+    Stops move between routes that have not left the depot; a dispatched route keeps its
+    parcels (they are in its van) and only its order changes.
+    """
     with services.uow() as uow:
         route_ids = [
             r.id
@@ -390,6 +394,7 @@ def _replan(services: Services, route_ids: list[int], reason: str) -> ReplanResu
             elif route.planned_start and route.planned_start > epoch:
                 shift_start = int((route.planned_start - epoch).total_seconds())
             key = str(route.id)
+            loaded = route.status is m.RouteStatus.IN_PROGRESS
             latest_end = closes
             arrived: list[str] = []
             for stop in route.ordered_stops():
@@ -418,8 +423,12 @@ def _replan(services: Services, route_ids: list[int], reason: str) -> ReplanResu
                         service_s=stop.service_seconds,
                         demand=max(1, len(parcels)),
                         size=max((m.SIZE_ORDER[d.parcel_size] for d in parcels), default=0),
-                        # The driver is standing at this door: it stays theirs and first.
-                        fixed_vehicle=key if stop.status is m.StopStatus.ARRIVED else None,
+                        # A dispatched route's parcels are aboard its van, and a stop the
+                        # driver is standing at stays theirs and first: only routes still
+                        # at the depot trade stops.
+                        fixed_vehicle=key
+                        if loaded or stop.status is m.StopStatus.ARRIVED
+                        else None,
                     ),
                 )
                 if stop.status is m.StopStatus.ARRIVED:

@@ -111,13 +111,14 @@ def test_failed_attempt_replans_the_rest_of_the_route(services, world) -> None:
 
 
 def test_depot_replan_moves_stops_to_a_route_with_room(services, world) -> None:
-    # Ten stops in one short window on one route: one van cannot make them all.
+    # Ten stops in one short window on one route still at the depot: one van cannot make
+    # them all, and the other van has not left either.
     ds = [
         make_delivery(world, window_hours=(0, 1), lat=52.52 + 0.01 * (i % 5), lng=13.35 + 0.02 * i)
         for i in range(10)
     ]
-    busy = make_route(world, ds, driver_index=0)
-    idle = make_route(world, [], driver_index=1)
+    busy = make_route(world, ds, driver_index=0, dispatched=False)
+    idle = make_route(world, [], driver_index=1, dispatched=False)
 
     result = routing.reoptimize_depot(services, world.depot_id, "morning rebalance")
 
@@ -130,6 +131,26 @@ def test_depot_replan_moves_stops_to_a_route_with_room(services, world) -> None:
         on_idle = [d for s in idle_stops for d in uow.repo.deliveries_at_stop(s[0])]
     assert on_idle
     assert all(_timeline(services, d.id) for d in on_idle)
+
+
+def test_depot_replan_never_moves_parcels_out_of_a_van_on_the_road(services, world) -> None:
+    # The same overloaded morning, but the van has left: its parcels are aboard. They stay
+    # on its route (late where they must be), and the idle van gets none of them.
+    ds = [
+        make_delivery(world, window_hours=(0, 1), lat=52.52 + 0.01 * (i % 5), lng=13.35 + 0.02 * i)
+        for i in range(10)
+    ]
+    busy = make_route(world, ds, driver_index=0)
+    idle = make_route(world, [], driver_index=1, dispatched=False)
+
+    routing.reoptimize_depot(services, world.depot_id, "morning rebalance")
+
+    busy_stops, _ = _stops(services, busy)
+    idle_stops, _ = _stops(services, idle)
+    assert idle_stops == []
+    assert len(busy_stops) == 10
+    with services.uow() as uow:
+        assert {uow.repo.get(m.Delivery, d.id).stop_id for d in ds} == {s[0] for s in busy_stops}
 
 
 def test_stop_that_cannot_fit_keeps_an_honest_late_eta(services, world, clock) -> None:
