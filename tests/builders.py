@@ -147,6 +147,24 @@ def _next_n() -> int:
     return _counter[0]
 
 
+def make_locker(world: World) -> int:
+    """Create a parcel locker of the world's depot; return its id."""
+    with world.services.uow() as uow:
+        locker = m.Locker(
+            code="LK-T",
+            name="Packstation Test",
+            kind=m.LockerKind.LOCKER,
+            address="Lockerweg 1",
+            postcode="10115",
+            lat=52.525,
+            lng=13.405,
+            depot_id=world.depot_id,
+        )
+        uow.repo.add(locker)
+        uow.commit()
+        return locker.id  # type: ignore[return-value]
+
+
 def make_route(
     world: World,
     deliveries: list[m.Delivery],

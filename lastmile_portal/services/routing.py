@@ -77,12 +77,13 @@ def plan_depot_day(services: Services, depot_id: int, service_date: date) -> Pla
         places = {key: _place(uow, key, members) for key, members in groups.items()}
         specs = []
         for key, members in groups.items():
-            starts = [d.window_start or epoch for d in members]
-            ends = [d.window_end or closes for d in members]
-            start = max(max(starts), epoch)
-            end = min(ends)
-            if end < start:  # members disagree or the window is already past
-                end = max(ends)
+            start, end = _stop_window(
+                key.startswith("L"),
+                [d.window_start for d in members],
+                [d.window_end for d in members],
+                epoch,
+                closes,
+            )
             specs.append(
                 StopSpec(
                     id=key,
@@ -227,6 +228,27 @@ def _vehicle_spec(
         cost_per_hour=vtype.cost_per_hour,
         fixed_cost=vtype.fixed_cost if fixed_cost is None else fixed_cost,
     )
+
+
+def _stop_window(
+    locker: bool,
+    starts: list[datetime | None],
+    ends: list[datetime | None],
+    now: datetime,
+    closes: datetime,
+) -> tuple[datetime, datetime]:
+    """Return when a stop may be served, from its parcels' promised windows.
+
+    A door must be served inside every parcel's window. A locker is open all day: its
+    parcels must be in it by the earliest promised end, and may go in any time before.
+    Members that disagree, or a window already past, give the widest honest window: serve
+    as soon as the route allows rather than drop the stop.
+    """
+    start = now if locker else max([s for s in starts if s] + [now])
+    end = min([e for e in ends if e] or [closes])
+    if end < start:
+        end = max([e for e in ends if e] + [closes])
+    return start, end
 
 
 def _place(uow: UnitOfWork, key: str, members: list[m.Delivery]) -> Point:
@@ -401,13 +423,13 @@ def _replan(services: Services, route_ids: list[int], reason: str) -> ReplanResu
                 if not stop.is_open or stop.id is None:
                     continue
                 parcels = uow.repo.deliveries_at_stop(stop.id)
-                starts = [d.window_start for d in parcels if d.window_start]
-                ends = [d.window_end for d in parcels if d.window_end]
-                w_start = max(starts) if starts else epoch
-                w_end = min(ends) if ends else closes
-                if w_end < epoch:
-                    # Already late: serve it as soon as the route allows rather than drop it.
-                    w_end = closes
+                w_start, w_end = _stop_window(
+                    stop.kind is m.StopKind.LOCKER,
+                    [d.window_start for d in parcels],
+                    [d.window_end for d in parcels],
+                    epoch,
+                    closes,
+                )
                 latest_end = max(latest_end, w_end)
                 sid = f"S{stop.id}"
                 open_stops[sid] = _OpenStop(

@@ -16,7 +16,7 @@ from lastmile_portal.domain import model as m
 from lastmile_portal.domain.errors import InvalidInput, NotFound, RoutingError
 from lastmile_portal.domain.status import DeliveryStatus
 from lastmile_portal.services import proof_of_delivery, routing
-from tests.builders import make_delivery, make_route, make_world
+from tests.builders import make_delivery, make_locker, make_route, make_world
 
 NOW = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
 WINDOWS = [(1, 4), (0, 3), (2, 5), (1, 3), (3, 6), (0, 2), (2, 4), (1, 5), (4, 7), (0, 6)]
@@ -207,20 +207,7 @@ def test_parcel_too_large_for_every_vehicle_is_dropped_with_a_reason(services, w
 
 
 def test_parcels_for_one_locker_share_one_locker_stop(services, world) -> None:  # type: ignore[no-untyped-def]
-    with services.uow() as uow:
-        locker = m.Locker(
-            code="LK-T",
-            name="Packstation Test",
-            kind=m.LockerKind.LOCKER,
-            address="Lockerweg 1",
-            postcode="10115",
-            lat=52.525,
-            lng=13.405,
-            depot_id=world.depot_id,
-        )
-        uow.repo.add(locker)
-        uow.commit()
-        locker_id = locker.id
+    locker_id = make_locker(world)
     to_locker = [
         make_delivery(world, option=m.DeliveryOption.LOCKER, locker_id=locker_id).id
         for _ in range(3)
@@ -239,6 +226,24 @@ def test_parcels_for_one_locker_share_one_locker_stop(services, world) -> None: 
     assert (shared.lat, shared.lng) == (52.525, 13.405), "locker stop is not at the locker"
     assert stops[door].kind is m.StopKind.ADDRESS
     assert stops[door].id != shared.id
+
+
+def test_a_locker_stop_is_filled_before_its_earliest_promise(services, world, clock) -> None:  # type: ignore[no-untyped-def]
+    # Two recipients booked different slots for the same locker. The locker is open all
+    # day, so one visit before the earlier slot ends keeps both promises.
+    locker_id = make_locker(world)
+    early = make_delivery(
+        world, option=m.DeliveryOption.LOCKER, locker_id=locker_id, window_hours=(1, 3)
+    )
+    late = make_delivery(
+        world, option=m.DeliveryOption.LOCKER, locker_id=locker_id, window_hours=(4, 6)
+    )
+
+    routing.plan_depot_day(services, world.depot_id, world.service_date)
+
+    stop = stop_of(services, early.id)
+    assert stop_of(services, late.id).id == stop.id
+    assert stop.planned_arrival <= early.window_end
 
 
 def test_only_that_depots_plannable_parcels_of_that_day_are_planned(services, world) -> None:  # type: ignore[no-untyped-def]

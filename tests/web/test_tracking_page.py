@@ -8,7 +8,7 @@ import pytest
 
 from lastmile_portal.domain.status import DeliveryStatus
 from lastmile_portal.services import tracking
-from tests.builders import make_delivery, make_route, make_world
+from tests.builders import make_delivery, make_locker, make_route, make_world
 
 
 @pytest.fixture
@@ -146,3 +146,19 @@ def test_delivered_page_speaks_in_the_past(client, services, world) -> None:
     assert "Your parcel has arrived (Wed 25 Nov, 10:00)." in html
     assert "Delivered to <strong>" in html
     assert "appears once your parcel is on its way" not in html
+
+
+def test_a_locker_parcel_is_promised_in_the_locker_by_a_time(client, services, world) -> None:
+    from lastmile_portal.domain import model as m
+
+    d = make_delivery(
+        world, option=m.DeliveryOption.LOCKER, locker_id=make_locker(world), window_hours=(1, 3)
+    )
+    make_route(world, [d])
+
+    html = client.get(f"/t/{d.tracking_token}").get_data(as_text=True)
+    window = html[html.index('id="window-block"') : html.index('id="eta-block"')]
+    assert "In the locker by" in window
+    assert "Wed 25 Nov, 13:00" in window  # the slot's end (now + 3 h), in Berlin time
+    assert "Delivery window" not in window
+    assert "Going to <strong>Packstation Test</strong>" in html
