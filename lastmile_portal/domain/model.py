@@ -95,6 +95,21 @@ class StopKind(StrEnum):
     LOCKER = "locker"
 
 
+def stop_window(
+    kind: StopKind, windows: list[tuple[datetime | None, datetime | None]]
+) -> tuple[datetime | None, datetime | None]:
+    """Return when a stop may be served, given its parcels' promised windows.
+
+    A door is served inside every parcel's window. A locker is open all day: its parcels
+    must be in it by the earliest promised end and may go in any time before, so the
+    driver never waits there.
+    """
+    starts = [s for s, _ in windows if s is not None]
+    ends = [e for _, e in windows if e is not None]
+    start = max(starts) if starts and kind is not StopKind.LOCKER else None
+    return start, (min(ends) if ends else None)
+
+
 class StopStatus(StrEnum):
     """Progress of the driver at one stop."""
 

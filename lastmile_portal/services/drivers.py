@@ -85,6 +85,12 @@ def manifest(services: Services, driver_id: int) -> Manifest:
         for s in stops:
             members = parcels.get(s.id, []) if s.id is not None else []
             first = members[0] if members else None
+            opens, closes = m.stop_window(s.kind, [(d.window_start, d.window_end) for d in members])
+            locker = uow.repo.get(m.Locker, s.locker_id) if s.locker_id is not None else None
+            if locker is not None:
+                address = f"{locker.name}, {locker.address}, {locker.postcode}"
+            else:
+                address = f"{first.address_line}, {first.postcode} {first.city}" if first else ""
             out.append(
                 ManifestStop(
                     id=s.id,  # type: ignore[arg-type]
@@ -93,11 +99,9 @@ def manifest(services: Services, driver_id: int) -> Manifest:
                     status=str(s.status),
                     lat=s.lat,
                     lng=s.lng,
-                    address=f"{first.address_line}, {first.postcode} {first.city}" if first else "",
-                    window_start=max(
-                        (d.window_start for d in members if d.window_start), default=None
-                    ),
-                    window_end=min((d.window_end for d in members if d.window_end), default=None),
+                    address=address,
+                    window_start=opens,
+                    window_end=closes,
                     planned_arrival=s.planned_arrival,
                     parcels=tuple(
                         ManifestParcel(

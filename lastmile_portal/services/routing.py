@@ -77,13 +77,8 @@ def plan_depot_day(services: Services, depot_id: int, service_date: date) -> Pla
         places = {key: _place(uow, key, members) for key, members in groups.items()}
         specs = []
         for key, members in groups.items():
-            start, end = _stop_window(
-                key.startswith("L"),
-                [d.window_start for d in members],
-                [d.window_end for d in members],
-                epoch,
-                closes,
-            )
+            kind = m.StopKind.LOCKER if key.startswith("L") else m.StopKind.ADDRESS
+            start, end = _stop_window(kind, members, epoch, closes)
             specs.append(
                 StopSpec(
                     id=key,
@@ -231,23 +226,18 @@ def _vehicle_spec(
 
 
 def _stop_window(
-    locker: bool,
-    starts: list[datetime | None],
-    ends: list[datetime | None],
-    now: datetime,
-    closes: datetime,
+    kind: m.StopKind, parcels: list[m.Delivery], now: datetime, closes: datetime
 ) -> tuple[datetime, datetime]:
-    """Return when a stop may be served, from its parcels' promised windows.
+    """Return the stop's service window (``m.stop_window``) clamped to the rest of the day.
 
-    A door must be served inside every parcel's window. A locker is open all day: its
-    parcels must be in it by the earliest promised end, and may go in any time before.
     Members that disagree, or a window already past, give the widest honest window: serve
     as soon as the route allows rather than drop the stop.
     """
-    start = now if locker else max([s for s in starts if s] + [now])
-    end = min([e for e in ends if e] or [closes])
+    start, end = m.stop_window(kind, [(d.window_start, d.window_end) for d in parcels])
+    start = max(start or now, now)
+    end = end or closes
     if end < start:
-        end = max([e for e in ends if e] + [closes])
+        end = max([d.window_end for d in parcels if d.window_end] + [closes])
     return start, end
 
 
@@ -423,13 +413,7 @@ def _replan(services: Services, route_ids: list[int], reason: str) -> ReplanResu
                 if not stop.is_open or stop.id is None:
                     continue
                 parcels = uow.repo.deliveries_at_stop(stop.id)
-                w_start, w_end = _stop_window(
-                    stop.kind is m.StopKind.LOCKER,
-                    [d.window_start for d in parcels],
-                    [d.window_end for d in parcels],
-                    epoch,
-                    closes,
-                )
+                w_start, w_end = _stop_window(stop.kind, parcels, epoch, closes)
                 latest_end = max(latest_end, w_end)
                 sid = f"S{stop.id}"
                 open_stops[sid] = _OpenStop(

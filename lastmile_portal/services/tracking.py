@@ -434,13 +434,14 @@ def _refresh_route(
         to_first = leg.durations[0][1]
     ahead = []
     for i, s in enumerate(open_stops):
-        starts = [d.window_start for d in parcels.get(s.id, []) if d.window_start]  # type: ignore[arg-type]
+        members = parcels.get(s.id, [])  # type: ignore[arg-type]
+        opens, _ = m.stop_window(s.kind, [(d.window_start, d.window_end) for d in members])
         ahead.append(
             StopAhead(
                 stop_id=s.id,  # type: ignore[arg-type]
                 travel_s=to_first if i == 0 else float(s.planned_travel_s),
                 service_s=float(s.service_seconds),
-                window_start=max(starts) if starts else None,
+                window_start=opens,
             )
         )
     etas = live_etas(now, ahead, _pace(route, stops))

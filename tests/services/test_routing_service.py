@@ -15,7 +15,7 @@ import pytest
 from lastmile_portal.domain import model as m
 from lastmile_portal.domain.errors import InvalidInput, NotFound, RoutingError
 from lastmile_portal.domain.status import DeliveryStatus
-from lastmile_portal.services import proof_of_delivery, routing
+from lastmile_portal.services import drivers, proof_of_delivery, routing, tracking
 from tests.builders import make_delivery, make_locker, make_route, make_world
 
 NOW = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
@@ -244,6 +244,21 @@ def test_a_locker_stop_is_filled_before_its_earliest_promise(services, world, cl
     stop = stop_of(services, early.id)
     assert stop_of(services, late.id).id == stop.id
     assert stop.planned_arrival <= early.window_end
+
+    # On the road, the live ETA does not wait for the later slot to open either, and the
+    # driver's manifest sends them to the locker, not to a recipient's home.
+    routing.dispatch_route(services, stop.route_id)
+    with services.uow() as uow:
+        driver_id = uow.repo.get(m.Route, stop.route_id).driver_id
+    now = clock.now()
+    tracking.record_positions(
+        services, driver_id, [{"lat": 52.52, "lng": 13.40, "recorded_at": now.isoformat()}]
+    )
+    view = tracking.get_tracking(services, late.tracking_token)
+    assert view.eta_expected is not None and view.eta_expected <= early.window_end
+    locker_stop = next(s for s in drivers.manifest(services, driver_id).stops if s.id == stop.id)
+    assert locker_stop.address == "Packstation Test, Lockerweg 1, 10115"
+    assert (locker_stop.window_start, locker_stop.window_end) == (None, early.window_end)
 
 
 def test_only_that_depots_plannable_parcels_of_that_day_are_planned(services, world) -> None:  # type: ignore[no-untyped-def]

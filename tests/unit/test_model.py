@@ -332,3 +332,11 @@ def test_recipient_first_name_is_all_a_greeting_uses() -> None:
     assert _delivery(recipient_name="Grace Brewster Hopper").recipient_first_name == "Grace"
     assert _delivery(recipient_name="   ").recipient_first_name == ""
     assert _delivery(status=DeliveryStatus.AT_LOCKER).status_label == "Ready for pickup"
+
+
+def test_a_door_is_served_inside_every_window_a_locker_before_the_earliest_end() -> None:
+    nine, eleven, one, three = (datetime(2026, 11, 25, h, tzinfo=UTC) for h in (9, 11, 13, 15))
+    windows = [(nine, one), (eleven, three)]
+    assert m.stop_window(m.StopKind.ADDRESS, windows) == (eleven, one)
+    assert m.stop_window(m.StopKind.LOCKER, windows) == (None, one)
+    assert m.stop_window(m.StopKind.ADDRESS, [(None, None)]) == (None, None)
