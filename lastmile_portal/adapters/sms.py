@@ -65,5 +65,6 @@ class FakeSmsGateway:
     def _record(self, to: str, body: str, status_callback: str | None) -> str:
         self.sent.append((to, body))
         self.callbacks.append(status_callback)
-        self.sids.append(f"FAKE{len(self.sent):06d}")
+        # Unique across instances too: a restarted test server writes to the same database.
+        self.sids.append(f"FAKE{len(self.sent):06d}{secrets.token_hex(4)}")
         return self.sids[-1]
