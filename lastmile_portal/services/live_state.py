@@ -33,6 +33,9 @@ class DriverLive:
     persisted_at: datetime | None = None  # server time of the last store
     persisted_fix_at: datetime | None = None  # the phone's time of the newest fix then
     rooms: list[tuple[str, int]] | None = None  # (delivery room, stops before it)
+    # Outbox keys of "approaching" texts already stored: the check is a query per stop,
+    # and a stored key never goes away, so each is asked about once per process.
+    texted: set[str] = field(default_factory=set)
 
 
 class LiveState:

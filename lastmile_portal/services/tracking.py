@@ -14,7 +14,7 @@ from ..domain.eta import LiveEta, StopAhead, live_etas, observed_pace
 from ..domain.events import Actor
 from ..domain.geo import haversine_m
 from ..domain.routing import Point
-from ..domain.sms import MessageKind, gsm_safe, is_approaching
+from ..domain.sms import MessageKind, gsm_safe, idempotency_key, is_approaching
 from ..domain.status import EN_ROUTE, LABELS, DeliveryStatus
 from . import Services, notifications
 from .live_state import PERSIST_EVERY, DriverLive
@@ -342,10 +342,11 @@ def record_positions(
         if live.buffer and (due or live.rooms is None) and not live.persisting:
             batch, live.buffer, live.persisting = live.buffer, [], True
             fix = (live.lat, live.lng, live.at)
+            texted = frozenset(live.texted)
     if batch:
         # Stored outside the driver's lock: the next ping goes out while this one is written.
         try:
-            outgoing, rooms = _persist(services, driver_id, batch, fix, now)
+            outgoing, rooms, queued = _persist(services, driver_id, batch, fix, now, texted)
         except BaseException:
             with live.lock:
                 live.buffer, live.persisting = batch + live.buffer, False
@@ -353,6 +354,7 @@ def record_positions(
         with live.lock:
             live.persisting = False
             live.persisted_at, live.persisted_fix_at, live.rooms = now, fix[2], rooms
+            live.texted.update(queued)
         for room, event, payload in outgoing:
             if event != "position" or (accepted and not published):
                 services.publisher.publish(room, event, payload)
@@ -387,10 +389,13 @@ def _persist(
     batch: list[m.DriverPosition],
     fix: tuple[float | None, float | None, datetime | None],
     now: datetime,
-) -> tuple[list[tuple[str, str, dict[str, Any]]], list[tuple[str, int]]]:
+    texted: frozenset[str] = frozenset(),
+) -> tuple[list[tuple[str, str, dict[str, Any]]], list[tuple[str, int]], list[str]]:
     """Store buffered history and the driver's newest fix, and refresh the live ETAs.
 
-    Return what to publish and the rooms now watching the driver.
+    ``texted`` holds outbox keys of "approaching" texts known to be stored already. Return
+    what to publish, the rooms now watching the driver, and the keys of "approaching" texts
+    that are in the outbox once this commits.
     """
     lat, lng, at = fix
     with services.uow() as uow:
@@ -403,28 +408,34 @@ def _persist(
             driver.last_lat, driver.last_lng, driver.last_position_at = lat, lng, at
         outgoing: list[tuple[str, str, dict[str, Any]]] = []
         rooms: list[tuple[str, int]] = []
+        stored: list[str] = []
         if driver.last_lat is not None:
-            outgoing, rooms = _refresh_route(services, uow, driver, now)
+            outgoing, rooms, stored = _refresh_route(services, uow, driver, now, texted)
         uow.commit()
-    return outgoing, rooms
+    return outgoing, rooms, stored
 
 
 def _refresh_route(
-    services: Services, uow: UnitOfWork, driver: m.Driver, now: datetime
-) -> tuple[list[tuple[str, str, dict[str, Any]]], list[tuple[str, int]]]:
+    services: Services,
+    uow: UnitOfWork,
+    driver: m.Driver,
+    now: datetime,
+    texted: frozenset[str] = frozenset(),
+) -> tuple[list[tuple[str, str, dict[str, Any]]], list[tuple[str, int]], list[str]]:
     """Recompute the live ETAs of the driver's open stops.
 
-    Return what to publish where, and the rooms watching this driver with how many stops
-    come before each (the position fast path sends to those).
+    Return what to publish where, the rooms watching this driver with how many stops
+    come before each (the position fast path sends to those), and the outbox keys of the
+    "approaching" texts that are stored once the caller commits.
     """
     route = uow.repo.route_of_driver(driver.id, services.today())  # type: ignore[arg-type]
     if route is None or route.status is not m.RouteStatus.IN_PROGRESS:
-        return [], []
+        return [], [], []
     here = Point(driver.last_lat, driver.last_lng)  # type: ignore[arg-type]
     stops = route.ordered_stops()
     open_stops = [s for s in stops if s.is_open]
     if not open_stops:
-        return [], []
+        return [], [], []
     parcels = uow.repo.deliveries_at_stops([s.id for s in open_stops])  # type: ignore[misc]
     first = open_stops[0]
     if first.status is m.StopStatus.ARRIVED:
@@ -447,6 +458,7 @@ def _refresh_route(
     etas = live_etas(now, ahead, _pace(route, stops))
     out: list[tuple[str, str, dict[str, Any]]] = []
     rooms: list[tuple[str, int]] = []
+    stored: list[str] = []
     position = {"lat": here.lat, "lng": here.lng, "at": driver.last_position_at.isoformat()}  # type: ignore[union-attr]
     show_within = services.settings.show_driver_within_stops
     for stop, eta in zip(open_stops, etas, strict=True):
@@ -478,21 +490,25 @@ def _refresh_route(
                     actor=Actor.SYSTEM,
                     reason="the driver is a few minutes away",
                 )
-            if is_approaching(eta.stops_before, eta.expected, now):
-                # Once per attempt: the outbox's key makes every later ping a no-op.
+            occasion = f"a{d.attempts + 1}"
+            key = idempotency_key(d.id, MessageKind.APPROACHING, occasion)  # type: ignore[arg-type]
+            if key not in texted and is_approaching(eta.stops_before, eta.expected, now):
+                # Once per attempt: the outbox's key makes every later call a no-op, and
+                # the caller remembers the key so later stores skip the query.
                 notifications.queue_message(
                     services,
                     uow,
                     d,
                     MessageKind.APPROACHING,
-                    occasion=f"a{d.attempts + 1}",
+                    occasion=occasion,
                     values={
                         "minutes": max(1, round((eta.expected - now).total_seconds() / 60)),
                         "stops_before": eta.stops_before,
                         "driver": gsm_safe(driver.first_name, 20),
                     },
                 )
-    return out, rooms
+                stored.append(key)
+    return out, rooms, stored
 
 
 def _pace(route: m.Route, stops: list[m.Stop]) -> float:

@@ -192,6 +192,37 @@ def test_the_live_eta_texts_approaching_once_per_parcel(services, world, clock) 
     assert "(1 stop before yours)" in texts[ds[1].id][0].body
 
 
+def test_the_approaching_check_asks_the_outbox_once_per_parcel(  # type: ignore[no-untyped-def]
+    services, world, clock, monkeypatch
+) -> None:
+    # Each store runs the check for every stop within two; once a parcel's text is in
+    # the outbox, later stores in this process skip the query (the key never goes away).
+    ds = [make_delivery(world, window_hours=(0, 6)) for _ in range(3)]
+    make_route(world, ds)
+    asked: list[int] = []
+    queue_message = notifications.queue_message
+
+    def counting(services, uow, delivery, kind, **kwargs):  # type: ignore[no-untyped-def]
+        if kind is MessageKind.APPROACHING:
+            asked.append(delivery.id)
+        return queue_message(services, uow, delivery, kind, **kwargs)
+
+    monkeypatch.setattr(notifications, "queue_message", counting)
+    for _ in range(4):  # four stores, 30 s apart
+        at = clock.now().isoformat()
+        tracking_service.record_positions(
+            services, world.driver_ids[0], [{"lat": 52.521, "lng": 13.401, "recorded_at": at}]
+        )
+        clock.advance(seconds=30)
+
+    assert sorted(asked) == sorted(d.id for d in ds)
+    assert [len([t for t in outbox(services, d.id) if t.kind == "approaching"]) for d in ds] == [
+        1,
+        1,
+        1,
+    ]
+
+
 def test_an_invalid_number_is_recorded_with_the_reason_and_never_sent(held) -> None:  # type: ignore[no-untyped-def]
     world = make_world(held)
     d = out_for_delivery(world, phone="+49 12")
