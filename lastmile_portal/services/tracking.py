@@ -28,6 +28,7 @@ THIN_SECONDS = 5.0  # history keeps one fix per 5 s ...
 THIN_METRES = 10.0  # ... unless the driver moved more than 10 m
 ARRIVING_METRES = 150.0
 ARRIVING_WITHIN = timedelta(minutes=3)
+FINISHED = (DeliveryStatus.DELIVERED, DeliveryStatus.AT_LOCKER, DeliveryStatus.COLLECTED)
 ETA_REPUBLISH = timedelta(seconds=30)
 
 
@@ -185,7 +186,8 @@ def _view(services: Services, uow: UnitOfWork, d: m.Delivery) -> TrackingView:
         locker_name=locker.name if to_locker and locker else None,
         history=history,
         en_route=en_route,
-        finished=d.status in (DeliveryStatus.DELIVERED, DeliveryStatus.COLLECTED),
+        # The driver's part is over once the parcel is in the locker: no ETA, no driver.
+        finished=d.status in FINISHED,
         plan_version=route.plan_version if route else None,
         generated_at=now,
     )

@@ -108,7 +108,14 @@
     var hero = $("#hero");
     hero.className = hero.className.replace(/status-\S+/, "status-" + status);
     document.title = "Parcel " + $(".tn").textContent + " · " + label;
-    if (finished) { $("#eta-block").hidden = true; $("#window-block").hidden = true; removeDriver(); last = null; }
+    if (finished) {
+      $("#eta-block").hidden = true; $("#window-block").hidden = true; removeDriver(); last = null;
+      var text = $("[data-testid=map-text]");
+      if (text) {
+        text.textContent = data.destinationLabel === "the locker" ? "Your parcel is in the locker." : "Your parcel has arrived.";
+        text.classList.remove("stale");
+      }
+    }
   }
 
   function renderHistory(items) {
@@ -163,7 +170,7 @@
     renderEta({ earliest: e.eta_earliest, latest: e.eta_latest }, e.stops_before);
   });
   socket.on("status", function (s) {
-    var finished = s.status === "delivered" || s.status === "collected";
+    var finished = s.status === "delivered" || s.status === "at_locker" || s.status === "collected";
     renderStatus(s.status, s.label, finished);
     history.push({ status: s.status, label: s.label, at: s.at });
     renderHistory(history);

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from playwright.sync_api import Page, expect
 
+from lastmile_portal.services import proof_of_delivery
 from tests.e2e.conftest import near_delivery
 
 pytestmark = pytest.mark.e2e
@@ -78,6 +79,13 @@ def test_pings_move_the_marker_and_the_eta_live(
     expect(page.get_by_test_id("status")).to_have_text("Driver arriving")
     expect(driver_dot).not_to_have_attribute("d", far_path or "")
     expect(page.get_by_test_id("timeline")).to_contain_text("Driver arriving")
+
+    # The hand-over: the page says so at once, and stops talking about the driver and ETAs.
+    proof_of_delivery.mark_delivered(live_app.extensions["lastmile"], d["driver_id"], d["stop_id"])
+    expect(page.get_by_test_id("status")).to_have_text("Delivered")
+    expect(page.get_by_test_id("map-text")).to_have_text("Your parcel has arrived.")
+    expect(page.locator("#eta-block")).to_be_hidden()
+    expect(page.locator("#map path.leaflet-interactive")).to_have_count(1)  # the address only
 
 
 def test_random_token_gets_the_not_found_page(live_server, page: Page) -> None:

@@ -162,3 +162,26 @@ def test_a_locker_parcel_is_promised_in_the_locker_by_a_time(client, services, w
     assert "Wed 25 Nov, 13:00" in window  # the slot's end (now + 3 h), in Berlin time
     assert "Delivery window" not in window
     assert "Going to <strong>Packstation Test</strong>" in html
+
+
+def test_a_parcel_in_the_locker_says_where_it_waits_not_when_it_comes(
+    client, services, world
+) -> None:
+    from lastmile_portal.domain import model as m
+    from lastmile_portal.services import proof_of_delivery
+
+    d = make_delivery(
+        world, option=m.DeliveryOption.LOCKER, locker_id=make_locker(world), window_hours=(1, 3)
+    )
+    make_route(world, [d])
+    with services.uow() as uow:
+        stop_id = uow.repo.get(m.Delivery, d.id).stop_id
+    proof_of_delivery.mark_delivered(services, world.driver_ids[0], stop_id)
+
+    html = client.get(f"/t/{d.tracking_token}").get_data(as_text=True)
+    assert "Ready for pickup" in html
+    assert re.search(r'id="eta-block"\s+hidden', html)
+    assert re.search(r'id="window-block"\s+hidden', html)
+    assert "Your parcel is in the locker (Wed 25 Nov, 10:00)." in html
+    assert "Waiting at <strong>Packstation Test</strong>" in html
+    assert "Delivered by" in html
