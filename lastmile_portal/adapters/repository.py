@@ -295,3 +295,95 @@ class SqlAlchemyRepository:
         return self.session.scalars(
             sa.select(m.InboundSms).filter_by(provider_sid=provider_sid)
         ).one_or_none()
+
+    def live_route_key(self, driver_id: int, service_date: date) -> tuple[object, ...] | None:
+        """Return, in one light query, what a cached live route must still match.
+
+        That is the driver's route today (id, status, plan version) and, for each open stop,
+        its sequence and status with its parcels' ids, statuses and attempts.
+        """
+        r, s, d = orm.routes, orm.stops, orm.deliveries
+        route = (
+            sa.select(r.c.id, r.c.status, r.c.plan_version)
+            .filter_by(driver_id=driver_id, service_date=service_date)
+            .limit(1)
+            .subquery()
+        )
+        is_open = sa.and_(
+            s.c.route_id == route.c.id, s.c.status.in_([m.StopStatus.PENDING, m.StopStatus.ARRIVED])
+        )
+        rows = self.session.execute(
+            sa.select(
+                route.c.id,
+                route.c.status,
+                route.c.plan_version,
+                s.c.id,
+                s.c.sequence,
+                s.c.status,
+                d.c.id,
+                d.c.status,
+                d.c.attempts,
+            ).select_from(route.outerjoin(s, is_open).outerjoin(d, d.c.stop_id == s.c.id))
+        ).all()
+        if not rows:
+            return None
+        route_id, status, plan_version = rows[0][:3]
+        stops = frozenset(tuple(row[3:]) for row in rows if row[3] is not None)
+        return (route_id, status, plan_version, stops)
+
+    def store_live(
+        self,
+        driver_id: int,
+        fix: tuple[float, float, datetime],
+        positions: list[m.DriverPosition],
+        etas: list[tuple[int, datetime, datetime, datetime]],
+    ) -> bool:
+        """Move the driver's stored position to ``fix``, add ``positions``, store stop ETAs.
+
+        ``etas`` are (stop id, expected, earliest, latest). Nothing is loaded. Return False,
+        having written nothing, when the stored position is not older than ``fix``.
+        """
+        t = orm.drivers
+        lat, lng, at = fix
+        moved = self.session.execute(
+            sa.update(t)
+            .where(t.c.id == driver_id)
+            .where(sa.or_(t.c.last_position_at.is_(None), t.c.last_position_at < at))
+            .values(last_lat=lat, last_lng=lng, last_position_at=at)
+        )
+        if moved.rowcount != 1:  # type: ignore[attr-defined]
+            return False
+        if positions:
+            self.session.execute(
+                sa.insert(orm.driver_positions),
+                [
+                    {
+                        "driver_id": p.driver_id,
+                        "lat": p.lat,
+                        "lng": p.lng,
+                        "recorded_at": p.recorded_at,
+                        "received_at": p.received_at,
+                        "speed": p.speed,
+                        "heading": p.heading,
+                        "accuracy": p.accuracy,
+                        "suspect": p.suspect,
+                    }
+                    for p in positions
+                ],
+            )
+        if etas:
+            s = orm.stops
+            self.session.execute(
+                sa.update(s)
+                .where(s.c.id == sa.bindparam("stop_id"))
+                .values(
+                    expected_arrival=sa.bindparam("expected"),
+                    eta_earliest=sa.bindparam("earliest"),
+                    eta_latest=sa.bindparam("latest"),
+                ),
+                [
+                    {"stop_id": i, "expected": e, "earliest": lo, "latest": hi}
+                    for i, e, lo, hi in etas
+                ],
+            )
+        return True
