@@ -13,9 +13,39 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from ..domain import model as m
+from ..domain.status import DeliveryStatus
 
 PERSIST_EVERY = timedelta(seconds=5)
 TOKEN_TTL = timedelta(seconds=60)
+
+
+@dataclass(frozen=True)
+class OpenStop:
+    """What the live ETA needs of one open stop, and the ETA stored for it."""
+
+    id: int
+    lat: float
+    lng: float
+    arrived: bool  # the driver is there: no drive to it
+    travel_s: float  # the plan's drive from the previous stop
+    service_s: float
+    opens: datetime | None  # m.stop_window's start
+    stored: tuple[datetime | None, datetime | None, datetime | None]  # expected, earliest, latest
+    parcels: tuple[tuple[int, DeliveryStatus, int], ...]  # (id, status, attempts)
+
+
+@dataclass(frozen=True)
+class RouteCache:
+    """A driver's in-progress route as the 5-second store last loaded it.
+
+    ``key`` is what ``Repository.live_route_key`` returns while nothing has changed: the
+    store compares it (one light query) before trusting the rest.
+    """
+
+    key: tuple[object, ...]
+    plan_version: int
+    pace: float
+    stops: tuple[OpenStop, ...]  # in visiting order
 
 
 @dataclass
@@ -36,6 +66,7 @@ class DriverLive:
     # Outbox keys of "approaching" texts already stored: the check is a query per stop,
     # and a stored key never goes away, so each is asked about once per process.
     texted: set[str] = field(default_factory=set)
+    route: RouteCache | None = None  # dropped with the rooms
 
 
 class LiveState:
@@ -57,7 +88,7 @@ class LiveState:
             return self._drivers.get(driver_id)
 
     def forget_rooms(self, driver_ids: list[int] | None = None) -> None:
-        """Drop cached rooms (after a re-plan moved stops): the next ping works them out."""
+        """Drop cached rooms and routes (after a re-plan or a stop event): the next ping reloads."""
         with self._lock:
             targets = (
                 list(self._drivers.values())
@@ -66,7 +97,7 @@ class LiveState:
             )
         for live in targets:
             with live.lock:
-                live.rooms = None
+                live.rooms = live.route = None
 
     def driver_for_token(self, token_hash: str, now: datetime) -> int | None:
         """Return the driver id a token hash was recently confirmed for."""

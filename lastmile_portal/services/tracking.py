@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -17,7 +17,7 @@ from ..domain.routing import Point
 from ..domain.sms import MessageKind, gsm_safe, idempotency_key, is_approaching
 from ..domain.status import EN_ROUTE, LABELS, DeliveryStatus
 from . import Services, notifications
-from .live_state import PERSIST_EVERY, DriverLive
+from .live_state import PERSIST_EVERY, DriverLive, OpenStop, RouteCache
 from .unit_of_work import UnitOfWork
 
 TOKEN_ALPHABET = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
@@ -345,10 +345,13 @@ def record_positions(
             batch, live.buffer, live.persisting = live.buffer, [], True
             fix = (live.lat, live.lng, live.at)
             texted = frozenset(live.texted)
+            route = live.route
     if batch:
         # Stored outside the driver's lock: the next ping goes out while this one is written.
         try:
-            outgoing, rooms, queued = _persist(services, driver_id, batch, fix, now, texted)
+            outgoing, rooms, queued, route = _persist(
+                services, driver_id, batch, fix, now, texted, route
+            )
         except BaseException:
             with live.lock:
                 live.buffer, live.persisting = batch + live.buffer, False
@@ -357,6 +360,7 @@ def record_positions(
             live.persisting = False
             live.persisted_at, live.persisted_fix_at, live.rooms = now, fix[2], rooms
             live.texted.update(queued)
+            live.route = route
         for room, event, payload in outgoing:
             if event != "position" or (accepted and not published):
                 services.publisher.publish(room, event, payload)
@@ -385,6 +389,10 @@ def _publish_position(services: Services, live: DriverLive) -> None:
             services.publisher.publish(room, "position", payload)
 
 
+Outgoing = list[tuple[str, str, dict[str, Any]]]
+Stored = tuple[Outgoing, list[tuple[str, int]], list[str], RouteCache | None]
+
+
 def _persist(
     services: Services,
     driver_id: int,
@@ -392,15 +400,24 @@ def _persist(
     fix: tuple[float | None, float | None, datetime | None],
     now: datetime,
     texted: frozenset[str] = frozenset(),
-) -> tuple[list[tuple[str, str, dict[str, Any]]], list[tuple[str, int]], list[str]]:
+    route: RouteCache | None = None,
+) -> Stored:
     """Store buffered history and the driver's newest fix, and refresh the live ETAs.
 
-    ``texted`` holds outbox keys of "approaching" texts known to be stored already. Return
-    what to publish, the rooms now watching the driver, and the keys of "approaching" texts
-    that are in the outbox once this commits.
+    ``texted`` holds outbox keys of "approaching" texts known to be stored already, and
+    ``route`` what the last store cached of the driver's route. Return what to publish,
+    the rooms now watching the driver, the keys of "approaching" texts that are in the
+    outbox once this commits, and the route to cache for the next store.
     """
     lat, lng, at = fix
     with services.uow() as uow:
+        if route is not None and lat is not None and lng is not None and at is not None:
+            fast = _store_from_cache(
+                services, uow, driver_id, batch, (lat, lng, at), now, texted, route
+            )
+            if fast is not None:
+                uow.commit()
+                return fast
         driver = uow.repo.get(m.Driver, driver_id)
         if driver is None:
             raise NotFound(f"There is no driver {driver_id}.")
@@ -408,13 +425,46 @@ def _persist(
             uow.repo.add(position)
         if at is not None and (driver.last_position_at is None or at > driver.last_position_at):
             driver.last_lat, driver.last_lng, driver.last_position_at = lat, lng, at
-        outgoing: list[tuple[str, str, dict[str, Any]]] = []
-        rooms: list[tuple[str, int]] = []
-        stored: list[str] = []
+        stored: Stored = ([], [], [], None)
         if driver.last_lat is not None:
-            outgoing, rooms, stored = _refresh_route(services, uow, driver, now, texted)
+            stored = _refresh_route(services, uow, driver, now, texted)
         uow.commit()
-    return outgoing, rooms, stored
+    return stored
+
+
+def _store_from_cache(
+    services: Services,
+    uow: UnitOfWork,
+    driver_id: int,
+    batch: list[m.DriverPosition],
+    fix: tuple[float, float, datetime],
+    now: datetime,
+    texted: frozenset[str],
+    route: RouteCache,
+) -> Stored | None:
+    """Store a batch without loading the route; return None when the full store must run.
+
+    It must when the route changed since it was cached (a re-plan or a stop event in any
+    process), when a parcel turns "arriving" or is due an "approaching" text, or when
+    another process stored a newer position.
+    """
+    if uow.repo.live_route_key(driver_id, services.today()) != route.key:
+        return None
+    lat, lng, at = fix
+    work = _work_out(services, route, Point(lat, lng), at, now, texted)
+    if work.actions:
+        return None
+    etas = [(e.stop_id, e.expected, e.earliest, e.latest) for e in work.moved]
+    if not uow.repo.store_live(driver_id, fix, batch, etas):
+        return None
+    moved = {e.stop_id: e for e in work.moved}
+    stops = tuple(
+        replace(s, stored=(moved[s.id].expected, moved[s.id].earliest, moved[s.id].latest))
+        if s.id in moved
+        else s
+        for s in route.stops
+    )
+    return work.out, work.rooms, [], replace(route, stops=stops)
 
 
 def _refresh_route(
@@ -423,94 +473,166 @@ def _refresh_route(
     driver: m.Driver,
     now: datetime,
     texted: frozenset[str] = frozenset(),
-) -> tuple[list[tuple[str, str, dict[str, Any]]], list[tuple[str, int]], list[str]]:
-    """Recompute the live ETAs of the driver's open stops.
+) -> Stored:
+    """Recompute the live ETAs of the driver's open stops from the loaded route.
 
     Return what to publish where, the rooms watching this driver with how many stops
-    come before each (the position fast path sends to those), and the outbox keys of the
-    "approaching" texts that are stored once the caller commits.
+    come before each (the position fast path sends to those), the outbox keys of the
+    "approaching" texts that are stored once the caller commits, and the route to cache.
     """
     route = uow.repo.route_of_driver(driver.id, services.today())  # type: ignore[arg-type]
     if route is None or route.status is not m.RouteStatus.IN_PROGRESS:
-        return [], [], []
-    here = Point(driver.last_lat, driver.last_lng)  # type: ignore[arg-type]
+        return [], [], [], None
     stops = route.ordered_stops()
     open_stops = [s for s in stops if s.is_open]
     if not open_stops:
-        return [], [], []
+        return [], [], [], None
     parcels = uow.repo.deliveries_at_stops([s.id for s in open_stops])  # type: ignore[misc]
-    first = open_stops[0]
-    if first.status is m.StopStatus.ARRIVED:
+    pace = _pace(route, stops)
+    here = Point(driver.last_lat, driver.last_lng)  # type: ignore[arg-type]
+    work = _work_out(
+        services,
+        _route_cache(route, open_stops, parcels, pace),
+        here,
+        driver.last_position_at,  # type: ignore[arg-type]
+        now,
+        texted,
+    )
+    by_stop = {s.id: s for s in open_stops}
+    for eta in work.moved:
+        stop = by_stop[eta.stop_id]
+        stop.expected_arrival, stop.eta_earliest, stop.eta_latest = (
+            eta.expected,
+            eta.earliest,
+            eta.latest,
+        )
+    by_id = {d.id: d for members in parcels.values() for d in members}
+    stored: list[str] = []
+    for arriving, delivery_id, eta in work.actions:
+        d = by_id[delivery_id]
+        if arriving:
+            d.transition_to(
+                DeliveryStatus.ARRIVING,
+                at=now,
+                actor=Actor.SYSTEM,
+                reason="the driver is a few minutes away",
+            )
+            continue
+        # Once per attempt: the outbox's key makes every later call a no-op, and the
+        # caller remembers the key so later stores skip the query.
+        occasion = f"a{d.attempts + 1}"
+        notifications.queue_message(
+            services,
+            uow,
+            d,
+            MessageKind.APPROACHING,
+            occasion=occasion,
+            values={
+                "minutes": max(1, round((eta.expected - now).total_seconds() / 60)),
+                "stops_before": eta.stops_before,
+                "driver": gsm_safe(driver.first_name, 20),
+            },
+        )
+        stored.append(idempotency_key(delivery_id, MessageKind.APPROACHING, occasion))
+    # Cached as it will be committed: the statuses just changed and the ETAs just stored.
+    return work.out, work.rooms, stored, _route_cache(route, open_stops, parcels, pace)
+
+
+def _route_cache(
+    route: m.Route, open_stops: list[m.Stop], parcels: dict[int, list[m.Delivery]], pace: float
+) -> RouteCache:
+    """Keep what the live ETAs need of a loaded route, keyed as live_route_key sees it."""
+    key_rows: set[tuple[object, ...]] = set()
+    stops = []
+    for i, s in enumerate(open_stops):
+        members = parcels.get(s.id, [])  # type: ignore[arg-type]
+        opens, _ = m.stop_window(s.kind, [(d.window_start, d.window_end) for d in members])
+        stops.append(
+            OpenStop(
+                id=s.id,  # type: ignore[arg-type]
+                lat=s.lat,
+                lng=s.lng,
+                arrived=i == 0 and s.status is m.StopStatus.ARRIVED,
+                travel_s=float(s.planned_travel_s),
+                service_s=float(s.service_seconds),
+                opens=opens,
+                stored=(s.expected_arrival, s.eta_earliest, s.eta_latest),
+                parcels=tuple((d.id, d.status, d.attempts) for d in members),  # type: ignore[misc]
+            )
+        )
+        key_rows |= {(s.id, s.sequence, s.status, d.id, d.status, d.attempts) for d in members}
+        if not members:
+            key_rows.add((s.id, s.sequence, s.status, None, None, None))
+    return RouteCache(
+        key=(route.id, route.status, route.plan_version, frozenset(key_rows)),
+        plan_version=route.plan_version,
+        pace=pace,
+        stops=tuple(stops),
+    )
+
+
+@dataclass
+class _Work:
+    """What a store changes and sends, worked out from a RouteCache."""
+
+    out: Outgoing = field(default_factory=list)
+    rooms: list[tuple[str, int]] = field(default_factory=list)
+    moved: list[LiveEta] = field(default_factory=list)  # ETAs to store
+    # In the order met: (True, parcel, eta) turns it "arriving"; (False, ...) texts it.
+    actions: list[tuple[bool, int, LiveEta]] = field(default_factory=list)
+
+
+def _work_out(
+    services: Services,
+    route: RouteCache,
+    here: Point,
+    at: datetime,
+    now: datetime,
+    texted: frozenset[str],
+) -> _Work:
+    """Compute every open stop's live ETA, the events to send and what must change."""
+    first = route.stops[0]
+    if first.arrived:
         to_first = 0.0
     else:
         leg = services.travel_times.matrix([here, Point(first.lat, first.lng)], now)
         to_first = leg.durations[0][1]
-    ahead = []
-    for i, s in enumerate(open_stops):
-        members = parcels.get(s.id, [])  # type: ignore[arg-type]
-        opens, _ = m.stop_window(s.kind, [(d.window_start, d.window_end) for d in members])
-        ahead.append(
-            StopAhead(
-                stop_id=s.id,  # type: ignore[arg-type]
-                travel_s=to_first if i == 0 else float(s.planned_travel_s),
-                service_s=float(s.service_seconds),
-                window_start=opens,
-            )
+    ahead = [
+        StopAhead(
+            stop_id=s.id,
+            travel_s=to_first if i == 0 else s.travel_s,
+            service_s=s.service_s,
+            window_start=s.opens,
         )
-    etas = live_etas(now, ahead, _pace(route, stops))
-    out: list[tuple[str, str, dict[str, Any]]] = []
-    rooms: list[tuple[str, int]] = []
-    stored: list[str] = []
-    position = {"lat": here.lat, "lng": here.lng, "at": driver.last_position_at.isoformat()}  # type: ignore[union-attr]
+        for i, s in enumerate(route.stops)
+    ]
+    work = _Work()
+    position = {"lat": here.lat, "lng": here.lng, "at": at.isoformat()}
     show_within = services.settings.show_driver_within_stops
-    for stop, eta in zip(open_stops, etas, strict=True):
-        moved = _eta_moved(stop, eta)
+    for stop, eta in zip(route.stops, live_etas(now, ahead, route.pace), strict=True):
+        moved = _eta_moved(stop.stored, eta)
         if moved:
-            stop.expected_arrival, stop.eta_earliest, stop.eta_latest = (
-                eta.expected,
-                eta.earliest,
-                eta.latest,
-            )
-        for d in parcels.get(stop.id, []):  # type: ignore[arg-type]
-            if d.status not in EN_ROUTE:
+            work.moved.append(eta)
+        for delivery_id, status, attempts in stop.parcels:
+            if status not in EN_ROUTE:
                 continue
-            room = f"delivery:{d.id}"
-            rooms.append((room, eta.stops_before))
+            room = f"delivery:{delivery_id}"
+            work.rooms.append((room, eta.stops_before))
             if eta.stops_before <= show_within:
-                out.append((room, "position", position))
+                work.out.append((room, "position", position))
             if moved:
-                out.append((room, "eta", _eta_payload(eta, route.plan_version)))
+                work.out.append((room, "eta", _eta_payload(eta, route.plan_version)))
             close = haversine_m(here, Point(stop.lat, stop.lng)) <= ARRIVING_METRES
             if (
                 eta.stops_before == 0
-                and d.status is DeliveryStatus.OUT_FOR_DELIVERY
+                and status is DeliveryStatus.OUT_FOR_DELIVERY
                 and (close or eta.expected - now <= ARRIVING_WITHIN)
             ):
-                d.transition_to(
-                    DeliveryStatus.ARRIVING,
-                    at=now,
-                    actor=Actor.SYSTEM,
-                    reason="the driver is a few minutes away",
-                )
-            occasion = f"a{d.attempts + 1}"
-            key = idempotency_key(d.id, MessageKind.APPROACHING, occasion)  # type: ignore[arg-type]
+                work.actions.append((True, delivery_id, eta))
+            key = idempotency_key(delivery_id, MessageKind.APPROACHING, f"a{attempts + 1}")
             if key not in texted and is_approaching(eta.stops_before, eta.expected, now):
-                # Once per attempt: the outbox's key makes every later call a no-op, and
-                # the caller remembers the key so later stores skip the query.
-                notifications.queue_message(
-                    services,
-                    uow,
-                    d,
-                    MessageKind.APPROACHING,
-                    occasion=occasion,
-                    values={
-                        "minutes": max(1, round((eta.expected - now).total_seconds() / 60)),
-                        "stops_before": eta.stops_before,
-                        "driver": gsm_safe(driver.first_name, 20),
-                    },
-                )
-                stored.append(key)
-    return out, rooms, stored
+                work.actions.append((False, delivery_id, eta))
+    return work
 
 
 def _pace(route: m.Route, stops: list[m.Stop]) -> float:
@@ -526,13 +648,16 @@ def _pace(route: m.Route, stops: list[m.Stop]) -> float:
     return observed_pace(legs)
 
 
-def _eta_moved(stop: m.Stop, eta: LiveEta) -> bool:
-    if stop.expected_arrival is None or stop.eta_earliest is None or stop.eta_latest is None:
+def _eta_moved(
+    stored: tuple[datetime | None, datetime | None, datetime | None], eta: LiveEta
+) -> bool:
+    expected, earliest, latest = stored
+    if expected is None or earliest is None or latest is None:
         return True
     return (
-        abs(stop.expected_arrival - eta.expected) >= ETA_REPUBLISH
-        or abs(stop.eta_earliest - eta.earliest) >= ETA_REPUBLISH
-        or abs(stop.eta_latest - eta.latest) >= ETA_REPUBLISH
+        abs(expected - eta.expected) >= ETA_REPUBLISH
+        or abs(earliest - eta.earliest) >= ETA_REPUBLISH
+        or abs(latest - eta.latest) >= ETA_REPUBLISH
     )
 
 
