@@ -296,34 +296,70 @@ class SqlAlchemyRepository:
             sa.select(m.InboundSms).filter_by(provider_sid=provider_sid)
         ).one_or_none()
 
+    # Built once: with a few rows, building a statement and its cache key costs more than
+    # running it, and the 5-second store of every driver runs these.
+    _r, _s, _d = orm.routes, orm.stops, orm.deliveries
+    _route_today = (
+        sa.select(_r.c.id, _r.c.status, _r.c.plan_version)
+        .where(_r.c.driver_id == sa.bindparam("driver_id"))
+        .where(_r.c.service_date == sa.bindparam("service_date"))
+        .limit(1)
+        .subquery()
+    )
+    _live_route_key = sa.select(
+        _route_today.c.id,
+        _route_today.c.status,
+        _route_today.c.plan_version,
+        _s.c.id,
+        _s.c.sequence,
+        _s.c.status,
+        _d.c.id,
+        _d.c.status,
+        _d.c.attempts,
+    ).select_from(
+        _route_today.outerjoin(
+            _s,
+            sa.and_(
+                _s.c.route_id == _route_today.c.id,
+                _s.c.status.in_([m.StopStatus.PENDING, m.StopStatus.ARRIVED]),
+            ),
+        ).outerjoin(_d, _d.c.stop_id == _s.c.id)
+    )
+    _move_driver = (
+        sa.update(orm.drivers)
+        .where(orm.drivers.c.id == sa.bindparam("driver_id"))
+        .where(
+            sa.or_(
+                orm.drivers.c.last_position_at.is_(None),
+                orm.drivers.c.last_position_at < sa.bindparam("fix_at"),
+            )
+        )
+        .values(
+            last_lat=sa.bindparam("fix_lat"),
+            last_lng=sa.bindparam("fix_lng"),
+            last_position_at=sa.bindparam("fix_at"),
+        )
+    )
+    _add_positions = sa.insert(orm.driver_positions)
+    _store_eta = (
+        sa.update(_s)
+        .where(_s.c.id == sa.bindparam("stop_id"))
+        .values(
+            expected_arrival=sa.bindparam("expected"),
+            eta_earliest=sa.bindparam("earliest"),
+            eta_latest=sa.bindparam("latest"),
+        )
+    )
+    del _r, _s, _d
+
     def live_route_key(self, driver_id: int, service_date: date) -> tuple[object, ...] | None:
         """Return, in one light query, what a cached live route must still match.
 
         That is the driver's route today (id, status, plan version) and, for each open stop,
         its sequence and status with its parcels' ids, statuses and attempts.
         """
-        r, s, d = orm.routes, orm.stops, orm.deliveries
-        route = (
-            sa.select(r.c.id, r.c.status, r.c.plan_version)
-            .filter_by(driver_id=driver_id, service_date=service_date)
-            .limit(1)
-            .subquery()
-        )
-        is_open = sa.and_(
-            s.c.route_id == route.c.id, s.c.status.in_([m.StopStatus.PENDING, m.StopStatus.ARRIVED])
-        )
         rows = self.session.execute(
-            sa.select(
-                route.c.id,
-                route.c.status,
-                route.c.plan_version,
-                s.c.id,
-                s.c.sequence,
-                s.c.status,
-                d.c.id,
-                d.c.status,
-                d.c.attempts,
-            ).select_from(route.outerjoin(s, is_open).outerjoin(d, d.c.stop_id == s.c.id))
+            self._live_route_key, {"driver_id": driver_id, "service_date": service_date}
         ).all()
         if not rows:
             return None
@@ -343,19 +379,16 @@ class SqlAlchemyRepository:
         ``etas`` are (stop id, expected, earliest, latest). Nothing is loaded. Return False,
         having written nothing, when the stored position is not older than ``fix``.
         """
-        t = orm.drivers
         lat, lng, at = fix
         moved = self.session.execute(
-            sa.update(t)
-            .where(t.c.id == driver_id)
-            .where(sa.or_(t.c.last_position_at.is_(None), t.c.last_position_at < at))
-            .values(last_lat=lat, last_lng=lng, last_position_at=at)
+            self._move_driver,
+            {"driver_id": driver_id, "fix_lat": lat, "fix_lng": lng, "fix_at": at},
         )
         if moved.rowcount != 1:  # type: ignore[attr-defined]
             return False
         if positions:
             self.session.execute(
-                sa.insert(orm.driver_positions),
+                self._add_positions,
                 [
                     {
                         "driver_id": p.driver_id,
@@ -372,15 +405,8 @@ class SqlAlchemyRepository:
                 ],
             )
         if etas:
-            s = orm.stops
             self.session.execute(
-                sa.update(s)
-                .where(s.c.id == sa.bindparam("stop_id"))
-                .values(
-                    expected_arrival=sa.bindparam("expected"),
-                    eta_earliest=sa.bindparam("earliest"),
-                    eta_latest=sa.bindparam("latest"),
-                ),
+                self._store_eta,
                 [
                     {"stop_id": i, "expected": e, "earliest": lo, "latest": hi}
                     for i, e, lo, hi in etas
