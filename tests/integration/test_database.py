@@ -22,12 +22,13 @@ from lastmile_portal import create_app
 from lastmile_portal.adapters.db import make_engine
 from lastmile_portal.adapters.migrations import upgrade
 from lastmile_portal.adapters.orm import metadata
+from lastmile_portal.adapters.repository import SqlAlchemyRepository
 from lastmile_portal.demo import demo_deliveries, demo_drivers, ensure_demo
 from lastmile_portal.domain import model as m
 from lastmile_portal.domain.errors import ConcurrentUpdate
 from lastmile_portal.domain.status import DeliveryStatus
 from lastmile_portal.services import retention, tracking
-from tests.builders import DRIVER_TOKEN, make_delivery, make_world
+from tests.builders import DRIVER_TOKEN, make_delivery, make_route, make_world
 from tests.conftest import base_config
 
 
@@ -393,3 +394,44 @@ def test_gps_history_past_retention_is_deleted_and_the_rest_kept(  # type: ignor
         assert all(p.recorded_at >= cutoff for p in left)
         assert uow.repo.count(m.Driver) == len(world.driver_ids)  # drivers themselves stay
     assert retention.purge_driver_positions(db_services).deleted == 0
+
+
+# ---------------------------------------------------------------- live store
+
+
+def test_the_cached_live_store_writes_positions_and_moved_etas(  # type: ignore[no-untyped-def]
+    db_services, world, clock, monkeypatch
+) -> None:
+    # The 5-second store's light path (no objects loaded) on each engine: a driver who
+    # stands still for five minutes has the history, position and later ETAs stored.
+    parcels = [make_delivery(world, window_hours=(0, 8)) for _ in range(3)]
+    route_id = make_route(world, parcels)
+    driver_id = world.driver_ids[0]
+
+    def fix() -> list[dict[str, object]]:
+        return [{"lat": 52.49, "lng": 13.40, "recorded_at": clock.now().isoformat()}]
+
+    def etas() -> list[tuple[datetime, datetime, datetime]]:
+        with db_services.uow() as uow:
+            stops = uow.repo.get(m.Route, route_id).ordered_stops()
+            return [(s.expected_arrival, s.eta_earliest, s.eta_latest) for s in stops]
+
+    tracking.record_positions(db_services, driver_id, fix())
+    assert db_services.live.peek(driver_id).route is not None  # cached by the first store
+    before = etas()
+    stored = []
+    light = SqlAlchemyRepository.store_live
+    monkeypatch.setattr(
+        SqlAlchemyRepository,
+        "store_live",
+        lambda self, *a: stored.append(a[0]) or light(self, *a),
+    )
+    clock.advance(minutes=5)
+    tracking.record_positions(db_services, driver_id, fix())
+    assert stored == [driver_id]  # the light path, not the full one
+
+    for old, new in zip(before, etas(), strict=True):
+        assert all(b - a == timedelta(minutes=5) for a, b in zip(old, new, strict=True))
+    with db_services.uow() as uow:
+        assert uow.repo.get(m.Driver, driver_id).last_position_at == clock.now()
+        assert uow.repo.count(m.DriverPosition) == 2
