@@ -59,6 +59,16 @@ class Settings:
     data_encryption_key: str = ""
     trusted_proxies: int = 0
     tracking_rate_limit: str = "60 per minute"
+    # Per client address: Socket.IO connects to /live (same spirit as the page's limit).
+    live_connect_rate_limit: str = "60 per minute"
+    # Per client address: wrong tracking or driver tokens, over HTTP and sockets alike.
+    auth_failure_rate_limit: str = "20 per minute"
+    # Per connection: a page asking for a fresh snapshot.
+    resync_rate_limit: str = "12 per minute"
+    # Per driver token: pings over HTTP and the /driver socket share one budget.
+    driver_rate_limit: str = "120 per minute"
+    # One line per request at INFO (every driver ping): off unless asked for.
+    access_log: bool = False
     ratelimit_storage_uri: str = "memory://"
     demo: bool = False
     demo_simulate: bool = True
@@ -190,6 +200,14 @@ def _complete(s: Settings) -> Settings:
         )
     if s.sms_sweep_seconds < 0:
         raise ConfigError("SMS_SWEEP_SECONDS must be 0 (off) or a number of seconds.")
+    for name in (
+        "tracking_rate_limit",
+        "live_connect_rate_limit",
+        "auth_failure_rate_limit",
+        "resync_rate_limit",
+        "driver_rate_limit",
+    ):
+        _check_rate_limit(name.upper(), getattr(s, name))
     if s.optimizer_time_limit <= 0:
         raise ConfigError("OPTIMIZER_TIME_LIMIT must be a positive number of seconds.")
     return Settings(
@@ -208,6 +226,18 @@ def _complete(s: Settings) -> Settings:
             "map_tile_url": "" if s.map_tile_url.lower() in {"none", "off"} else s.map_tile_url,
         }
     )
+
+
+def _check_rate_limit(key: str, value: str) -> None:
+    """Refuse a rate limit Flask-Limiter would not understand (e.g. "60 per minute")."""
+    from limits import parse_many
+
+    try:
+        if parse_many(value):
+            return
+    except ValueError:
+        pass
+    raise ConfigError(f"{key} must be a rate like '60 per minute' or '10/second', not {value!r}.")
 
 
 def _instance_secret(instance: Path) -> str:
