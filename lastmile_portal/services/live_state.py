@@ -56,6 +56,7 @@ class DriverLive:
     lat: float | None = None
     lng: float | None = None
     at: datetime | None = None
+    doubts: tuple[tuple[float, float, datetime], ...] = ()  # fixes that disagreed (gps.Track)
     seeded: bool = False
     stored: tuple[float, float, datetime] | None = None  # newest fix kept for history
     buffer: list[m.DriverPosition] = field(default_factory=list)

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping, Sequence
+import logging
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from ..domain import gps
 from ..domain import model as m
-from ..domain.errors import InvalidInput, NotFound
+from ..domain.errors import InvalidInput, NotFound, ServiceUnavailable
 from ..domain.eta import LiveEta, StopAhead, live_etas, observed_pace
 from ..domain.events import Actor
 from ..domain.geo import haversine_m
@@ -20,12 +20,12 @@ from . import Services, notifications
 from .live_state import PERSIST_EVERY, DriverLive, OpenStop, RouteCache
 from .unit_of_work import UnitOfWork
 
+log = logging.getLogger("lastmile.tracking")
+
 TOKEN_ALPHABET = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
-MAX_FUTURE_SKEW = timedelta(minutes=2)
 STALE_AFTER = timedelta(minutes=2)
-MAX_SPEED_MPS = 60.0  # 216 km/h: anything faster between two fixes is a GPS jump
-THIN_SECONDS = 5.0  # history keeps one fix per 5 s ...
-THIN_METRES = 10.0  # ... unless the driver moved more than 10 m
+# History waiting for the database while it is away: about 3 hours of one fix per second.
+MAX_BUFFERED = 10_000
 ARRIVING_METRES = 150.0
 ARRIVING_WITHIN = timedelta(minutes=3)
 FINISHED = (DeliveryStatus.DELIVERED, DeliveryStatus.AT_LOCKER, DeliveryStatus.COLLECTED)
@@ -259,72 +259,66 @@ def snapshot_payload(view: TrackingView) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class PositionsResult:
-    """How many pings were taken, ignored (old or duplicate) and flagged (impossible jumps)."""
+    """Count the fixes taken, ignored (old, duplicate) and flagged (jumps); list the rejected."""
 
     accepted: int
     ignored: int
     flagged: int = 0
+    rejected: tuple[gps.Rejected, ...] = ()
 
 
-def record_positions(
-    services: Services, driver_id: int, pings: Sequence[Mapping[str, Any]]
-) -> PositionsResult:
+def record_positions(services: Services, driver_id: int, pings: object) -> PositionsResult:
     """Take a batch of GPS fixes from a driver's phone and push the newest one live.
 
-    Pings older than the newest one already taken are ignored (a phone flushing its
-    offline buffer after a fresher ping); an impossible jump is kept, flagged, and does
-    not move the driver; malformed pings reject the whole batch before anything is taken.
-    The position goes out at once to the rooms watching this driver; history, the
-    driver's stored position and the live ETAs are brought up to date every few seconds.
+    Fixes that cannot be read are dropped and reported, one by one, without costing the
+    rest of the batch; a batch with no readable fix at all is refused. Fixes older than
+    the newest one already taken are ignored (a phone flushing its offline buffer after a
+    fresher ping); an impossible jump is kept, flagged, and does not move the driver. The
+    position goes out at once to the rooms watching this driver; history, the driver's
+    stored position and the live ETAs are brought up to date every few seconds.
     """
-    if not isinstance(pings, Sequence) or isinstance(pings, str | bytes):
-        raise InvalidInput("positions must be a list.")
-    if len(pings) > 1000:
-        raise InvalidInput("Send at most 1000 positions per request.")
     now = services.clock.now()
-    parsed = sorted((_parse_ping(p, now) for p in pings), key=lambda p: p[2])
+    fixes, rejected = gps.parse_batch(pings, now)
+    if not fixes:
+        raise InvalidInput(_nothing_taken(rejected))
     live = services.live.driver(driver_id)
     with live.lock:
         if not live.seeded:
             _seed(services, driver_id, live)
         accepted = flagged = 0
-        for lat, lng, recorded_at, extra in parsed:
-            if live.at is not None and recorded_at <= live.at:
+        track = gps.Track(
+            (live.lat, live.lng, live.at)
+            if live.lat is not None and live.lng is not None and live.at is not None
+            else None,
+            live.doubts,
+        )
+        for fix in fixes:
+            verdict, track = gps.follow(track, fix)
+            if verdict is gps.Verdict.IGNORED:
                 continue
-            here = Point(lat, lng)
-            suspect = False
-            if live.lat is not None and live.lng is not None and live.at is not None:
-                dt = (recorded_at - live.at).total_seconds()
-                suspect = haversine_m(Point(live.lat, live.lng), here) > MAX_SPEED_MPS * max(
-                    dt, 1.0
-                )
-            stored = live.stored
-            thin = (
-                not suspect
-                and stored is not None
-                and (recorded_at - stored[2]).total_seconds() < THIN_SECONDS
-                and haversine_m(Point(stored[0], stored[1]), here) < THIN_METRES
-            )
-            if not thin:
+            suspect = verdict is gps.Verdict.FLAGGED
+            if gps.keeps_history(live.stored, fix, suspect):
                 live.buffer.append(
                     m.DriverPosition(
                         driver_id=driver_id,
-                        lat=lat,
-                        lng=lng,
-                        recorded_at=recorded_at,
+                        lat=fix.lat,
+                        lng=fix.lng,
+                        recorded_at=fix.recorded_at,
                         received_at=now,
-                        speed=extra.get("speed"),
-                        heading=extra.get("heading"),
-                        accuracy=extra.get("accuracy"),
+                        speed=fix.speed,
+                        heading=fix.heading,
+                        accuracy=fix.accuracy,
                         suspect=suspect,
                     )
                 )
-                live.stored = (lat, lng, recorded_at)
+                live.stored = (fix.lat, fix.lng, fix.recorded_at)
             if suspect:
                 flagged += 1
-                continue
-            live.lat, live.lng, live.at = lat, lng, recorded_at
-            accepted += 1
+            else:
+                accepted += 1
+        if track.position is not None:
+            live.lat, live.lng, live.at = track.position
+        live.doubts = track.doubts
         published = False
         if accepted and live.rooms is not None:
             _publish_position(services, live)
@@ -343,30 +337,52 @@ def record_positions(
         batch: list[m.DriverPosition] = []
         if live.buffer and (due or live.rooms is None) and not live.persisting:
             batch, live.buffer, live.persisting = live.buffer, [], True
-            fix = (live.lat, live.lng, live.at)
+            fix_now = (live.lat, live.lng, live.at)
             texted = frozenset(live.texted)
             route = live.route
     if batch:
         # Stored outside the driver's lock: the next ping goes out while this one is written.
         try:
             outgoing, rooms, queued, route = _persist(
-                services, driver_id, batch, fix, now, texted, route
+                services, driver_id, batch, fix_now, now, texted, route
             )
-        except BaseException:
+        except ServiceUnavailable:
+            # The database is away: keep the history for the next store, within a bound.
             with live.lock:
-                live.buffer, live.persisting = batch + live.buffer, False
+                live.buffer = (batch + live.buffer)[-MAX_BUFFERED:]
+                live.persisting = False
+            raise
+        except Exception:
+            # Anything else would fail again: a batch that cannot be stored is dropped, so
+            # it never blocks the pings after it.
+            with live.lock:
+                live.persisting = False
+            log.exception(
+                "dropped %d GPS fixes of driver %s: storing failed", len(batch), driver_id
+            )
             raise
         with live.lock:
             live.persisting = False
-            live.persisted_at, live.persisted_fix_at, live.rooms = now, fix[2], rooms
+            live.persisted_at, live.persisted_fix_at, live.rooms = now, fix_now[2], rooms
             live.texted.update(queued)
             live.route = route
         for room, event, payload in outgoing:
             if event != "position" or (accepted and not published):
                 services.publisher.publish(room, event, payload)
     return PositionsResult(
-        accepted=accepted, ignored=len(parsed) - accepted - flagged, flagged=flagged
+        accepted=accepted,
+        ignored=len(fixes) - accepted - flagged,
+        flagged=flagged,
+        rejected=tuple(rejected),
     )
+
+
+def _nothing_taken(rejected: list[gps.Rejected]) -> str:
+    if len(rejected) == 1:
+        return rejected[0].error
+    shown = "; ".join(f"position {r.index}: {r.error}" for r in rejected[:3])
+    more = f" (and {len(rejected) - 3} more)" if len(rejected) > 3 else ""
+    return f"None of the {len(rejected)} positions could be taken: {shown}{more}"
 
 
 def _seed(services: Services, driver_id: int, live: DriverLive) -> None:
@@ -670,37 +686,3 @@ def _eta_payload(eta: LiveEta, plan_version: int) -> dict[str, Any]:
         "confidence": eta.confidence,
         "plan_version": plan_version,
     }
-
-
-def _parse_ping(
-    ping: Mapping[str, Any], now: datetime
-) -> tuple[float, float, datetime, dict[str, float | None]]:
-    if not isinstance(ping, Mapping):
-        raise InvalidInput("Each position must be an object with lat, lng and recorded_at.")
-    try:
-        lat, lng = float(ping["lat"]), float(ping["lng"])
-    except (KeyError, TypeError, ValueError):
-        raise InvalidInput("Each position needs numeric lat and lng.") from None
-    if not (math.isfinite(lat) and math.isfinite(lng) and -90 <= lat <= 90 and -180 <= lng <= 180):
-        raise InvalidInput("lat must be within ±90 and lng within ±180.")
-    raw = ping.get("recorded_at")
-    try:
-        recorded_at = datetime.fromisoformat(str(raw).replace("Z", "+00:00"))
-    except ValueError:
-        raise InvalidInput("recorded_at must be an ISO 8601 time with a UTC offset.") from None
-    if recorded_at.tzinfo is None:
-        raise InvalidInput("recorded_at must include a UTC offset (e.g. 2026-11-25T10:00:00Z).")
-    if recorded_at - now > MAX_FUTURE_SKEW:
-        raise InvalidInput("recorded_at is in the future; check the phone's clock.")
-    extra: dict[str, float | None] = {}
-    for key in ("speed", "heading", "accuracy"):
-        value = ping.get(key)
-        if value is not None:
-            try:
-                number = float(value)
-            except (TypeError, ValueError):
-                raise InvalidInput(f"{key} must be a number.") from None
-            if not math.isfinite(number):
-                raise InvalidInput(f"{key} must be a finite number.")
-            extra[key] = number
-    return lat, lng, recorded_at, extra

@@ -20,6 +20,8 @@ bp = Blueprint("driver_api", __name__, url_prefix="/api/v1/driver")
 csrf.exempt(bp)  # bearer tokens, not cookies: no cross-site request can carry them
 
 F = TypeVar("F", bound=Callable[..., Any])
+# A full batch of fixes with every field is about 150 KB.
+MAX_BODY_BYTES = 1024 * 1024
 
 
 def driver_required(view: F) -> F:
@@ -37,6 +39,12 @@ def driver_required(view: F) -> F:
 
 def _driver_key() -> str:
     return request.headers.get("Authorization", "") or request.remote_addr or "anonymous"
+
+
+@bp.before_request
+def limit_body() -> None:
+    """Refuse (413) bodies far larger than the largest valid request before reading them."""
+    request.max_content_length = MAX_BODY_BYTES
 
 
 def _json_body() -> dict[str, Any]:
@@ -61,10 +69,7 @@ def _plain(value: Any) -> Any:
 @driver_required
 def post_positions() -> ResponseReturnValue:
     """Take a batch of GPS fixes (a phone back online flushes its buffer in one request)."""
-    positions = _json_body().get("positions")
-    if not isinstance(positions, list) or not positions:
-        raise InvalidInput('Send {"positions": [{"lat", "lng", "recorded_at"}, ...]}.')
-    result = tracking.record_positions(services(), g.driver_id, positions)
+    result = tracking.record_positions(services(), g.driver_id, _json_body().get("positions"))
     return jsonify(_plain(result)), 200
 
 

@@ -198,58 +198,79 @@ def test_token_lookup_is_exact(services, world) -> None:  # type: ignore[no-unty
 # ---------------------------------------------------------------- record_positions: validation
 
 
-@pytest.mark.parametrize(
-    "bad",
-    [
-        {"lat": 91, "lng": 13.4, "recorded_at": iso(NOW)},
-        {"lat": -90.5, "lng": 13.4, "recorded_at": iso(NOW)},
-        {"lat": 52.5, "lng": 180.01, "recorded_at": iso(NOW)},
-        {"lat": "north", "lng": 13.4, "recorded_at": iso(NOW)},
-        {"lat": float("nan"), "lng": 13.4, "recorded_at": iso(NOW)},
-        {"lat": 52.5, "lng": float("inf"), "recorded_at": iso(NOW)},
-        {"lat": None, "lng": 13.4, "recorded_at": iso(NOW)},
-        {"lng": 13.4, "recorded_at": iso(NOW)},
-        {"lat": 52.5, "recorded_at": iso(NOW)},
-        {"lat": 52.5, "lng": 13.4},
-        {"lat": 52.5, "lng": 13.4, "recorded_at": "yesterday"},
-        {"lat": 52.5, "lng": 13.4, "recorded_at": "2026-11-25T09:00:00"},  # no offset
-        {"lat": 52.5, "lng": 13.4, "recorded_at": iso(NOW + timedelta(minutes=3))},
-        {"lat": 52.5, "lng": 13.4, "recorded_at": "2026-11-25T10:03:00+01:00"},  # 09:03 UTC
-        {"lat": 52.5, "lng": 13.4, "recorded_at": iso(NOW), "speed": "fast"},
-        {"lat": 52.5, "lng": 13.4, "recorded_at": iso(NOW), "heading": [90]},
-        {"lat": 52.5, "lng": 13.4, "recorded_at": iso(NOW), "accuracy": {}},
-        ["not", "an", "object"],
-    ],
-    ids=[
-        "lat-over-90",
-        "lat-under-90",
-        "lng-over-180",
-        "lat-text",
-        "lat-nan",
-        "lng-inf",
-        "lat-null",
-        "lat-missing",
-        "lng-missing",
-        "recorded-at-missing",
-        "recorded-at-garbage",
-        "recorded-at-naive",
-        "recorded-at-future",
-        "recorded-at-future-other-offset",
-        "speed-text",
-        "heading-list",
-        "accuracy-object",
-        "not-a-mapping",
-    ],
-)
-def test_a_bad_ping_rejects_the_whole_batch_and_stores_nothing(
+BAD_PINGS = {
+    "lat-over-90": {"lat": 91, "lng": 13.4, "recorded_at": iso(NOW)},
+    "lat-under-90": {"lat": -90.5, "lng": 13.4, "recorded_at": iso(NOW)},
+    "lng-over-180": {"lat": 52.5, "lng": 180.01, "recorded_at": iso(NOW)},
+    "lat-text": {"lat": "north", "lng": 13.4, "recorded_at": iso(NOW)},
+    "lat-numeric-text": {"lat": "52.5", "lng": 13.4, "recorded_at": iso(NOW)},
+    "lat-true": {"lat": True, "lng": 13.4, "recorded_at": iso(NOW)},
+    "lng-false": {"lat": 52.5, "lng": False, "recorded_at": iso(NOW)},
+    "lat-nan": {"lat": float("nan"), "lng": 13.4, "recorded_at": iso(NOW)},
+    "lng-inf": {"lat": 52.5, "lng": float("inf"), "recorded_at": iso(NOW)},
+    "lat-huge-int": {"lat": 10**400, "lng": 13.4, "recorded_at": iso(NOW)},
+    "lat-null": {"lat": None, "lng": 13.4, "recorded_at": iso(NOW)},
+    "lat-missing": {"lng": 13.4, "recorded_at": iso(NOW)},
+    "lng-missing": {"lat": 52.5, "recorded_at": iso(NOW)},
+    "recorded-at-missing": {"lat": 52.5, "lng": 13.4},
+    "recorded-at-number": {"lat": 52.5, "lng": 13.4, "recorded_at": 1764061200},
+    "recorded-at-garbage": {"lat": 52.5, "lng": 13.4, "recorded_at": "yesterday"},
+    "recorded-at-naive": {"lat": 52.5, "lng": 13.4, "recorded_at": "2026-11-25T09:00:00"},
+    "recorded-at-year-one": {"lat": 52.5, "lng": 13.4, "recorded_at": "0001-01-01T00:00:00+01:00"},
+    "recorded-at-year-one-utc": {"lat": 52.5, "lng": 13.4, "recorded_at": "0001-01-01T00:00:00Z"},
+    "recorded-at-day-old": {
+        "lat": 52.5,
+        "lng": 13.4,
+        "recorded_at": iso(NOW - timedelta(hours=25)),
+    },
+    "recorded-at-future": {
+        "lat": 52.5,
+        "lng": 13.4,
+        "recorded_at": iso(NOW + timedelta(minutes=3)),
+    },
+    # 09:03 UTC
+    "recorded-at-future-other-offset": {
+        "lat": 52.5,
+        "lng": 13.4,
+        "recorded_at": "2026-11-25T10:03:00+01:00",
+    },
+    "speed-text": {"lat": 52.5, "lng": 13.4, "recorded_at": iso(NOW), "speed": "fast"},
+    "speed-negative": {"lat": 52.5, "lng": 13.4, "recorded_at": iso(NOW), "speed": -3},
+    "heading-list": {"lat": 52.5, "lng": 13.4, "recorded_at": iso(NOW), "heading": [90]},
+    "heading-9999": {"lat": 52.5, "lng": 13.4, "recorded_at": iso(NOW), "heading": 9999},
+    "accuracy-object": {"lat": 52.5, "lng": 13.4, "recorded_at": iso(NOW), "accuracy": {}},
+    "accuracy-negative": {"lat": 52.5, "lng": 13.4, "recorded_at": iso(NOW), "accuracy": -1.5},
+    "not-a-mapping": ["not", "an", "object"],
+}
+
+
+@pytest.mark.parametrize("bad", BAD_PINGS.values(), ids=BAD_PINGS.keys())
+def test_a_bad_ping_is_dropped_with_its_reason_and_the_good_ones_are_taken(
     services, world, publisher, bad
 ) -> None:  # type: ignore[no-untyped-def]
     mine = make_delivery(world)
     make_route(world, [mine])
     good = ping(at=NOW - timedelta(seconds=30))
 
+    result = tracking.record_positions(services, world.driver_ids[0], [bad, good])
+
+    assert (result.accepted, result.ignored, result.flagged) == (1, 0, 0)
+    assert [r.index for r in result.rejected] == [0]
+    assert result.rejected[0].error
+    assert [(p.lat, p.lng) for p in stored_positions(services)] == [(52.521, 13.401)]
+    driver = load(services, m.Driver, world.driver_ids[0])
+    assert driver.last_position_at == NOW - timedelta(seconds=30)
+
+
+@pytest.mark.parametrize("bad", BAD_PINGS.values(), ids=BAD_PINGS.keys())
+def test_a_batch_of_only_bad_pings_is_refused_and_stores_nothing(
+    services, world, publisher, bad
+) -> None:  # type: ignore[no-untyped-def]
+    mine = make_delivery(world)
+    make_route(world, [mine])
+
     with pytest.raises(InvalidInput):
-        tracking.record_positions(services, world.driver_ids[0], [good, bad])
+        tracking.record_positions(services, world.driver_ids[0], [bad])
 
     assert stored_positions(services) == []
     driver = load(services, m.Driver, world.driver_ids[0])
@@ -257,11 +278,66 @@ def test_a_bad_ping_rejects_the_whole_batch_and_stores_nothing(
     assert publisher.published == []
 
 
-def test_small_clock_skew_is_tolerated(services, world) -> None:  # type: ignore[no-untyped-def]
+def test_a_driver_keeps_being_tracked_after_a_fix_from_year_one(services, world) -> None:  # type: ignore[no-untyped-def]
+    driver_id = world.driver_ids[0]
+    with pytest.raises(InvalidInput, match="plausible"):
+        tracking.record_positions(
+            services,
+            driver_id,
+            [{"lat": 52.5, "lng": 13.4, "recorded_at": "0001-01-01T00:00:00+01:00"}],
+        )
+
+    assert tracking.record_positions(services, driver_id, [ping()]).accepted == 1
+    assert load(services, m.Driver, driver_id).last_position_at == NOW
+
+
+def test_small_clock_skew_is_tolerated_but_never_dates_a_fix_in_the_future(services, world) -> None:  # type: ignore[no-untyped-def]
     result = tracking.record_positions(
         services, world.driver_ids[0], [ping(at=NOW + timedelta(seconds=90))]
     )
     assert result == tracking.PositionsResult(accepted=1, ignored=0)
+    # A fix cannot have been taken after it reached us: it counts as taken on arrival.
+    assert [p.recorded_at for p in stored_positions(services)] == [NOW]
+
+
+def test_a_fix_dated_ahead_and_far_away_is_flagged_and_the_next_genuine_fixes_count(
+    services, world, clock
+) -> None:  # type: ignore[no-untyped-def]
+    driver_id = world.driver_ids[0]
+    tracking.record_positions(services, driver_id, [ping(52.5200, 13.4000, NOW)])
+
+    # Five seconds later a fix arrives stamped a minute ahead, 2.5 km away.
+    clock.advance(seconds=5)
+    odd = ping(52.5425, 13.4000, NOW + timedelta(seconds=65))
+    assert tracking.record_positions(services, driver_id, [odd]).flagged == 1
+
+    # The genuine fixes after it are taken at once, not after the phone's clock catches up.
+    for step in range(1, 4):
+        clock.advance(seconds=5)
+        here = ping(52.5200 + step * 0.0001, 13.4000, NOW + timedelta(seconds=5 + 5 * step))
+        assert tracking.record_positions(services, driver_id, [here]).accepted == 1
+    driver = load(services, m.Driver, driver_id)
+    assert driver.last_lat == pytest.approx(52.5203)
+    assert driver.last_position_at == NOW + timedelta(seconds=20)
+
+
+def test_fixes_that_agree_with_each_other_outvote_one_odd_fix_before_them(
+    services, world, clock
+) -> None:  # type: ignore[no-untyped-def]
+    driver_id = world.driver_ids[0]
+    # The day's first fix is 5 km off (a cold GPS); the driver really is elsewhere.
+    tracking.record_positions(services, driver_id, [ping(52.5650, 13.4000, NOW)])
+    verdicts = []
+    for step in range(1, 5):
+        clock.advance(seconds=5)
+        here = ping(52.5200, 13.4000 + step * 0.0001, NOW + timedelta(seconds=5 * step))
+        result = tracking.record_positions(services, driver_id, [here])
+        verdicts.append((result.accepted, result.flagged))
+
+    # Two doubts, then the third agreeing fix moves the driver, and the track goes on.
+    assert verdicts == [(0, 1), (0, 1), (1, 0), (1, 0)]
+    driver = load(services, m.Driver, driver_id)
+    assert (driver.last_lat, driver.last_lng) == pytest.approx((52.5200, 13.4004))
 
 
 @pytest.mark.parametrize("batch", ["52.5,13.4", {"lat": 52.5}, None, 42])
@@ -284,11 +360,9 @@ def test_pings_are_stored_with_extras_and_the_driver_moves(services, world) -> N
         services,
         world.driver_ids[0],
         [
-            ping(
-                52.5200, 13.4000, NOW - timedelta(seconds=20), speed=5, heading="90", accuracy=8.5
-            ),
+            ping(52.5200, 13.4000, NOW - timedelta(seconds=20), speed=5, heading=90, accuracy=8.5),
             # ~40 m further, ten seconds later, sent with a Berlin offset.
-            {"lat": "52.5203", "lng": "13.4004", "recorded_at": "2026-11-25T09:59:50+01:00"},
+            {"lat": 52.5203, "lng": 13.4004, "recorded_at": "2026-11-25T09:59:50+01:00"},
         ],
     )
 
@@ -378,10 +452,9 @@ def test_old_and_duplicate_pings_are_ignored(services, world, publisher, clock) 
     assert len(stored_positions(services)) == 2
 
 
-def test_empty_batch_is_harmless(services, world, publisher) -> None:  # type: ignore[no-untyped-def]
-    assert tracking.record_positions(services, world.driver_ids[0], []) == (
-        tracking.PositionsResult(accepted=0, ignored=0)
-    )
+def test_an_empty_batch_is_refused_and_harmless(services, world, publisher) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(InvalidInput):
+        tracking.record_positions(services, world.driver_ids[0], [])
     assert publisher.published == []
 
 

@@ -37,7 +37,7 @@ def test_batch_of_pings_is_stored_and_moves_the_driver(client, services, world, 
     response = _post(client, DRIVER_TOKEN, {"positions": batch})
 
     assert response.status_code == 200
-    assert response.get_json() == {"accepted": 3, "ignored": 0, "flagged": 0}
+    assert response.get_json() == {"accepted": 3, "ignored": 0, "flagged": 0, "rejected": []}
     with services.uow() as uow:
         driver = uow.repo.get(m.Driver, world.driver_ids[0])
         assert (driver.last_lat, driver.last_lng) == (52.502, 13.40)
@@ -60,7 +60,7 @@ def test_an_offline_buffer_flushed_late_does_not_move_the_driver_back(
 
     response = _post(client, DRIVER_TOKEN, {"positions": old + old})
 
-    assert response.get_json() == {"accepted": 0, "ignored": 4, "flagged": 0}
+    assert response.get_json() == {"accepted": 0, "ignored": 4, "flagged": 0, "rejected": []}
     with services.uow() as uow:
         assert uow.repo.get(m.Driver, world.driver_ids[0]).last_lat == 52.6
 
