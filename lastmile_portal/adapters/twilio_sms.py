@@ -132,7 +132,7 @@ def _rest_error(error: TwilioRestException, in_doubt: bool = False) -> SmsSendEr
 
 def signature_is_valid(
     url: str,
-    params: Mapping[str, Any] | str,
+    params: Mapping[str, Any],
     signature: str | None,
     *,
     auth_token: str,
@@ -146,6 +146,24 @@ def signature_is_valid(
     """
     if not signature:
         return False
+    try:
+        return _signature_matches(
+            url, params, signature, auth_token, signing_key, signature_settings
+        )
+    except (ValueError, TypeError, KeyError, UnicodeError) as error:
+        # A forged header the validator cannot even read is just another bad signature.
+        log.warning("Unreadable Twilio signature headers: %s", error)
+        return False
+
+
+def _signature_matches(
+    url: str,
+    params: Mapping[str, Any],
+    signature: str,
+    auth_token: str,
+    signing_key: str,
+    signature_settings: str | None,
+) -> bool:
     if signature_settings:
         if not signing_key:
             log.error(
@@ -171,4 +189,5 @@ def twiml_reply(text: str | None) -> str:
 
 def is_opt_out_code(code: str | None) -> bool:
     """Return whether a status callback's ErrorCode means the recipient opted out."""
-    return code is not None and code.strip().isdigit() and int(code) in OPTED_OUT_CODES
+    text = (code or "").strip()
+    return text.isascii() and text.isdecimal() and int(text) in OPTED_OUT_CODES

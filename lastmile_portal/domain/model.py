@@ -24,6 +24,7 @@ from .events import (
     SafePlaceChosen,
 )
 from .status import CHANGEABLE, LABELS, DeliveryStatus, can_transition
+from .text import printable
 
 # ---------------------------------------------------------------- value enums
 
@@ -557,7 +558,7 @@ class Delivery:
         self, text: str, *, at: datetime, actor: Actor, actor_id: str | None = None
     ) -> None:
         """Leave the parcel at a safe place described by ``text``, while that can still change."""
-        note = " ".join(text.split())
+        note = printable(text)
         shortest, longest = SAFE_PLACE_LENGTH
         if not shortest <= len(note) <= longest:
             raise InvalidInput(

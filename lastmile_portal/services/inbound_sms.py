@@ -11,6 +11,7 @@ from ..domain.errors import DomainError, InvalidInput
 from ..domain.events import Actor, SmsReceived
 from ..domain.sms import Command, Keyword, ReplyKind, gsm_safe, parse_reply
 from ..domain.status import EN_ROUTE, DeliveryStatus
+from ..domain.text import printable
 from . import Services, instructions, notifications, ratings, tracking
 
 # A parcel that is over for the recipient: questions are about another one, if any.
@@ -23,6 +24,9 @@ FINISHED = frozenset(
     }
 )
 RATING_WINDOW = timedelta(days=7)
+
+
+MAX_INBOUND_CHARS = 1600
 
 
 @dataclass(frozen=True)
@@ -48,6 +52,9 @@ def receive_sms(services: Services, *, provider_sid: str, from_phone: str, body:
     """
     if not provider_sid:
         raise InvalidInput("MessageSid is missing.")
+    # Stored, shown to support and parsed for keywords: printable text only, and no
+    # longer than the longest text Twilio delivers.
+    body = printable(body)[:MAX_INBOUND_CHARS]
     with services.uow() as uow:
         seen = uow.repo.inbound_by_provider_sid(provider_sid)
         if seen is not None:
@@ -63,7 +70,7 @@ def receive_sms(services: Services, *, provider_sid: str, from_phone: str, body:
                 m.InboundSms(
                     provider_sid=provider_sid,
                     from_phone=sender.phone,
-                    body=body[:1600],
+                    body=body,
                     received_at=now,
                     delivery_id=about,
                     reply=reply,
@@ -89,7 +96,7 @@ def _sender(services: Services, raw_phone: str) -> _Sender:
     try:
         phone = services.phones.normalise(raw_phone)
     except InvalidInput:
-        return _Sender(phone=raw_phone.strip()[:20], current=None, delivered=None)
+        return _Sender(phone=printable(raw_phone)[:20], current=None, delivered=None)
     now = services.clock.now()
     with services.uow() as uow:
         parcels = uow.repo.deliveries_for_phone(phone)  # newest first

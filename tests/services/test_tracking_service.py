@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from types import SimpleNamespace
 from typing import Any
 
@@ -675,3 +675,24 @@ def test_a_replan_elsewhere_is_noticed_by_its_plan_version(  # type: ignore[no-u
     etas = [p for room, event, p in publisher.published if event == "eta"]
     assert [p["plan_version"] for p in etas] == [version]
     assert services.live.peek(cached_route.driver_id).route.plan_version == version
+
+
+def test_history_that_cannot_be_stored_is_dropped_and_never_blocks_later_pings(
+    services, world, clock
+) -> None:  # type: ignore[no-untyped-def]
+    driver_id = world.driver_ids[0]
+    # A fix the database cannot take got into the buffer (the old year-one bug).
+    year_one = datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=1)))
+    services.live.driver(driver_id).buffer.append(
+        m.DriverPosition(
+            driver_id=driver_id, lat=52.5, lng=13.4, recorded_at=year_one, received_at=NOW
+        )
+    )
+    with pytest.raises(sa.exc.StatementError, match="date value out of range"):
+        tracking.record_positions(services, driver_id, [ping(at=NOW)])
+
+    clock.advance(seconds=10)
+    later = NOW + timedelta(seconds=10)
+    assert tracking.record_positions(services, driver_id, [ping(at=later)]).accepted == 1
+    assert [p.recorded_at for p in stored_positions(services)] == [later]
+    assert services.live.driver(driver_id).buffer == []

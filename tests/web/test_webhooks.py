@@ -160,3 +160,68 @@ def test_without_an_auth_token_every_webhook_is_rejected(tmp_path) -> None:  # t
 
 def test_webhooks_take_only_post(client) -> None:  # type: ignore[no-untyped-def]
     assert client.get("/webhooks/twilio/sms").status_code == 405
+
+
+# ---------------------------------------------------------------- bad input, signed or not
+
+
+def test_a_json_body_with_any_signature_is_refused_not_a_crash(client, services, world) -> None:  # type: ignore[no-untyped-def]
+    response = client.post(
+        "/webhooks/twilio/sms",
+        json={"MessageSid": "SM" + "a" * 32, "From": "+4930231250001", "Body": "STOP"},
+        headers={"X-Twilio-Signature": "bm90IGEgc2lnbmF0dXJl"},
+    )
+    assert response.status_code == 403
+    assert response.get_json()["status"] == 403
+
+
+def test_control_characters_never_reach_the_database(client, services, world) -> None:  # type: ignore[no-untyped-def]
+    d = make_delivery(world, status=DeliveryStatus.SCHEDULED)
+    params = inbound(d.phone, "SAFE\x00 behind the\x07 bin\u202e\r\n")
+
+    response = post(client, "/webhooks/twilio/sms", params, signed("/webhooks/twilio/sms", params))
+
+    assert response.status_code == 200
+    with services.uow() as uow:
+        assert uow.repo.get(m.Delivery, d.id).safe_place == "behind the bin"
+        assert uow.repo.inbound_by_provider_sid(params["MessageSid"]).body == "SAFE behind the bin"
+
+
+@pytest.mark.parametrize(
+    "sid",
+    ["SM\x00" + "a" * 31, "SM" + "a" * 100, "SM a", "SM²³", ""],
+    ids=["nul", "too-long", "space", "superscript", "empty"],
+)
+def test_a_malformed_message_sid_is_a_422(client, services, world, sid) -> None:  # type: ignore[no-untyped-def]
+    d = make_delivery(world)
+    params = inbound(d.phone, "HELP", sid=sid)
+
+    response = post(client, "/webhooks/twilio/sms", params, signed("/webhooks/twilio/sms", params))
+
+    assert response.status_code == 422
+    assert "MessageSid" in response.get_json()["error"]
+
+
+@pytest.mark.parametrize(
+    ("query", "extra"),
+    [
+        ("?m=%C2%B2", {}),  # "²" passes str.isdigit() but int() refuses it
+        ("?m=%D9%A3", {}),  # Arabic-Indic three
+        ("?m=" + "9" * 40, {}),  # beyond any database integer
+        ("?m=1", {"ErrorCode": "²"}),
+        ("?m=1", {"ErrorCode": "9" * 40}),
+        ("?m=1", {"MessageStatus": "delivered\x00"}),
+    ],
+    ids=["superscript-id", "arabic-digit-id", "huge-id", "superscript-code", "huge-code", "nul"],
+)
+def test_odd_digits_and_huge_numbers_in_status_callbacks_are_never_a_500(
+    client, services, world, query, extra
+) -> None:  # type: ignore[no-untyped-def]
+    params = {"MessageSid": "SM" + "b" * 32, "MessageStatus": "delivered", **extra}
+    path = "/webhooks/twilio/status"
+
+    response = post(client, path + query, params, signed(path + query, params))
+
+    assert response.status_code in (204, 422)
+    if response.status_code == 422:
+        assert response.get_json()["status"] == 422
