@@ -30,10 +30,13 @@ def _wants_json() -> bool:
     )
 
 
-def _respond(status: int, message: str) -> ResponseReturnValue:
+def _respond(
+    status: int, message: str, headers: list[tuple[str, str]] | None = None
+) -> ResponseReturnValue:
+    headers = headers or []
     if _wants_json():
-        return jsonify({"error": message, "status": status}), status
-    return render_template("errors/error.html", status=status, message=message), status
+        return jsonify({"error": message, "status": status}), status, headers
+    return render_template("errors/error.html", status=status, message=message), status, headers
 
 
 def register(app: Flask) -> None:
@@ -46,7 +49,9 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(DomainError)
     def domain_error(error: DomainError) -> ResponseReturnValue:
-        return _respond(error.status_code, error.message)
+        # A 401 names the scheme to authenticate with (RFC 9110): every token here is a bearer.
+        headers = [("WWW-Authenticate", "Bearer")] if error.status_code == 401 else None
+        return _respond(error.status_code, error.message, headers)
 
     @app.errorhandler(ServiceUnavailable)
     def unavailable(error: ServiceUnavailable) -> ResponseReturnValue:
@@ -55,8 +60,13 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException) -> ResponseReturnValue:
+        if error.response is not None:
+            return error.response  # abort(response): the caller built the answer
         status = error.code or 500
-        return _respond(status, MESSAGES.get(status, error.description or "Error"))
+        # The exception's own headers belong to the answer: Allow on a 405, Retry-After on
+        # a 429, WWW-Authenticate on a 401. Only the body (and so its type) is ours.
+        headers = [(k, v) for k, v in error.get_headers() if k.lower() != "content-type"]
+        return _respond(status, MESSAGES.get(status, error.description or "Error"), headers)
 
     @app.errorhandler(Exception)
     def unexpected(error: Exception) -> ResponseReturnValue:
