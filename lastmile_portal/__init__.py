@@ -23,10 +23,10 @@ def create_app(config: Mapping[str, Any] | None = None, **overrides: Any) -> Fla
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     logging.getLogger("alembic").setLevel(logging.WARNING)
-    # Werkzeug sets its own logger to INFO: an access line per driver ping otherwise.
-    logging.getLogger("werkzeug").setLevel(
-        max(logging.INFO, logging.getLevelName(settings.log_level))
-    )
+    # Werkzeug's access log is one INFO line per request (every driver ping): on when asked.
+    access_log = settings.access_log or settings.log_level == "DEBUG"
+    quiet = max(logging.WARNING, logging.getLevelName(settings.log_level))
+    logging.getLogger("werkzeug").setLevel(logging.INFO if access_log else quiet)
     app = Flask(
         __name__,
         template_folder="../templates",
