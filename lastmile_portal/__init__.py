@@ -41,6 +41,9 @@ def create_app(config: Mapping[str, Any] | None = None, **overrides: Any) -> Fla
         RATELIMIT_HEADERS_ENABLED=True,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
+        # Served over HTTPS: the staff session never travels in clear text.
+        SESSION_COOKIE_SECURE=settings.public_base_url.startswith("https://"),
+        REMEMBER_COOKIE_SECURE=settings.public_base_url.startswith("https://"),
         SETTINGS=settings,
     )
     # init_app keeps its options between calls: an app built after one with a message
@@ -75,6 +78,7 @@ def create_app(config: Mapping[str, Any] | None = None, **overrides: Any) -> Fla
         driver_api,
         errors,
         filters,
+        security,
         system,
         tracking,
         webhooks,
@@ -88,6 +92,7 @@ def create_app(config: Mapping[str, Any] | None = None, **overrides: Any) -> Fla
     socketio.on_namespace(LiveNamespace("/live"))
     socketio.on_namespace(DriverNamespace("/driver"))
     errors.register(app)
+    security.register(app)
     filters.register(app, settings.timezone)
 
     from . import cli
