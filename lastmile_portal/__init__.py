@@ -10,6 +10,7 @@ from flask import Flask
 
 from .config import Settings, load_settings
 from .extensions import csrf, limiter, login_manager, socketio
+from .web.json_body import StrictJSONProvider
 
 
 def create_app(config: Mapping[str, Any] | None = None, **overrides: Any) -> Flask:
@@ -33,6 +34,7 @@ def create_app(config: Mapping[str, Any] | None = None, **overrides: Any) -> Fla
         static_folder="../static",
         instance_path=settings.instance_dir,
     )
+    app.json = StrictJSONProvider(app)
     app.config.update(
         SECRET_KEY=settings.secret_key,
         TESTING=settings.testing,
@@ -70,6 +72,7 @@ def create_app(config: Mapping[str, Any] | None = None, **overrides: Any) -> Fla
 
     app.extensions["lastmile"] = build_services(settings, socketio=socketio, **overrides)
 
+    from .sockets import RefusingNamespace
     from .sockets.driver import DriverNamespace
     from .sockets.live import LiveNamespace
     from .web import (  # noqa: F401
@@ -91,6 +94,7 @@ def create_app(config: Mapping[str, Any] | None = None, **overrides: Any) -> Fla
     app.register_blueprint(webhooks.bp)
     socketio.on_namespace(LiveNamespace("/live"))
     socketio.on_namespace(DriverNamespace("/driver"))
+    socketio.on_namespace(RefusingNamespace("/"))
     errors.register(app)
     security.register(app)
     filters.register(app, settings.timezone)

@@ -47,7 +47,9 @@ class LiveServer:
 class ServerProcess:
     """`python app.py` as an operator runs it (demo seeded, simulated drivers off)."""
 
-    def __init__(self, config: dict[str, str], port: int, demo: bool = True) -> None:
+    def __init__(
+        self, config: dict[str, str], port: int, demo: bool = True, log: Path | None = None
+    ) -> None:
         self.env = {
             **os.environ,
             **config,
@@ -57,16 +59,22 @@ class ServerProcess:
             "HOST": "127.0.0.1",
         }
         self.url = f"http://127.0.0.1:{port}"
+        self.log = log  # where its output goes (appended across restarts), or nowhere
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "app.py"],
-            cwd=ROOT,
-            env=self.env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        out = self.log.open("ab") if self.log else subprocess.DEVNULL
+        try:
+            self.proc = subprocess.Popen(
+                [sys.executable, "app.py"],
+                cwd=ROOT,
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT if self.log else subprocess.DEVNULL,
+            )
+        finally:
+            if self.log:
+                out.close()  # type: ignore[union-attr]
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:

@@ -1,4 +1,8 @@
-"""The OpenAPI 3 description of every JSON endpoint, served at /api/openapi.json."""
+"""The OpenAPI 3 description of every JSON endpoint, served at /api/openapi.json.
+
+What it says about a GPS fix is built from ``domain.gps.FIELDS``, the definition the
+intake enforces, so the two cannot drift apart; the fuzz tests hold the app to it.
+"""
 
 from __future__ import annotations
 
@@ -7,22 +11,62 @@ from typing import Any
 from flask import Blueprint, jsonify
 from flask.typing import ResponseReturnValue
 
+from ..domain import gps
+from .webhooks import ERROR_CODE, OUTBOX_ID, PHONE, SID, STATUS
+
 bp = Blueprint("api_spec", __name__)
 
 ERROR = {"$ref": "#/components/schemas/Error"}
+WORDS = {
+    400: "The body is not valid JSON",
+    401: "Missing or wrong driver token",
+    403: "Not signed by Twilio (or not a form post)",
+    413: "The body is larger than this endpoint takes",
+    422: "Invalid input; the message says what is wrong",
+    429: "Too many requests; Retry-After says when to try again",
+    503: "A dependency is down",
+}
 
 
 def _errors(*codes: int) -> dict[str, Any]:
-    words = {
-        400: "Bad request",
-        401: "Missing or wrong driver token",
-        422: "Invalid input",
-        429: "Too many requests",
-        503: "A dependency is down",
+    return {
+        str(c): {"description": WORDS[c], "content": {"application/json": {"schema": ERROR}}}
+        for c in codes
+    }
+
+
+def _position() -> dict[str, Any]:
+    properties: dict[str, Any] = {
+        f.name: {
+            "type": "number",
+            "minimum": f.minimum,
+            "maximum": f.maximum,
+            "description": f.description,
+        }
+        for f in gps.FIELDS
+    }
+    properties["recorded_at"] = {
+        "type": "string",
+        "format": "date-time",
+        "maxLength": gps.MAX_TIME_TEXT,
+        "description": gps.RECORDED_AT_RULE,
     }
     return {
-        str(c): {"description": words[c], "content": {"application/json": {"schema": ERROR}}}
-        for c in codes
+        "type": "object",
+        "required": [f.name for f in gps.FIELDS if f.required] + ["recorded_at"],
+        "properties": properties,
+        "description": "Other members are allowed and ignored.",
+    }
+
+
+def _form(fields: dict[str, Any], required: list[str]) -> dict[str, Any]:
+    return {
+        "required": True,
+        "content": {
+            "application/x-www-form-urlencoded": {
+                "schema": {"type": "object", "required": required, "properties": fields}
+            }
+        },
     }
 
 
@@ -30,23 +74,44 @@ SPEC: dict[str, Any] = {
     "openapi": "3.0.3",
     "info": {"title": "Lastmile Portal API", "version": "1.0.0"},
     "components": {
-        "securitySchemes": {"driverToken": {"type": "http", "scheme": "bearer"}},
+        "securitySchemes": {
+            "driverToken": {"type": "http", "scheme": "bearer"},
+            "twilioSignature": {"type": "apiKey", "in": "header", "name": "X-Twilio-Signature"},
+        },
         "schemas": {
             "Error": {
                 "type": "object",
                 "required": ["error", "status"],
                 "properties": {"error": {"type": "string"}, "status": {"type": "integer"}},
             },
-            "Position": {
+            "Position": _position(),
+            "PositionsResult": {
                 "type": "object",
-                "required": ["lat", "lng", "recorded_at"],
+                "required": ["accepted", "ignored", "flagged", "rejected"],
                 "properties": {
-                    "lat": {"type": "number", "minimum": -90, "maximum": 90},
-                    "lng": {"type": "number", "minimum": -180, "maximum": 180},
-                    "recorded_at": {"type": "string", "format": "date-time"},
-                    "speed": {"type": "number", "description": "m/s"},
-                    "heading": {"type": "number", "description": "degrees"},
-                    "accuracy": {"type": "number", "description": "metres"},
+                    "accepted": {"type": "integer", "minimum": 0},
+                    "ignored": {
+                        "type": "integer",
+                        "minimum": 0,
+                        "description": "not newer than the newest fix already taken",
+                    },
+                    "flagged": {
+                        "type": "integer",
+                        "minimum": 0,
+                        "description": "impossible jumps: stored, but the driver does not move",
+                    },
+                    "rejected": {
+                        "type": "array",
+                        "description": "fixes dropped because they break the rules above",
+                        "items": {
+                            "type": "object",
+                            "required": ["index", "error"],
+                            "properties": {
+                                "index": {"type": "integer", "minimum": 0},
+                                "error": {"type": "string"},
+                            },
+                        },
+                    },
                 },
             },
         },
@@ -64,6 +129,11 @@ SPEC: dict[str, Any] = {
         "/api/v1/driver/positions": {
             "post": {
                 "summary": "Send GPS fixes (batches allowed; old and duplicate ones are ignored)",
+                "description": (
+                    "Each fix is checked on its own: unreadable ones are listed in `rejected` "
+                    "and the rest are taken. A batch with no readable fix is a 422. Bodies "
+                    "over 1 MiB are refused with 413."
+                ),
                 "security": [{"driverToken": []}],
                 "requestBody": {
                     "required": True,
@@ -76,7 +146,7 @@ SPEC: dict[str, Any] = {
                                     "positions": {
                                         "type": "array",
                                         "minItems": 1,
-                                        "maxItems": 1000,
+                                        "maxItems": gps.MAX_BATCH,
                                         "items": {"$ref": "#/components/schemas/Position"},
                                     }
                                 },
@@ -86,21 +156,14 @@ SPEC: dict[str, Any] = {
                 },
                 "responses": {
                     "200": {
-                        "description": "Counts of accepted, ignored and flagged fixes",
+                        "description": "What became of each fix",
                         "content": {
                             "application/json": {
-                                "schema": {
-                                    "type": "object",
-                                    "properties": {
-                                        "accepted": {"type": "integer"},
-                                        "ignored": {"type": "integer"},
-                                        "flagged": {"type": "integer"},
-                                    },
-                                }
+                                "schema": {"$ref": "#/components/schemas/PositionsResult"}
                             }
                         },
                     },
-                    **_errors(401, 422, 429),
+                    **_errors(400, 401, 413, 422, 429, 503),
                 },
             }
         },
@@ -108,7 +171,58 @@ SPEC: dict[str, Any] = {
             "get": {
                 "summary": "Today's route in visiting order with hand-over instructions",
                 "security": [{"driverToken": []}],
-                "responses": {"200": {"description": "The manifest"}, **_errors(401)},
+                "responses": {
+                    "200": {
+                        "description": "The manifest",
+                        "content": {"application/json": {"schema": {"type": "object"}}},
+                    },
+                    **_errors(401, 429, 503),
+                },
+            }
+        },
+        "/webhooks/twilio/sms": {
+            "post": {
+                "summary": "A recipient's text, from Twilio (answered in TwiML)",
+                "security": [{"twilioSignature": []}],
+                "requestBody": _form(
+                    {
+                        "MessageSid": {"type": "string", "pattern": f"^{SID.pattern}$"},
+                        "From": {"type": "string", "pattern": f"^{PHONE.pattern}$"},
+                        "Body": {"type": "string", "description": "control characters removed"},
+                    },
+                    ["MessageSid", "From"],
+                ),
+                "responses": {
+                    "200": {"description": "TwiML", "content": {"text/xml": {}}},
+                    **_errors(403, 413, 422, 503),
+                },
+            }
+        },
+        "/webhooks/twilio/status": {
+            "post": {
+                "summary": "A status report on one of our texts, from Twilio",
+                "security": [{"twilioSignature": []}],
+                "parameters": [
+                    {
+                        "name": "m",
+                        "in": "query",
+                        "required": False,
+                        "description": "our outbox id, set in the callback URL we gave Twilio",
+                        "schema": {"type": "string", "pattern": f"^{OUTBOX_ID.pattern}$"},
+                    }
+                ],
+                "requestBody": _form(
+                    {
+                        "MessageSid": {"type": "string", "pattern": f"^{SID.pattern}$"},
+                        "MessageStatus": {"type": "string", "pattern": f"^{STATUS.pattern}$"},
+                        "ErrorCode": {"type": "string", "pattern": f"^{ERROR_CODE.pattern}$"},
+                    },
+                    ["MessageSid", "MessageStatus"],
+                ),
+                "responses": {
+                    "204": {"description": "Recorded (or about a text we do not know)"},
+                    **_errors(403, 413, 422, 503),
+                },
             }
         },
     },

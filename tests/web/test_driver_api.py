@@ -176,3 +176,41 @@ def test_openapi_describes_every_json_endpoint(client, app) -> None:
         "/healthz"
     }
     assert json_rules <= set(spec["paths"])
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"[" * 50_000 + b"]" * 50_000,
+        b'{"positions": [{"lat": NaN, "lng": 13, "recorded_at": "2026-11-25T09:00:00Z"}]}',
+        b'{"positions": [{"lat": 1e999, "lng": 13, "recorded_at": "2026-11-25T09:00:00Z"}]}',
+        b'{"positions": [{"lat": 1'
+        + b"0" * 400
+        + b', "lng": 13, "recorded_at": "2026-11-25T09:00:00Z"}]}',
+        b'{"positions": [{"lat": 1'
+        + b"0" * 5000
+        + b', "lng": 13, "recorded_at": "2026-11-25T09:00:00Z"}]}',
+        b"\xff\xfe not even text",
+    ],
+    ids=["deep-nesting", "nan", "beyond-float", "huge-int", "longer-than-python-reads", "binary"],
+)
+def test_json_that_python_chokes_on_is_a_clear_4xx(client, services, world, raw) -> None:
+    response = client.post(
+        "/api/v1/driver/positions",
+        data=raw,
+        headers={"Authorization": f"Bearer {DRIVER_TOKEN}", "Content-Type": "application/json"},
+    )
+    assert response.status_code in (400, 422)
+    assert response.get_json()["status"] == response.status_code
+    with services.uow() as uow:
+        assert uow.repo.last_position(world.driver_ids[0]) is None
+
+
+def test_a_body_larger_than_any_batch_is_refused_before_it_is_read(client, world) -> None:
+    response = client.post(
+        "/api/v1/driver/positions",
+        data=b"[" + b" " * (2 * 1024 * 1024) + b"]",
+        headers={"Authorization": f"Bearer {DRIVER_TOKEN}", "Content-Type": "application/json"},
+    )
+    assert response.status_code == 413
+    assert response.get_json()["status"] == 413
