@@ -310,6 +310,11 @@ def _attempt(services: Services, claim: _Claim) -> str:
             sid = services.sms.send(claim.to, claim.body, status_callback=callback)
     except SmsSendError as error:
         return _record_failure(services, claim, error)
+    except Exception as error:
+        # A bug met by one text (its number, its body) must not stop the texts behind it:
+        # it is retried with backoff like any failure, within SMS_MAX_ATTEMPTS.
+        log.exception("SMS %s: unexpected error from the gateway", claim.id)
+        return _record_failure(services, claim, SmsSendError(f"unexpected error: {error!r}"))
     return _record_sent(services, claim, sid)
 
 

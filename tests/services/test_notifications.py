@@ -342,6 +342,22 @@ def test_a_recipient_who_turned_texts_off_gets_none(held) -> None:  # type: igno
 # ---------------------------------------------------------------- failures and retries
 
 
+def test_a_text_that_meets_a_bug_never_blocks_the_texts_behind_it(held, clock, caplog) -> None:  # type: ignore[no-untyped-def]
+    world = make_world(held)
+    first, second = out_for_delivery(world), out_for_delivery(world)
+    queue(held, first.id, MessageKind.DISPATCHED)
+    queue(held, second.id, MessageKind.DISPATCHED)
+    held.sms.failures.append(RuntimeError("gateway bug"))
+
+    assert notifications.send_due(held) == {"retrying": 1, "sent": 1}
+
+    statuses = {d.id: outbox(held, d.id)[0] for d in (first, second)}
+    stuck = [t for t in statuses.values() if t.status is S.PENDING]
+    assert len(stuck) == 1 and "gateway bug" in stuck[0].error
+    clock.advance(seconds=60)
+    assert notifications.send_due(held) == {"sent": 1}
+
+
 def test_transient_failures_are_retried_with_growing_waits(held, clock) -> None:  # type: ignore[no-untyped-def]
     world = make_world(held)
     d = out_for_delivery(world)
