@@ -9,6 +9,8 @@ from flask_socketio import ConnectionRefusedError, Namespace
 
 from ..domain.errors import DomainError
 from ..services import drivers, tracking
+from ..web import limits as rate_limits
+from ..web import settings
 
 
 def _services():  # type: ignore[no-untyped-def]
@@ -19,15 +21,27 @@ class DriverNamespace(Namespace):
     """Drivers connect with ``auth={"token": <driver API token>}`` and emit ``positions``."""
 
     def on_connect(self, auth: Any = None) -> None:
-        """Accept only a valid driver token."""
+        """Accept only a valid driver token; wrong ones spend the address's failure budget."""
         token = auth.get("token") if isinstance(auth, dict) else None
+        token = token.strip() if isinstance(token, str) else None
         try:
-            session["driver_id"] = drivers.authenticate_driver(_services(), token)
+            with rate_limits.token_check():
+                session["driver_id"] = drivers.authenticate_driver(_services(), token)
+        except rate_limits.TooManyFailures:
+            raise ConnectionRefusedError(rate_limits.TOO_MANY) from None
         except DomainError:
             raise ConnectionRefusedError("a valid driver token is required") from None
+        # The same bucket as the HTTP endpoint's: the hashed token (see web/limits.py).
+        session["ping_key"] = rate_limits.token_key(token or "")
 
     def on_positions(self, data: Any) -> dict[str, Any]:
-        """Record ``{"positions": [...]}``; the acknowledgement carries the counts or the error."""
+        """Record ``{"positions": [...]}``; the acknowledgement carries the counts or the error.
+
+        Pings share the driver's budget with the HTTP endpoint (DRIVER_RATE_LIMIT).
+        """
+        rate = settings().driver_rate_limit
+        if not rate_limits.hit(rate, rate_limits.DRIVER_PINGS, session["ping_key"]):
+            return {"error": rate_limits.TOO_MANY, "status": 429}
         positions = data.get("positions") if isinstance(data, dict) else None
         if not isinstance(positions, list) or not positions:
             return {"error": 'send {"positions": [...]}', "status": 422}

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import current_app, session
+from flask import current_app, request, session
 from flask_socketio import ConnectionRefusedError, Namespace, emit, join_room
 
 from ..domain.errors import NotFound
 from ..services import tracking
+from ..web import limits as rate_limits
+from ..web import settings
 
 
 def _services():  # type: ignore[no-untyped-def]
@@ -19,20 +21,42 @@ class LiveNamespace(Namespace):
     """Serve recipients: ``auth={"token": <tracking token>}``; snapshot, position, eta, status."""
 
     def on_connect(self, auth: Any = None) -> None:
-        """Join ``delivery:<id>`` for a valid token and send the full state; refuse otherwise."""
+        """Join ``delivery:<id>`` for a valid token and send the full state; refuse otherwise.
+
+        Connects are limited per client address (LIVE_CONNECT_RATE_LIMIT), and an address
+        that sent too many wrong tokens is refused before its token is looked up.
+        """
+        cfg = settings()
+        address = rate_limits.client_address()
+        if not rate_limits.hit(cfg.live_connect_rate_limit, rate_limits.LIVE_CONNECTS, address):
+            raise ConnectionRefusedError(rate_limits.TOO_MANY)
         token = auth.get("token") if isinstance(auth, dict) else None
-        if not isinstance(token, str):
-            raise ConnectionRefusedError("a tracking token is required")
         try:
-            delivery_id = tracking.delivery_id_for_token(_services(), token)
+            with rate_limits.token_check():
+                # No token at all counts as a wrong one: "" is refused without a lookup.
+                delivery_id = tracking.delivery_id_for_token(
+                    _services(), token if isinstance(token, str) else ""
+                )
+        except rate_limits.TooManyFailures:
+            raise ConnectionRefusedError(rate_limits.TOO_MANY) from None
         except NotFound:
-            raise ConnectionRefusedError("unknown tracking token") from None
+            known = isinstance(token, str)
+            reason = "unknown tracking token" if known else "a tracking token is required"
+            raise ConnectionRefusedError(reason) from None
         session["delivery_id"] = delivery_id
         join_room(f"delivery:{delivery_id}")
         emit("snapshot", tracking.live_snapshot(_services(), delivery_id))
 
     def on_resync(self, _data: Any = None) -> None:
-        """Send the full state again (the page asks after waking from the background)."""
+        """Send the full state again (the page asks after waking from the background).
+
+        Limited per connection (RESYNC_RATE_LIMIT): over it the page gets an ``error``
+        event instead of a snapshot.
+        """
         delivery_id = session.get("delivery_id")
-        if delivery_id is not None:
-            emit("snapshot", tracking.live_snapshot(_services(), delivery_id))
+        if delivery_id is None:
+            return
+        if not rate_limits.hit(settings().resync_rate_limit, rate_limits.RESYNCS, request.sid):
+            emit("error", {"message": rate_limits.TOO_MANY, "status": 429})
+            return
+        emit("snapshot", tracking.live_snapshot(_services(), delivery_id))

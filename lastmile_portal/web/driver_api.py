@@ -14,6 +14,7 @@ from flask.typing import ResponseReturnValue
 from ..domain.errors import InvalidInput
 from ..extensions import csrf, limiter
 from ..services import drivers, tracking
+from . import limits as rate_limits
 from . import services
 
 bp = Blueprint("driver_api", __name__, url_prefix="/api/v1/driver")
@@ -29,16 +30,17 @@ def driver_required(view: F) -> F:
 
     @wraps(view)
     def wrapped(*args: Any, **kwargs: Any) -> Any:
-        header = request.headers.get("Authorization", "")
-        token = header[7:].strip() if header[:7].lower() == "bearer " else None
-        g.driver_id = drivers.authenticate_driver(services(), token)
+        token = rate_limits.bearer_token(request.headers.get("Authorization"))
+        # Over the address's budget of wrong tokens: 429 before the token is looked up.
+        with rate_limits.token_check():
+            g.driver_id = drivers.authenticate_driver(services(), token)
         return view(*args, **kwargs)
 
     return wrapped  # type: ignore[return-value]
 
 
 def _driver_key() -> str:
-    return request.headers.get("Authorization", "") or request.remote_addr or "anonymous"
+    return rate_limits.driver_key(request.headers.get("Authorization"))
 
 
 @bp.before_request
@@ -65,7 +67,7 @@ def _plain(value: Any) -> Any:
 
 
 @bp.post("/positions")
-@limiter.limit("120 per minute", key_func=_driver_key)
+@limiter.shared_limit(rate_limits.driver_rate_limit, rate_limits.DRIVER_PINGS, key_func=_driver_key)
 @driver_required
 def post_positions() -> ResponseReturnValue:
     """Take a batch of GPS fixes (a phone back online flushes its buffer in one request)."""

@@ -2,8 +2,186 @@
 
 from __future__ import annotations
 
-from lastmile_portal.extensions import socketio
-from tests.builders import DRIVER_TOKEN
+from typing import Any
+
+import pytest
+
+from lastmile_portal import create_app
+from lastmile_portal.extensions import limiter, socketio
+from tests.builders import DRIVER_TOKEN, make_delivery, make_world
+
+WRONG_TRACKING_TOKEN = "a" * 32  # well formed, so the database is asked
+WRONG_DRIVER_TOKEN = "not-a-driver-token-but-long-enough"
+
+
+def _app(config, clock, publisher, **limits: str):  # type: ignore[no-untyped-def]
+    """Build an app with the given limits (keys like LIVE_CONNECT_RATE_LIMIT)."""
+    return create_app({**config, **limits}, clock=clock, publisher=publisher)
+
+
+def _count_database_use(monkeypatch, services) -> list[int]:  # type: ignore[no-untyped-def]
+    """Count units of work opened from now on (each one is a database round trip)."""
+    opened = [0]
+    real = services.uow
+
+    def counting():  # type: ignore[no-untyped-def]
+        opened[0] += 1
+        return real()
+
+    monkeypatch.setattr(services, "uow", counting)
+    return opened
+
+
+def _live(app, token: object, flask_client=None):  # type: ignore[no-untyped-def]
+    return socketio.test_client(
+        app, namespace="/live", auth={"token": token}, flask_test_client=flask_client
+    )
+
+
+def _driver(app, token: object, flask_client=None):  # type: ignore[no-untyped-def]
+    return socketio.test_client(
+        app, namespace="/driver", auth={"token": token}, flask_test_client=flask_client
+    )
+
+
+def _ping(clock) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+    return {"positions": [{"lat": 52.5, "lng": 13.4, "recorded_at": clock.now().isoformat()}]}
+
+
+def _post(client, authorization: str | None, body: dict[str, Any]):  # type: ignore[no-untyped-def]
+    headers = {"Authorization": authorization} if authorization is not None else {}
+    return client.post("/api/v1/driver/positions", json=body, headers=headers)
+
+
+# --- /live: connects and failed tokens per client address ------------------------------
+
+
+def test_live_connects_are_limited_per_client_address(config, clock, publisher) -> None:
+    app = _app(config, clock, publisher, LIVE_CONNECT_RATE_LIMIT="3 per minute")
+    world = make_world(app.extensions["lastmile"])
+    delivery = make_delivery(world)
+    here, elsewhere = app.test_client(), app.test_client()
+    elsewhere.environ_base["REMOTE_ADDR"] = "10.0.0.2"
+
+    accepted = [_live(app, delivery.tracking_token, here).is_connected("/live") for _ in range(4)]
+
+    assert accepted == [True, True, True, False]
+    assert _live(app, delivery.tracking_token, elsewhere).is_connected("/live")
+
+
+def test_wrong_tracking_tokens_lock_the_address_out_without_a_database_lookup(
+    config, clock, publisher, monkeypatch
+) -> None:
+    app = _app(config, clock, publisher, AUTH_FAILURE_RATE_LIMIT="3 per minute")
+    services = app.extensions["lastmile"]
+    delivery = make_delivery(make_world(services))
+    here, elsewhere = app.test_client(), app.test_client()
+    elsewhere.environ_base["REMOTE_ADDR"] = "10.0.0.2"
+    for _ in range(3):
+        assert not _live(app, WRONG_TRACKING_TOKEN, here).is_connected("/live")
+    opened = _count_database_use(monkeypatch, services)
+
+    # Over the budget even the right token is refused, and nothing is looked up.
+    assert not _live(app, delivery.tracking_token, here).is_connected("/live")
+    assert not _live(app, WRONG_TRACKING_TOKEN, here).is_connected("/live")
+    assert opened == [0]
+    assert _live(app, delivery.tracking_token, elsewhere).is_connected("/live")
+
+
+def test_wrong_driver_tokens_over_http_and_socket_share_the_failure_budget(
+    config, clock, publisher, monkeypatch
+) -> None:
+    app = _app(config, clock, publisher, AUTH_FAILURE_RATE_LIMIT="3 per minute")
+    services = app.extensions["lastmile"]
+    make_world(services)
+    client = app.test_client()
+    assert _post(client, f"Bearer {WRONG_DRIVER_TOKEN}", _ping(clock)).status_code == 401
+    assert not _driver(app, WRONG_DRIVER_TOKEN, client).is_connected("/driver")
+    assert not _live(app, WRONG_TRACKING_TOKEN, client).is_connected("/live")
+    opened = _count_database_use(monkeypatch, services)
+
+    refused = _post(client, f"Bearer {WRONG_DRIVER_TOKEN}x", _ping(clock))
+    manifest = client.get(
+        "/api/v1/driver/manifest", headers={"Authorization": f"Bearer {WRONG_DRIVER_TOKEN}y"}
+    )
+
+    assert refused.status_code == 429 and refused.get_json()["status"] == 429
+    assert manifest.status_code == 429
+    assert not _driver(app, WRONG_DRIVER_TOKEN + "z", client).is_connected("/driver")
+    assert opened == [0]
+
+
+# --- /live resync per connection ---------------------------------------------------------
+
+
+def test_resync_is_limited_per_connection(config, clock, publisher) -> None:
+    app = _app(config, clock, publisher, RESYNC_RATE_LIMIT="2 per minute")
+    delivery = make_delivery(make_world(app.extensions["lastmile"]))
+    page = _live(app, delivery.tracking_token)
+    page.get_received("/live")  # the snapshot on connecting
+
+    for _ in range(4):
+        page.emit("resync", namespace="/live")
+    received = page.get_received("/live")
+
+    assert [e["name"] for e in received] == ["snapshot", "snapshot", "error", "error"]
+    assert received[2]["args"][0]["status"] == 429
+    assert page.is_connected("/live")
+    other_page = _live(app, delivery.tracking_token)
+    other_page.get_received("/live")
+    other_page.emit("resync", namespace="/live")
+    assert [e["name"] for e in other_page.get_received("/live")] == ["snapshot"]
+
+
+# --- driver pings: one budget per driver over HTTP and the socket -----------------------
+
+
+def test_socket_pings_share_the_drivers_http_budget(config, clock, publisher) -> None:
+    app = _app(config, clock, publisher, DRIVER_RATE_LIMIT="3 per minute")
+    make_world(app.extensions["lastmile"])
+    client = app.test_client()
+    assert _post(client, f"Bearer {DRIVER_TOKEN}", _ping(clock)).status_code == 200
+    phone = _driver(app, DRIVER_TOKEN)
+
+    acks = [phone.emit("positions", _ping(clock), namespace="/driver", callback=True)]
+    acks.append(phone.emit("positions", _ping(clock), namespace="/driver", callback=True))
+    over = phone.emit("positions", _ping(clock), namespace="/driver", callback=True)
+
+    assert all("accepted" in ack for ack in acks)
+    assert over["status"] == 429 and over["error"]
+    assert _post(client, f"Bearer {DRIVER_TOKEN}", _ping(clock)).status_code == 429
+    assert phone.is_connected("/driver")
+
+
+@pytest.mark.parametrize(
+    "variant",
+    [f"bearer {DRIVER_TOKEN}", f"BEARER   {DRIVER_TOKEN} ", f"  Bearer {DRIVER_TOKEN}\t"],
+)
+def test_the_http_ping_limit_counts_the_token_not_its_spelling(
+    config, clock, publisher, variant
+) -> None:
+    app = _app(config, clock, publisher, DRIVER_RATE_LIMIT="2 per minute")
+    make_world(app.extensions["lastmile"])
+    client = app.test_client()
+    assert _post(client, f"Bearer {DRIVER_TOKEN}", _ping(clock)).status_code == 200
+    assert _post(client, f"Bearer {DRIVER_TOKEN}", _ping(clock)).status_code == 200
+
+    assert _post(client, variant, _ping(clock)).status_code == 429
+
+
+def test_the_limit_storage_never_holds_a_raw_token(config, clock, publisher) -> None:
+    app = _app(config, clock, publisher)
+    make_world(app.extensions["lastmile"])
+    client = app.test_client()
+    _post(client, f"Bearer {DRIVER_TOKEN}", _ping(clock))
+    _post(client, f"Bearer {WRONG_DRIVER_TOKEN}", _ping(clock))
+    _post(client, None, _ping(clock))
+
+    keys = list(limiter.storage.storage)  # memory:// keeps its counters in a dict
+    assert any("driver-pings" in key for key in keys)
+    assert not any(DRIVER_TOKEN in key or WRONG_DRIVER_TOKEN in key for key in keys)
+    assert not any("Bearer" in key for key in keys)
+
 
 # --- the default namespace ---------------------------------------------------------------
 
