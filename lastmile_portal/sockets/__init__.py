@@ -1,10 +1,47 @@
-"""Socket.IO namespaces."""
+"""Socket.IO namespaces, and the log filter that keeps a client's garbage frames to one line."""
 
 from __future__ import annotations
 
+import logging
+import os
+from collections.abc import Iterator
+from types import TracebackType
 from typing import Any
 
+import engineio.packet
 from flask_socketio import ConnectionRefusedError, Namespace
+
+from ..web.errors import MESSAGES
+
+log = logging.getLogger("lastmile.sockets")
+
+
+class ClientNamespace(Namespace):
+    """Dispatch a client's events to ``on_<event>``; our own failures are logged, not raised.
+
+    Raised, they would end in a background thread's traceback on stderr (python-socketio
+    runs events in threads), outside the logging configuration.
+    """
+
+    def trigger_event(self, event: str, *args: Any) -> Any:
+        """Run the handler for ``event``; a failing one is logged and answered with a 500."""
+        if event == "connect" and not self._connecting(args):
+            # A client may name an event "connect": it must not re-run authentication.
+            return None
+        try:
+            return super().trigger_event(event, *args)
+        except ConnectionRefusedError:
+            raise
+        except Exception:
+            log.exception("%s handler on %s failed", event, self.namespace)
+            if event == "connect":
+                return False  # refuse: a check that failed never lets anyone in
+            return {"error": MESSAGES[500], "status": 500}
+
+    def _connecting(self, args: tuple[Any, ...]) -> bool:
+        # python-socketio passes (sid, environ, auth) for a real connect; the environ is the
+        # server's own object, which no client-sent argument can be.
+        return len(args) >= 2 and args[1] is self.server.get_environ(args[0], self.namespace)
 
 
 class RefusingNamespace(Namespace):
@@ -13,3 +50,68 @@ class RefusingNamespace(Namespace):
     def on_connect(self, auth: Any = None) -> None:
         """Refuse the connection."""
         raise ConnectionRefusedError("unknown namespace")
+
+
+# Errors python-socketio, python-engineio and json raise while decoding or dispatching a
+# client's bytes; anything else (a broken Redis, say) keeps its traceback.
+_CLIENT_INPUT_ERRORS = (
+    ValueError,
+    TypeError,
+    KeyError,
+    IndexError,
+    AttributeError,
+    RecursionError,
+)
+_OUR_CODE = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+_ENGINEIO_PACKET = f'File "{engineio.packet.__file__}"'
+
+
+class MalformedFrameFilter(logging.Filter):
+    """Turn a library's traceback for a client's undecodable frame into one WARNING line.
+
+    python-engineio logs "message handler error" / "post request handler error" with a
+    traceback for every Socket.IO packet it cannot decode, and Werkzeug logs "Error on
+    request" with one when an Engine.IO frame cannot be decoded: a cheap log flood. Records
+    with a frame of our code in their traceback are left alone.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Rewrite ``record`` in place when it is such a traceback; never drop it."""
+        summary = _malformed_frame(record)
+        if summary is not None:
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+            record.msg, record.args = "ignored a malformed Socket.IO frame: %r", (summary,)
+            record.exc_info, record.exc_text, record.stack_info = None, None, None
+        return True
+
+
+def _malformed_frame(record: logging.LogRecord) -> str | None:
+    """Return a short description when ``record`` is about a client's garbage, else None."""
+    if record.levelno < logging.ERROR:
+        return None
+    if record.name == "engineio.server" and record.exc_info:
+        error = record.exc_info[1]
+        if isinstance(error, _CLIENT_INPUT_ERRORS) and not any(
+            filename.startswith(_OUR_CODE) for filename in _filenames(error.__traceback__)
+        ):
+            return f"{type(error).__name__}: {error}"[:120]
+    if record.name == "werkzeug" and str(record.msg).startswith("Error on request:"):
+        # Werkzeug renders the traceback into the message; its last frame says who raised.
+        lines = str(record.msg).rstrip().splitlines()
+        frames = [line for line in lines if line.lstrip().startswith('File "')]
+        ours = any(_OUR_CODE in frame for frame in frames)
+        if frames and _ENGINEIO_PACKET in frames[-1] and not ours:
+            return lines[-1][:120]
+    return None
+
+
+def _filenames(tb: TracebackType | None) -> Iterator[str]:
+    while tb is not None:
+        yield tb.tb_frame.f_code.co_filename
+        tb = tb.tb_next
+
+
+# Installed once, when create_app imports the namespaces: both loggers are process-wide.
+_filter = MalformedFrameFilter()
+for _name in ("engineio.server", "werkzeug"):
+    logging.getLogger(_name).addFilter(_filter)

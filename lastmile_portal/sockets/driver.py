@@ -5,19 +5,20 @@ from __future__ import annotations
 from typing import Any
 
 from flask import current_app, session
-from flask_socketio import ConnectionRefusedError, Namespace
+from flask_socketio import ConnectionRefusedError
 
 from ..domain.errors import DomainError
 from ..services import drivers, tracking
 from ..web import limits as rate_limits
 from ..web import settings
+from . import ClientNamespace
 
 
 def _services():  # type: ignore[no-untyped-def]
     return current_app.extensions["lastmile"]
 
 
-class DriverNamespace(Namespace):
+class DriverNamespace(ClientNamespace):
     """Drivers connect with ``auth={"token": <driver API token>}`` and emit ``positions``."""
 
     def on_connect(self, auth: Any = None) -> None:
@@ -34,7 +35,7 @@ class DriverNamespace(Namespace):
         # The same bucket as the HTTP endpoint's: the hashed token (see web/limits.py).
         session["ping_key"] = rate_limits.token_key(token or "")
 
-    def on_positions(self, data: Any) -> dict[str, Any]:
+    def on_positions(self, data: Any = None, *_ignored: Any) -> dict[str, Any]:
         """Record ``{"positions": [...]}``; the acknowledgement carries the counts or the error.
 
         Pings share the driver's budget with the HTTP endpoint (DRIVER_RATE_LIMIT).

@@ -5,19 +5,20 @@ from __future__ import annotations
 from typing import Any
 
 from flask import current_app, request, session
-from flask_socketio import ConnectionRefusedError, Namespace, emit, join_room
+from flask_socketio import ConnectionRefusedError, emit, join_room
 
 from ..domain.errors import NotFound
 from ..services import tracking
 from ..web import limits as rate_limits
 from ..web import settings
+from . import ClientNamespace
 
 
 def _services():  # type: ignore[no-untyped-def]
     return current_app.extensions["lastmile"]
 
 
-class LiveNamespace(Namespace):
+class LiveNamespace(ClientNamespace):
     """Serve recipients: ``auth={"token": <tracking token>}``; snapshot, position, eta, status."""
 
     def on_connect(self, auth: Any = None) -> None:
@@ -47,7 +48,7 @@ class LiveNamespace(Namespace):
         join_room(f"delivery:{delivery_id}")
         emit("snapshot", tracking.live_snapshot(_services(), delivery_id))
 
-    def on_resync(self, _data: Any = None) -> None:
+    def on_resync(self, *_ignored: Any) -> None:
         """Send the full state again (the page asks after waking from the background).
 
         Limited per connection (RESYNC_RATE_LIMIT): over it the page gets an ``error``

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+import websocket
 
 from lastmile_portal import create_app
 from lastmile_portal.extensions import limiter, socketio
-from tests.builders import DRIVER_TOKEN, make_delivery, make_world
+from tests.builders import DRIVER_TOKEN, make_delivery, make_route, make_world
+from tests.servers import LiveServer
 
 WRONG_TRACKING_TOKEN = "a" * 32  # well formed, so the database is asked
 WRONG_DRIVER_TOKEN = "not-a-driver-token-but-long-enough"
@@ -189,3 +196,139 @@ def test_the_limit_storage_never_holds_a_raw_token(config, clock, publisher) -> 
 def test_the_default_namespace_refuses_connections(app) -> None:
     assert not socketio.test_client(app).is_connected("/")
     assert not socketio.test_client(app, auth={"token": DRIVER_TOKEN}).is_connected("/")
+
+
+# --- garbage frames: at most one short warning each, real errors still logged ------------
+
+
+@pytest.fixture
+def served(config, clock, publisher) -> Iterator[tuple[Any, str, str, int]]:  # type: ignore[no-untyped-def]
+    app = _app(config, clock, publisher)
+    world = make_world(app.extensions["lastmile"])
+    delivery = make_delivery(world)
+    make_route(world, [delivery])
+    server = LiveServer(app)
+    server.start()
+    yield app, delivery.tracking_token, server.url, server.port
+    server.stop()
+
+
+class RawSocket:
+    """A websocket speaking Engine.IO by hand, to send what no real client would."""
+
+    def __init__(self, port: int) -> None:
+        url = f"ws://127.0.0.1:{port}/socket.io/?EIO=4&transport=websocket"
+        self.ws = websocket.create_connection(url, timeout=5)
+        assert self.ws.recv().startswith("0")  # Engine.IO open
+
+    def join(self, namespace: str, auth: str) -> None:
+        self.ws.send(f"40{namespace},{auth}")
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            if self.ws.recv().startswith(f"40{namespace},"):
+                return
+        raise AssertionError(f"could not join {namespace}")
+
+    def send(self, frame: str | bytes) -> None:
+        if isinstance(frame, bytes):
+            self.ws.send_binary(frame)
+        else:
+            self.ws.send(frame)
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.ws.close()
+
+
+@pytest.fixture
+def thread_errors(monkeypatch) -> list[BaseException]:  # type: ignore[no-untyped-def]
+    """Collect exceptions that escape background threads (they print a traceback to stderr)."""
+    seen: list[BaseException] = []
+    monkeypatch.setattr(threading, "excepthook", lambda args: seen.append(args.exc_value))
+    return seen
+
+
+def _settle(records: Callable[[], list[logging.LogRecord]], quiet: float = 0.4) -> None:
+    """Wait until no new log record arrived for ``quiet`` seconds (the server is done)."""
+    count, since = -1, time.monotonic()
+    while time.monotonic() - since < quiet:
+        if len(records()) != count:
+            count, since = len(records()), time.monotonic()
+        time.sleep(0.05)
+
+
+ENGINEIO_GARBAGE: list[str | bytes] = ["x", "", "\x00\x01garbage", "b!!!"]
+SOCKETIO_GARBAGE: list[str | bytes] = [
+    '42["positions"',
+    "4",
+    "4{",
+    "4-1",
+    "44",
+    "49",
+    "4\u00e9",
+    '45-["a"]',
+    '4999999999999-["a"]',
+    "42" + "[" * 5000,
+    b"\x00\xff\xfe",
+]
+# Sent after joining /live (token) and /driver (driver token) on the same socket.
+NAMESPACE_GARBAGE: list[str | bytes] = [
+    "42/live,[]",
+    "42/live,{}",
+    "42/live,null",
+    '42/live,["resync",1,2,3]',
+    '42/live,["connect",{"token":"x"}]',
+    '42/live,["connect"]',
+    '42/driver,1["positions",1,2]',
+    '42/driver,2["positions"]',
+    '451-/driver,3["positions",{"_placeholder":true,"num":5}]',
+    b"\x01\x02",
+]
+
+
+def test_garbage_frames_cost_at_most_one_short_warning_each(served, caplog, thread_errors) -> None:
+    _app_, tracking_token, _url, port = served
+    caplog.set_level(logging.INFO)
+    frames = ENGINEIO_GARBAGE + SOCKETIO_GARBAGE
+    for frame in frames:
+        raw = RawSocket(port)
+        raw.send(frame)
+        time.sleep(0.05)
+        raw.close()
+    raw = RawSocket(port)
+    raw.join("/live", f'{{"token":"{tracking_token}"}}')
+    raw.join("/driver", f'{{"token":"{DRIVER_TOKEN}"}}')
+    for frame in NAMESPACE_GARBAGE:
+        raw.send(frame)
+    _settle(lambda: caplog.records)
+    raw.close()
+
+    loud = [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
+    assert not loud, [f"{r.name} {r.levelname} {r.getMessage()[:200]}" for r in loud]
+    assert not thread_errors
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) <= len(frames) + len(NAMESPACE_GARBAGE)
+    assert all("\n" not in r.getMessage() and len(r.getMessage()) < 300 for r in warnings)
+
+
+def test_a_real_error_in_our_handler_is_still_logged_with_its_traceback(
+    served, caplog, monkeypatch, thread_errors
+) -> None:
+    _app_, tracking_token, _url, port = served
+    raw = RawSocket(port)
+    raw.join("/live", f'{{"token":"{tracking_token}"}}')
+    caplog.set_level(logging.INFO)
+
+    def broken(*_args: object) -> None:
+        raise ValueError("a bug of ours, not the client's")
+
+    monkeypatch.setattr("lastmile_portal.services.tracking.live_snapshot", broken)
+    raw.send('42/live,["resync"]')
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and not any(r.exc_info for r in caplog.records):
+        time.sleep(0.05)
+    raw.close()
+
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR and r.exc_info]
+    assert errors, [f"{r.name} {r.getMessage()}" for r in caplog.records] or thread_errors
+    assert "a bug of ours" in str(errors[0].exc_info[1])  # type: ignore[index]
