@@ -118,6 +118,29 @@ def test_wrong_driver_tokens_over_http_and_socket_share_the_failure_budget(
     assert opened == [0]
 
 
+def test_socket_limits_count_in_the_configured_redis(config, clock, publisher, redis_url) -> None:
+    import redis
+
+    app = _app(
+        config,
+        clock,
+        publisher,
+        RATELIMIT_STORAGE_URI=redis_url,
+        LIVE_CONNECT_RATE_LIMIT="2 per minute",
+    )
+    delivery = make_delivery(make_world(app.extensions["lastmile"]))
+    client = app.test_client()
+
+    accepted = [_live(app, delivery.tracking_token, client).is_connected("/live") for _ in range(3)]
+    assert not _driver(app, WRONG_DRIVER_TOKEN, client).is_connected("/driver")
+
+    assert accepted == [True, True, False]
+    keys = [key.decode() for key in redis.Redis.from_url(redis_url).keys("*")]
+    assert any("live-connects" in key for key in keys)
+    assert any("token-failures" in key for key in keys)
+    assert not any(WRONG_DRIVER_TOKEN in key or WRONG_TRACKING_TOKEN in key for key in keys)
+
+
 # --- /live resync per connection ---------------------------------------------------------
 
 
