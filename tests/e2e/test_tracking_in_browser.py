@@ -73,7 +73,7 @@ def test_pings_move_the_marker_and_the_eta_live(
     # Ten minutes later, right outside: the marker glides over, the ETA comes forward and
     # the status says arriving.
     result = post_positions(live_server, d["driver_token"], (d["lat"] - 0.0004, d["lng"], now))
-    assert result == {"accepted": 1, "ignored": 0, "flagged": 0}
+    assert result == {"accepted": 1, "ignored": 0, "flagged": 0, "rejected": []}
     expect(page.get_by_test_id("map-text")).to_contain_text(re.compile(r"\d+ m from your address"))
     expect(page.get_by_test_id("eta")).not_to_have_text(far_eta)
     expect(page.get_by_test_id("status")).to_have_text("Driver arriving")
