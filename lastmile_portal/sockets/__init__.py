@@ -67,28 +67,35 @@ _ENGINEIO_PACKET = f'File "{engineio.packet.__file__}"'
 
 
 class MalformedFrameFilter(logging.Filter):
-    """Turn a library's traceback for a client's undecodable frame into one WARNING line.
+    """Turn a library's ERROR about a client's undecodable bytes into one short WARNING line.
 
     python-engineio logs "message handler error" / "post request handler error" with a
     traceback for every Socket.IO packet it cannot decode, and Werkzeug logs "Error on
     request" with one when an Engine.IO frame cannot be decoded: a cheap log flood. Records
-    with a frame of our code in their traceback are left alone.
+    with a frame of our code in their traceback are left alone. Werkzeug also logs "code
+    400, message Bad request syntax (...)" at ERROR for any unparsable request line, which
+    includes a websocket's last frames read as the next request once the socket is done.
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
-        """Rewrite ``record`` in place when it is such a traceback; never drop it."""
+        """Rewrite ``record`` in place when it is about such bytes; never drop it."""
+        if record.levelno < logging.ERROR:
+            return True
         summary = _malformed_frame(record)
         if summary is not None:
-            record.levelno, record.levelname = logging.WARNING, "WARNING"
             record.msg, record.args = "ignored a malformed Socket.IO frame: %r", (summary,)
             record.exc_info, record.exc_text, record.stack_info = None, None, None
+        elif _bad_request_line(record):
+            code, message = record.args  # type: ignore[misc]
+            record.args = (code, str(message)[:120])
+        else:
+            return True
+        record.levelno, record.levelname = logging.WARNING, "WARNING"
         return True
 
 
 def _malformed_frame(record: logging.LogRecord) -> str | None:
     """Return a short description when ``record`` is about a client's garbage, else None."""
-    if record.levelno < logging.ERROR:
-        return None
     if record.name == "engineio.server" and record.exc_info:
         error = record.exc_info[1]
         if isinstance(error, _CLIENT_INPUT_ERRORS) and not any(
@@ -103,6 +110,16 @@ def _malformed_frame(record: logging.LogRecord) -> str | None:
         if frames and _ENGINEIO_PACKET in frames[-1] and not ours:
             return lines[-1][:120]
     return None
+
+
+def _bad_request_line(record: logging.LogRecord) -> bool:
+    """Return whether ``record`` is Werkzeug (http.server) refusing an unparsable request."""
+    return (
+        record.name == "werkzeug"
+        and "code %d, message %s" in str(record.msg)
+        and isinstance(record.args, tuple)
+        and len(record.args) == 2
+    )
 
 
 def _filenames(tb: TracebackType | None) -> Iterator[str]:
