@@ -128,7 +128,16 @@ def _filenames(tb: TracebackType | None) -> Iterator[str]:
         tb = tb.tb_next
 
 
-# Installed once, when create_app imports the namespaces: both loggers are process-wide.
+# Installed once, when create_app imports the namespaces: these loggers are process-wide.
 _filter = MalformedFrameFilter()
 for _name in ("engineio.server", "werkzeug"):
     logging.getLogger(_name).addFilter(_filter)
+# python-engineio and python-socketio give their logger a bare StreamHandler of its own
+# when no level is set; with create_app's root handler every line came out twice.
+for _name in ("engineio.server", "socketio.server"):
+    _logger = logging.getLogger(_name)
+    if _logger.level == logging.NOTSET:
+        _logger.setLevel(logging.ERROR)  # the libraries' own default, without the handler
+    for _handler in list(_logger.handlers):
+        if type(_handler) is logging.StreamHandler and _handler.formatter is None:
+            _logger.removeHandler(_handler)

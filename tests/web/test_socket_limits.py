@@ -343,6 +343,14 @@ def test_garbage_frames_cost_at_most_one_short_warning_each(served, caplog, thre
     assert all("\n" not in r.getMessage() and len(r.getMessage()) < 300 for r in warnings)
 
 
+def test_socket_library_lines_are_printed_once(app) -> None:
+    # The libraries' own bare handler next to the root one printed each line twice.
+    for name in ("engineio.server", "socketio.server"):
+        logger = logging.getLogger(name)
+        assert logger.propagate and logger.getEffectiveLevel() >= logging.WARNING
+        assert not [h for h in logger.handlers if type(h) is logging.StreamHandler], name
+
+
 def test_a_real_error_in_our_handler_is_still_logged_with_its_traceback(
     served, caplog, monkeypatch, thread_errors
 ) -> None:
