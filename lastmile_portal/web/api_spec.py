@@ -42,6 +42,8 @@ def _position() -> dict[str, Any]:
             "minimum": f.minimum,
             "maximum": f.maximum,
             "description": f.description,
+            # An optional value the phone does not know may be sent as null.
+            **({} if f.required else {"nullable": True}),
         }
         for f in gps.FIELDS
     }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import unicodedata
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -33,20 +33,14 @@ json_like = st.recursive(
     ),
     max_leaves=20,
 )
-times = st.datetimes(
+far_times = st.datetimes(
     min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30), timezones=st.timezones()
-).map(datetime.isoformat)
-almost_fixes = st.fixed_dictionaries(
-    {},
-    optional={
-        "lat": scalars | st.floats(-100, 100),
-        "lng": scalars | st.floats(-200, 200),
-        "recorded_at": times | st.text(max_size=50) | scalars,
-        "speed": scalars,
-        "heading": scalars,
-        "accuracy": scalars,
-    },
 )
+# Around the server's clock, where the age and future limits are decided.
+near_times = st.tuples(st.floats(-3 * 86400, 3 * 86400), st.integers(-14 * 60, 14 * 60)).map(
+    lambda t: (NOW + timedelta(seconds=t[0])).astimezone(timezone(timedelta(minutes=t[1])))
+)
+times = (far_times | near_times).map(datetime.isoformat)
 
 
 def valid_fixes() -> st.SearchStrategy[dict[str, object]]:
@@ -64,6 +58,14 @@ def valid_fixes() -> st.SearchStrategy[dict[str, object]]:
         },
         optional={k: numbers[k] for k in ("speed", "heading", "accuracy")},
     )
+
+
+# A valid fix with one member replaced by anything JSON can carry, numeric text included.
+junk = scalars | times | st.floats().map(str) | st.integers().map(str) | json_like
+MEMBERS = [f.name for f in gps.FIELDS] + ["recorded_at"]
+almost_fixes = st.tuples(valid_fixes(), st.sampled_from(MEMBERS), junk).map(
+    lambda t: {**t[0], t[1]: t[2]}
+)
 
 
 @PROPERTY
@@ -88,6 +90,20 @@ def test_any_value_is_a_fix_within_the_rules_or_a_clear_rejection(raw) -> None: 
 def test_every_fix_within_the_rules_is_taken(fix) -> None:  # type: ignore[no-untyped-def]
     parsed = gps.parse_fix(fix, NOW)
     assert (parsed.lat, parsed.lng) == (float(fix["lat"]), float(fix["lng"]))
+
+
+@PROPERTY
+@given(fix=valid_fixes(), seconds=st.floats(-10 * 86400, 10 * 86400), offset=st.integers(-840, 840))
+def test_a_fix_is_taken_only_within_its_time_window(fix, seconds, offset) -> None:  # type: ignore[no-untyped-def]
+    at = (NOW + timedelta(seconds=seconds)).astimezone(timezone(timedelta(minutes=offset)))
+    inside = -gps.MAX_AGE.total_seconds() <= seconds <= gps.MAX_FUTURE_SKEW.total_seconds()
+    try:
+        parsed = gps.parse_fix({**fix, "recorded_at": at.isoformat()}, NOW)
+    except InvalidInput:
+        assert not inside
+    else:
+        assert inside
+        assert parsed.recorded_at == min(at, NOW)
 
 
 @PROPERTY
