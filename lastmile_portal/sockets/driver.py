@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from flask import current_app, session
@@ -44,10 +45,9 @@ class DriverNamespace(ClientNamespace):
         if not rate_limits.hit(rate, rate_limits.DRIVER_PINGS, session["ping_key"]):
             return {"error": rate_limits.TOO_MANY, "status": 429}
         positions = data.get("positions") if isinstance(data, dict) else None
-        if not isinstance(positions, list) or not positions:
-            return {"error": 'send {"positions": [...]}', "status": 422}
         try:
             result = tracking.record_positions(_services(), session["driver_id"], positions)
         except DomainError as error:
             return {"error": error.message, "status": error.status_code}
-        return {"accepted": result.accepted, "ignored": result.ignored, "flagged": result.flagged}
+        # The same answer as the HTTP endpoint's, rejected fixes included.
+        return dataclasses.asdict(result)

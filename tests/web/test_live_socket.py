@@ -85,7 +85,7 @@ def test_customer_gets_a_snapshot_then_live_position_and_eta(live, clock) -> Non
             timeout=5,
         )
         driver.disconnect()
-        assert ack == {"accepted": 1, "ignored": 0, "flagged": 0}
+        assert ack == {"accepted": 1, "ignored": 0, "flagged": 0, "rejected": []}
 
         position = listener.wait_for("position")
         assert position == {"lat": 52.50, "lng": 13.40, "at": clock.now().isoformat()}
@@ -166,5 +166,19 @@ def test_driver_namespace_refuses_bad_tokens_and_reports_bad_pings(live, clock) 
             timeout=5,
         )
         assert ack["status"] == 422 and "lat" in ack["error"]
+        # A bad fix next to a good one costs only itself, and says why.
+        ack = driver.call(
+            "positions",
+            {
+                "positions": [
+                    {"lat": True, "lng": 13.4, "recorded_at": clock.now().isoformat()},
+                    {"lat": 52.5, "lng": 13.4, "recorded_at": clock.now().isoformat()},
+                ]
+            },
+            namespace="/driver",
+            timeout=5,
+        )
+        assert ack["accepted"] == 1
+        assert ack["rejected"] == [{"index": 0, "error": "lat must be a number, not bool."}]
     finally:
         driver.disconnect()
