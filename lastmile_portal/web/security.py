@@ -1,11 +1,15 @@
-"""Security headers: set here, once, on every response Flask sends (pages, JSON, errors, static).
+"""Security headers: set here, once, on every response (pages, JSON, errors, static, Socket.IO).
 
-Socket.IO's own responses (long-polling, the websocket upgrade) are answered by the Engine.IO
-middleware in front of Flask and never reach this hook.
+Flask's responses get them from an ``after_request`` hook, which knows the page. Socket.IO's
+long-polling answers are made by the Engine.IO middleware in front of Flask and never reach
+that hook, so a thin WSGI wrapper adds the same fixed headers to any response still missing
+them (the websocket upgrade itself is written by simple-websocket and carries none).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Flask, Response, request
@@ -88,6 +92,8 @@ def register(app: Flask) -> None:
         "Permissions-Policy": PERMISSIONS_POLICY,
     }
 
+    app.wsgi_app = _AddMissingHeaders(app.wsgi_app, {**fixed, "Cache-Control": "no-store"})  # type: ignore[method-assign]
+
     @app.after_request
     def add_security_headers(response: Response) -> Response:
         for name, value in fixed.items():
@@ -103,3 +109,25 @@ def register(app: Flask) -> None:
             # Private by default: a view that may be cached says so itself.
             response.headers["Cache-Control"] = "no-store"
         return response
+
+
+class _AddMissingHeaders:
+    """Add ``headers`` (and HSTS over https) to every response that lacks them."""
+
+    def __init__(self, wsgi_app: Callable[..., Iterable[bytes]], headers: dict[str, str]) -> None:
+        self.wsgi_app = wsgi_app
+        self.headers = list(headers.items())
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        """Serve the request, completing the response's headers on their way out."""
+
+        def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            have = {name.lower() for name, _ in headers}
+            extra = [(k, v) for k, v in self.headers if k.lower() not in have]
+            # ProxyFix, inside this wrapper, has set the scheme by now.
+            secure = environ.get("wsgi.url_scheme") == "https"
+            if secure and "strict-transport-security" not in have:
+                extra.append(("Strict-Transport-Security", HSTS))
+            return start_response(status, headers + extra, exc_info)
+
+        return self.wsgi_app(environ, start)

@@ -184,3 +184,14 @@ def test_access_log_only_when_asked_for(config, extra: dict[str, str], level: in
     create_app({**config, "LOG_LEVEL": "INFO", **extra})
 
     assert logging.getLogger("werkzeug").level == level
+
+
+def test_socketio_polling_answers_carry_the_headers_too(client) -> None:
+    # Engine.IO answers these in front of Flask: the WSGI wrapper completes their headers.
+    response = client.get("/socket.io/?EIO=4&transport=polling")
+
+    assert response.status_code == 200 and response.get_data(as_text=True).startswith("0{")
+    assert_security_headers(response)
+    assert response.headers["Cache-Control"] == "no-store"
+    secure = client.get("/socket.io/?EIO=4&transport=polling", base_url="https://localhost")
+    assert secure.headers["Strict-Transport-Security"].startswith("max-age=")
