@@ -132,7 +132,10 @@ def server_env_common(workdir: Path, db_url: str) -> dict[str, str]:
         "JOB_BACKEND": "thread",
         "SMS_BACKEND": "console",
         "MAP_TILE_URL": "none",
+        # One machine plays 1,000 recipients and 50 drivers from one address.
         "TRACKING_RATE_LIMIT": "100000 per minute",
+        "LIVE_CONNECT_RATE_LIMIT": "100000 per minute",
+        "RESYNC_RATE_LIMIT": "100000 per minute",
         "SHOW_DRIVER_WITHIN_STOPS": "1000",
         "LOG_LEVEL": "WARNING",
         "HOST": "127.0.0.1",

@@ -64,6 +64,13 @@ _CLIENT_INPUT_ERRORS = (
 )
 _OUR_CODE = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
 _ENGINEIO_PACKET = f'File "{engineio.packet.__file__}"'
+# The security headers' WSGI wrapper only passes requests through: its frame is in every
+# traceback and says nothing about who raised.
+_PASS_THROUGH = os.path.join(_OUR_CODE, "web", "security.py")
+
+
+def _is_ours(filename: str) -> bool:
+    return filename.startswith(_OUR_CODE) and filename != _PASS_THROUGH
 
 
 class MalformedFrameFilter(logging.Filter):
@@ -99,14 +106,14 @@ def _malformed_frame(record: logging.LogRecord) -> str | None:
     if record.name == "engineio.server" and record.exc_info:
         error = record.exc_info[1]
         if isinstance(error, _CLIENT_INPUT_ERRORS) and not any(
-            filename.startswith(_OUR_CODE) for filename in _filenames(error.__traceback__)
+            _is_ours(filename) for filename in _filenames(error.__traceback__)
         ):
             return f"{type(error).__name__}: {error}"[:120]
     if record.name == "werkzeug" and str(record.msg).startswith("Error on request:"):
         # Werkzeug renders the traceback into the message; its last frame says who raised.
         lines = str(record.msg).rstrip().splitlines()
         frames = [line for line in lines if line.lstrip().startswith('File "')]
-        ours = any(_OUR_CODE in frame for frame in frames)
+        ours = any(_is_ours(frame.split('"')[1]) for frame in frames)
         if frames and _ENGINEIO_PACKET in frames[-1] and not ours:
             return lines[-1][:120]
     return None

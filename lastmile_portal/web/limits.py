@@ -103,7 +103,8 @@ def token_check() -> Iterator[None]:
     rate = settings().auth_failure_rate_limit
     address = client_address()
     if not within(rate, TOKEN_FAILURES, address):
-        raise TooManyFailures()
+        # At the latest, the longest window of the budget has passed by then.
+        raise TooManyFailures(retry_after=max(item.get_expiry() for item in _items(rate)))
     try:
         yield
     except DomainError:

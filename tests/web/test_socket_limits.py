@@ -372,3 +372,20 @@ def test_a_real_error_in_our_handler_is_still_logged_with_its_traceback(
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR and r.exc_info]
     assert errors, [f"{r.name} {r.getMessage()}" for r in caplog.records] or thread_errors
     assert "a bug of ours" in str(errors[0].exc_info[1])  # type: ignore[index]
+
+
+def test_wrong_tracking_links_spend_the_same_budget_and_say_when_to_retry(
+    config, clock, publisher
+) -> None:
+    app = _app(config, clock, publisher, AUTH_FAILURE_RATE_LIMIT="3 per minute")
+    delivery = make_delivery(make_world(app.extensions["lastmile"]))
+    client = app.test_client()
+    for _ in range(2):
+        assert client.get(f"/t/{WRONG_TRACKING_TOKEN}").status_code == 404
+    assert not _live(app, WRONG_TRACKING_TOKEN, client).is_connected("/live")
+
+    refused = client.get(f"/t/{delivery.tracking_token}")
+
+    assert refused.status_code == 429
+    assert refused.headers["Retry-After"] == "60"
+    assert refused.headers["Cache-Control"] == "no-store"
