@@ -57,6 +57,9 @@ def create_app(config: Mapping[str, Any] | None = None, **overrides: Any) -> Fla
         message_queue=settings.socketio_message_queue or None,
         # Same origin only (the default): pages are served by this app, never embedded.
     )
+    from .sockets import EngineIoGuard
+
+    app.wsgi_app = EngineIoGuard(app.wsgi_app)  # type: ignore[method-assign]
     if settings.trusted_proxies:
         # Behind N reverse proxies, take the client's address and scheme from their headers
         # (rate limits are per client, and Twilio signatures cover the public URL).

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import socket
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -389,3 +392,53 @@ def test_wrong_tracking_links_spend_the_same_budget_and_say_when_to_retry(
     assert refused.status_code == 429
     assert refused.headers["Retry-After"] == "60"
     assert refused.headers["Cache-Control"] == "no-store"
+
+
+def _polling_session(url: str) -> str:
+    with urllib.request.urlopen(f"{url}/socket.io/?EIO=4&transport=polling", timeout=5) as r:
+        return str(json.loads(r.read().decode()[1:])["sid"])
+
+
+def _poll_post(url: str, sid: str, body: bytes) -> int:
+    request = urllib.request.Request(
+        f"{url}/socket.io/?EIO=4&transport=polling&sid={sid}",
+        data=body,
+        method="POST",
+        headers={"Content-Type": "text/plain;charset=UTF-8"},
+    )
+    try:
+        # python-engineio used to hang for good on some of these: no answer is a failure.
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as error:
+        return int(error.code)
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        (b"9", 400),  # an unknown packet type
+        (b"6", 400),  # a noop, which only the server sends
+        (b"4hello\x1e7", 400),
+        (b"\xff\xfe", 400),  # not UTF-8
+        (b"3" * 1_000_001, 413),  # past Engine.IO's own buffer limit
+    ],
+    ids=["unknown-type", "noop", "unknown-type-later", "not-utf8", "too-large"],
+)
+def test_long_polling_garbage_is_answered_at_once_with_a_4xx(served, caplog, body, status) -> None:  # type: ignore[no-untyped-def]
+    _app_, _token, url, _port = served
+    sid = _polling_session(url)
+
+    assert _poll_post(url, sid, body) == status
+    # The session is still usable after the refusal (nothing of it was handed over).
+    assert _poll_post(url, sid, b"3") == 200  # a pong
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
+
+
+def test_a_post_to_a_closed_polling_session_is_a_400_not_a_500(served, caplog) -> None:  # type: ignore[no-untyped-def]
+    _app_, _token, url, _port = served
+    sid = _polling_session(url)
+    assert _poll_post(url, sid, b"1") == 200  # the client closes its session
+
+    assert _poll_post(url, sid, b"40/live,{}") == 400
+    assert not [r for r in caplog.records if r.exc_info]
