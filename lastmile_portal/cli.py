@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
 
 import click
 from flask import Flask, current_app
 
 from .adapters import migrations
-from .domain.errors import ServiceUnavailable
+from .domain.errors import DomainError, ServiceUnavailable
 
 
 def _services():  # type: ignore[no-untyped-def]
@@ -62,8 +66,39 @@ def demo_payload() -> dict[str, object]:
     }
 
 
+def _clear_errors(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn a domain error or an unreachable database into one line and exit 1."""
+
+    @wraps(command)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except DomainError as error:
+            raise click.ClickException(error.message) from None
+        except ServiceUnavailable as error:
+            hint = ""
+            if "no such table" in error.detail or "does not exist" in error.detail:
+                hint = " Run `flask --app app migrate` first."
+            raise click.ClickException(f"{error}.{hint}") from None
+
+    return wrapped
+
+
+def _seconds(_ctx: click.Context, _param: click.Parameter, value: float | None) -> float | None:
+    if value is not None and not (math.isfinite(value) and value > 0):
+        raise click.BadParameter("must be a positive number of seconds")
+    return value
+
+
 def register(app: Flask) -> None:
-    """Add the commands to ``app``."""
+    """Add the commands to ``app``; every one reports bad input in one line, no traceback."""
+    _add_commands(app)
+    for command in app.cli.commands.values():
+        if command.callback is not None:
+            command.callback = _clear_errors(command.callback)
+
+
+def _add_commands(app: Flask) -> None:
 
     @app.cli.command("migrate")
     def migrate_command() -> None:
@@ -92,7 +127,9 @@ def register(app: Flask) -> None:
 
     @app.cli.command("send-sms")
     @click.option("--watch", is_flag=True, help="Keep sending as texts come due (Ctrl+C stops).")
-    @click.option("--every", type=float, default=None, help="Seconds between runs with --watch.")
+    @click.option(
+        "--every", type=float, callback=_seconds, help="Seconds between runs with --watch."
+    )
     def send_sms_command(watch: bool, every: float | None) -> None:
         """Send the texts in the outbox that are due now (retries, quiet hours ended)."""
         import time
