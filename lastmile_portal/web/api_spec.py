@@ -149,7 +149,20 @@ SPEC: dict[str, Any] = {
                                         "type": "array",
                                         "minItems": 1,
                                         "maxItems": gps.MAX_BATCH,
-                                        "items": {"$ref": "#/components/schemas/Position"},
+                                        # Each fix is judged on its own, so the batch
+                                        # takes any item: what is not a Position is
+                                        # listed in `rejected`, not refused with it.
+                                        "items": {
+                                            "anyOf": [
+                                                {"$ref": "#/components/schemas/Position"},
+                                                {},
+                                            ],
+                                            "description": (
+                                                "A fix (Position). One that breaks its "
+                                                "rules is listed in `rejected` and the "
+                                                "others are still taken."
+                                            ),
+                                        },
                                     }
                                 },
                             }
