@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import lru_cache
 
 from flask import current_app, request
 from limits import RateLimitItem, parse_many
@@ -112,8 +113,10 @@ def token_check() -> Iterator[None]:
         raise
 
 
-def _items(rate: str) -> list[RateLimitItem]:
-    return sorted(parse_many(rate))
+@lru_cache(maxsize=64)
+def _items(rate: str) -> tuple[RateLimitItem, ...]:
+    # Parsed once per setting: this runs on every ping.
+    return tuple(sorted(parse_many(rate)))
 
 
 def _identifiers(scope: str, key: str) -> tuple[str, ...]:
