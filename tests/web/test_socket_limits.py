@@ -390,7 +390,8 @@ def test_wrong_tracking_links_spend_the_same_budget_and_say_when_to_retry(
     refused = client.get(f"/t/{delivery.tracking_token}")
 
     assert refused.status_code == 429
-    assert refused.headers["Retry-After"] == "60"
+    # Seconds until the window ends (Flask-Limiter may count down from its own window).
+    assert 0 < int(refused.headers["Retry-After"]) <= 60
     assert refused.headers["Cache-Control"] == "no-store"
 
 
