@@ -32,12 +32,14 @@ chromium:
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; \
 	fi
 
-test: $(VENV)/.deps-dev chromium
+# Lint, format and strict types are part of the test: a change that breaks them fails CI.
+test: lint chromium
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.deps-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 format: $(VENV)/.deps-dev
 	$(BIN)/ruff format .
