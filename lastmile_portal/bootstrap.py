@@ -141,4 +141,4 @@ def _job_queue(settings: Settings, runner: Any) -> InlineJobQueue | ThreadJobQue
         return RqJobQueue(settings.redis_url)
     if settings.job_backend == "thread":
         return ThreadJobQueue(runner)
-    return InlineJobQueue(runner)
+    return InlineJobQueue(runner, raise_errors=settings.testing)

@@ -19,18 +19,25 @@ Runner = Callable[..., None]  # runner(job_name, *args) runs lastmile_portal.job
 
 
 class InlineJobQueue:
-    """Run each job immediately in the caller's thread (deterministic tests)."""
+    """Run each job immediately in the caller's thread (deterministic tests).
+
+    With ``raise_errors`` (under TESTING) a failing job raises into the caller, so the
+    test that ran it fails instead of passing with a logged traceback.
+    """
 
     name = "inline"
 
-    def __init__(self, runner: Runner) -> None:
+    def __init__(self, runner: Runner, raise_errors: bool = False) -> None:
         self._runner = runner
+        self._raise = raise_errors
 
     def enqueue(self, job: str, *args: Any, key: str | None = None) -> None:
-        """Run the job now; errors are logged, not raised, as a real queue would."""
+        """Run the job now; errors are logged, as a real queue would, or raised in tests."""
         try:
             self._runner(job, *args)
         except Exception:
+            if self._raise:
+                raise
             log.exception("job %s failed", job)
 
 

@@ -10,7 +10,12 @@ import threading
 import pytest
 
 from lastmile_portal import create_app
-from lastmile_portal.adapters.job_queue import PENDING_PREFIX, RqJobQueue, ThreadJobQueue
+from lastmile_portal.adapters.job_queue import (
+    PENDING_PREFIX,
+    InlineJobQueue,
+    RqJobQueue,
+    ThreadJobQueue,
+)
 from lastmile_portal.adapters.migrations import upgrade
 from lastmile_portal.domain import model as m
 from lastmile_portal.services import routing
@@ -93,3 +98,18 @@ def test_in_process_queues_are_reported_by_health(tmp_path, backend) -> None:
     app = create_app(base_config(tmp_path, JOB_BACKEND=backend))
     upgrade(app.config["SETTINGS"].database_url)
     assert app.test_client().get("/healthz").get_json()["jobs"] == backend
+
+
+def test_a_failing_inline_job_fails_the_test_that_ran_it_and_is_logged_elsewhere(caplog) -> None:  # type: ignore[no-untyped-def]
+    def runner(job: str, *args: object) -> None:
+        raise RuntimeError(f"{job} broke")
+
+    with pytest.raises(RuntimeError, match="replan broke"):
+        InlineJobQueue(runner, raise_errors=True).enqueue("replan", 1)
+    InlineJobQueue(runner).enqueue("replan", 1)  # a real queue only logs
+    assert "job replan failed" in caplog.text
+
+
+def test_test_apps_raise_failing_inline_jobs(app) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(Exception):  # noqa: B017 - whatever the runner raises for it
+        app.extensions["lastmile"].jobs.enqueue("no_such_job")
