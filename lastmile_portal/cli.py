@@ -10,18 +10,12 @@ from functools import wraps
 from typing import Any
 
 import click
-from flask import Flask, current_app
+from flask import Flask
 
 from .adapters import migrations
 from .domain.errors import DomainError, ServiceUnavailable
-
-
-def _services():  # type: ignore[no-untyped-def]
-    return current_app.extensions["lastmile"]
-
-
-def _settings():  # type: ignore[no-untyped-def]
-    return current_app.config["SETTINGS"]
+from .web import services as _services
+from .web import settings as _settings
 
 
 def migrate_or_exit(url: str) -> None:

@@ -5,18 +5,14 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from flask import current_app, session
+from flask import session
 from flask_socketio import ConnectionRefusedError
 
 from ..domain.errors import DomainError
 from ..services import drivers, tracking
 from ..web import limits as rate_limits
-from ..web import settings
+from ..web import services, settings
 from . import ClientNamespace
-
-
-def _services():  # type: ignore[no-untyped-def]
-    return current_app.extensions["lastmile"]
 
 
 class DriverNamespace(ClientNamespace):
@@ -28,7 +24,7 @@ class DriverNamespace(ClientNamespace):
         token = token.strip() if isinstance(token, str) else None
         try:
             with rate_limits.token_check():
-                session["driver_id"] = drivers.authenticate_driver(_services(), token)
+                session["driver_id"] = drivers.authenticate_driver(services(), token)
         except rate_limits.TooManyFailures:
             raise ConnectionRefusedError(rate_limits.TOO_MANY) from None
         except DomainError:
@@ -46,7 +42,7 @@ class DriverNamespace(ClientNamespace):
             return {"error": rate_limits.TOO_MANY, "status": 429}
         positions = data.get("positions") if isinstance(data, dict) else None
         try:
-            result = tracking.record_positions(_services(), session["driver_id"], positions)
+            result = tracking.record_positions(services(), session["driver_id"], positions)
         except DomainError as error:
             return {"error": error.message, "status": error.status_code}
         # The same answer as the HTTP endpoint's, rejected fixes included.

@@ -4,18 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import current_app, request, session
+from flask import request, session
 from flask_socketio import ConnectionRefusedError, emit, join_room
 
 from ..domain.errors import NotFound
 from ..services import tracking
 from ..web import limits as rate_limits
-from ..web import settings
+from ..web import services, settings
 from . import ClientNamespace
-
-
-def _services():  # type: ignore[no-untyped-def]
-    return current_app.extensions["lastmile"]
 
 
 class LiveNamespace(ClientNamespace):
@@ -36,7 +32,7 @@ class LiveNamespace(ClientNamespace):
             with rate_limits.token_check():
                 # No token at all counts as a wrong one: "" is refused without a lookup.
                 delivery_id = tracking.delivery_id_for_token(
-                    _services(), token if isinstance(token, str) else ""
+                    services(), token if isinstance(token, str) else ""
                 )
         except rate_limits.TooManyFailures:
             raise ConnectionRefusedError(rate_limits.TOO_MANY) from None
@@ -46,7 +42,7 @@ class LiveNamespace(ClientNamespace):
             raise ConnectionRefusedError(reason) from None
         session["delivery_id"] = delivery_id
         join_room(f"delivery:{delivery_id}")
-        emit("snapshot", tracking.live_snapshot(_services(), delivery_id))
+        emit("snapshot", tracking.live_snapshot(services(), delivery_id))
 
     def on_resync(self, *_ignored: Any) -> None:
         """Send the full state again (the page asks after waking from the background).
@@ -60,4 +56,4 @@ class LiveNamespace(ClientNamespace):
         if not rate_limits.hit(settings().resync_rate_limit, rate_limits.RESYNCS, request.sid):
             emit("error", {"message": rate_limits.TOO_MANY, "status": 429})
             return
-        emit("snapshot", tracking.live_snapshot(_services(), delivery_id))
+        emit("snapshot", tracking.live_snapshot(services(), delivery_id))
