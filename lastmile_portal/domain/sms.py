@@ -94,6 +94,15 @@ def idempotency_key(delivery_id: int, kind: MessageKind, occasion: str | None = 
     return f"d{delivery_id}:{kind}" + (f":{occasion}" if occasion else "")
 
 
+def attempt_occasion(attempt: int) -> str:
+    """Return the occasion of delivery attempt number ``attempt`` (1 for the first).
+
+    Texts about one attempt (dispatched, approaching, arrived, failed) go out once per
+    attempt: a parcel re-delivered after a failure is texted again.
+    """
+    return f"a{attempt}"
+
+
 APPROACHING_STOPS_WITHIN = timedelta(minutes=45)
 
 

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from ..domain import model as m
 from ..domain.errors import InvalidInput, NotFound
-from ..domain.sms import MessageKind
+from ..domain.sms import MessageKind, attempt_occasion
 from ..domain.status import EN_ROUTE, DeliveryStatus
 from . import Services, notifications
 from .routing import request_reoptimization
@@ -41,7 +41,7 @@ def mark_arrived(services: Services, driver_id: int, stop_id: int) -> None:
             if d.status in EN_ROUTE:
                 d.mark_arrived(at=now, driver_id=driver_id, stop_id=stop_id)
                 notifications.queue_message(
-                    services, uow, d, MessageKind.ARRIVED, occasion=f"a{d.attempts + 1}"
+                    services, uow, d, MessageKind.ARRIVED, occasion=attempt_occasion(d.attempts + 1)
                 )
         uow.commit()
 
@@ -82,7 +82,11 @@ def mark_failed(services: Services, driver_id: int, stop_id: int, reason: str) -
             if d.status in EN_ROUTE:
                 d.mark_failed(at=now, driver_id=driver_id, reason=reason[:200])
                 notifications.queue_message(
-                    services, uow, d, MessageKind.FAILED_ATTEMPT, occasion=f"a{d.attempts}"
+                    services,
+                    uow,
+                    d,
+                    MessageKind.FAILED_ATTEMPT,
+                    occasion=attempt_occasion(d.attempts),
                 )
                 count += 1
         stop.status = m.StopStatus.FAILED

@@ -12,7 +12,7 @@ from ..domain.errors import NotFound, RoutingError
 from ..domain.eta import eta_window, schedule
 from ..domain.events import Actor, DeliveryDropped, DeliveryPlanned, EtaChanged
 from ..domain.routing import Point, RouteProblem, StopSpec, VehicleSpec, scaled
-from ..domain.sms import MessageKind
+from ..domain.sms import MessageKind, attempt_occasion
 from ..domain.status import DeliveryStatus
 from . import Services, notifications
 from .unit_of_work import UnitOfWork
@@ -192,7 +192,11 @@ def dispatch_route(services: Services, route_id: int) -> int:
                         reason="route dispatched",
                     )
                     notifications.queue_message(
-                        services, uow, d, MessageKind.DISPATCHED, occasion=f"a{d.attempts + 1}"
+                        services,
+                        uow,
+                        d,
+                        MessageKind.DISPATCHED,
+                        occasion=attempt_occasion(d.attempts + 1),
                     )
                     count += 1
         uow.commit()

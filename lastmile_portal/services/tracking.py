@@ -14,7 +14,13 @@ from ..domain.eta import LiveEta, StopAhead, live_etas, observed_pace
 from ..domain.events import Actor
 from ..domain.geo import haversine_m
 from ..domain.routing import Point
-from ..domain.sms import MessageKind, gsm_safe, idempotency_key, is_approaching
+from ..domain.sms import (
+    MessageKind,
+    attempt_occasion,
+    gsm_safe,
+    idempotency_key,
+    is_approaching,
+)
 from ..domain.status import EN_ROUTE, LABELS, DeliveryStatus
 from . import Services, notifications
 from .live_state import PERSIST_EVERY, DriverLive, OpenStop, RouteCache
@@ -536,7 +542,7 @@ def _refresh_route(
             continue
         # Once per attempt: the outbox's key makes every later call a no-op, and the
         # caller remembers the key so later stores skip the query.
-        occasion = f"a{d.attempts + 1}"
+        occasion = attempt_occasion(d.attempts + 1)
         notifications.queue_message(
             services,
             uow,
@@ -645,7 +651,9 @@ def _work_out(
                 and (close or eta.expected - now <= ARRIVING_WITHIN)
             ):
                 work.actions.append((True, delivery_id, eta))
-            key = idempotency_key(delivery_id, MessageKind.APPROACHING, f"a{attempts + 1}")
+            key = idempotency_key(
+                delivery_id, MessageKind.APPROACHING, attempt_occasion(attempts + 1)
+            )
             if key not in texted and is_approaching(eta.stops_before, eta.expected, now):
                 work.actions.append((False, delivery_id, eta))
     return work
