@@ -85,6 +85,7 @@ class ThreadJobQueue:
 PENDING_PREFIX = "lastmile:pending:"
 LOCK_PREFIX = "lastmile:lock:"
 QUEUE_NAME = "lastmile"
+JOB_TIMEOUT_S = 600
 
 
 class RqJobQueue:
@@ -101,11 +102,25 @@ class RqJobQueue:
 
     def enqueue(self, job: str, *args: Any, key: str | None = None) -> None:
         """Queue the job for a worker unless one with the same ``key`` is still waiting."""
-        if key is not None and not self.redis.set(PENDING_PREFIX + key, "1", nx=True, ex=3600):
+        # The mark expires after the job's own timeout: a job lost before it ran (a worker
+        # killed, a queue flushed) must not keep that route from ever being re-planned.
+        if key is not None and not self.redis.set(
+            PENDING_PREFIX + key, "1", nx=True, ex=JOB_TIMEOUT_S
+        ):
             return
-        self.queue.enqueue(
-            "lastmile_portal.jobs.run_queued", job, key, *args, job_timeout=600, result_ttl=300
-        )
+        try:
+            self.queue.enqueue(
+                "lastmile_portal.jobs.run_queued",
+                job,
+                key,
+                *args,
+                job_timeout=JOB_TIMEOUT_S,
+                result_ttl=300,
+            )
+        except Exception:
+            if key is not None:
+                self.redis.delete(PENDING_PREFIX + key)  # nothing is waiting after all
+            raise
 
 
 @contextlib.contextmanager

@@ -113,3 +113,24 @@ def test_a_failing_inline_job_fails_the_test_that_ran_it_and_is_logged_elsewhere
 def test_test_apps_raise_failing_inline_jobs(app) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(Exception):  # noqa: B017 - whatever the runner raises for it
         app.extensions["lastmile"].jobs.enqueue("no_such_job")
+
+
+@pytest.mark.redis
+def test_an_rq_job_that_could_not_be_queued_does_not_block_the_route(
+    redis_url, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    jobs = RqJobQueue(redis_url, queue_name="lastmile-test-poison")
+    real = jobs.queue.enqueue
+
+    def refuse(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise ConnectionError("redis went away mid-enqueue")
+
+    monkeypatch.setattr(jobs.queue, "enqueue", refuse)
+    with pytest.raises(ConnectionError):
+        jobs.enqueue("replan_route", 7, key="route:7")
+    monkeypatch.setattr(jobs.queue, "enqueue", real)
+
+    jobs.enqueue("replan_route", 7, key="route:7")  # queued this time, not dropped
+    assert jobs.queue.count == 1
+    assert 0 < jobs.redis.ttl(PENDING_PREFIX + "route:7") <= 600
+    jobs.queue.empty()
