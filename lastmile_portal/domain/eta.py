@@ -44,7 +44,8 @@ def schedule(
 
 # ---------------------------------------------------------------- live ETAs
 
-Z_80 = 1.2816  # two-sided 80 % interval of a normal distribution
+ETA_CONFIDENCE = 0.8  # how often the parcel arrives inside the interval shown
+Z_80 = 1.2816  # two-sided 80 % interval of a normal distribution (ETA_CONFIDENCE)
 SIGMA_PER_STOP_S = 150.0  # each stop ahead: parking, stairs, a chat at the door
 SIGMA_TRAVEL_SHARE = 0.08  # traffic: 8 % of the remaining driving time
 EARLY_SHARE = 0.6  # drivers are rarely early and often late: skew the interval
@@ -71,7 +72,7 @@ class LiveEta:
     earliest: datetime
     latest: datetime
     stops_before: int
-    confidence: float = 0.8
+    confidence: float = ETA_CONFIDENCE
 
 
 def observed_pace(legs: list[tuple[float, float]]) -> float:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ..domain import live_payloads as payloads
 from ..domain.events import DeliveryStatusChanged, EtaChanged, Event, SmsQueued
 from ..domain.status import LABELS, DeliveryStatus
 from .notifications import OUTBOX_JOB
@@ -22,23 +23,20 @@ def dispatch(services: Services, events: list[Event]) -> None:
             services.publisher.publish(
                 f"delivery:{event.delivery_id}",
                 "status",
-                {
-                    "status": event.new,
-                    "label": LABELS[DeliveryStatus(event.new)],
-                    "at": event.occurred_at.isoformat(),
-                },
+                payloads.status(event.new, LABELS[DeliveryStatus(event.new)], event.occurred_at),
             )
         elif isinstance(event, EtaChanged) and event.delivery_id is not None:
             # Customers see the window and their place in the queue, never the route.
             services.publisher.publish(
                 f"delivery:{event.delivery_id}",
                 "eta",
-                {
-                    "eta_earliest": event.eta_earliest,
-                    "eta_latest": event.eta_latest,
-                    "stops_before": event.stops_before,
-                    "plan_version": event.plan_version,
-                },
+                payloads.eta(
+                    expected=event.new_arrival,
+                    earliest=event.eta_earliest,
+                    latest=event.eta_latest,
+                    stops_before=event.stops_before,
+                    plan_version=event.plan_version,
+                ),
             )
     if wake_outbox:
         # Coalesced: a burst of texts (a whole route dispatched) costs one sender run.

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from ..domain import gps
+from ..domain import live_payloads as payloads
 from ..domain import model as m
 from ..domain.errors import InvalidInput, NotFound, ServiceUnavailable
 from ..domain.eta import LiveEta, StopAhead, live_etas, observed_pace
@@ -239,19 +240,18 @@ def snapshot_payload(view: TrackingView) -> dict[str, Any]:
         "status": view.status,
         "label": view.status_label,
         "window": {"start": _iso(view.window_start), "end": _iso(view.window_end)},
-        "eta": {
-            "expected": _iso(view.eta_expected),
-            "earliest": _iso(view.eta_earliest),
-            "latest": _iso(view.eta_latest),
-            "confidence": 0.8,
-        }
-        if view.eta_earliest
+        "eta": payloads.eta(
+            expected=view.eta_expected,
+            earliest=view.eta_earliest,
+            latest=view.eta_latest,
+            stops_before=view.stops_before,
+            plan_version=view.plan_version,
+        )
+        if view.eta_earliest and view.eta_latest
         else None,
         "stops_before": view.stops_before,
         "destination": {"lat": view.lat, "lng": view.lng},
-        "position": {"lat": pos.lat, "lng": pos.lng, "at": pos.at.isoformat(), "stale": pos.stale}
-        if pos
-        else None,
+        "position": payloads.position(pos.lat, pos.lng, pos.at, stale=pos.stale) if pos else None,
         "driver_hidden_until_stops": view.driver_hidden_until_stops,
         "history": [
             {"status": h.status, "label": h.label, "at": h.at.isoformat()} for h in view.history
@@ -404,7 +404,7 @@ def _seed(services: Services, driver_id: int, live: DriverLive) -> None:
 
 
 def _publish_position(services: Services, live: DriverLive) -> None:
-    payload = {"lat": live.lat, "lng": live.lng, "at": live.at.isoformat()}  # type: ignore[union-attr]
+    payload = payloads.position(live.lat, live.lng, live.at)  # type: ignore[arg-type]
     show_within = services.settings.show_driver_within_stops
     for room, stops_before in live.rooms or []:
         if stops_before <= show_within:
@@ -629,7 +629,7 @@ def _work_out(
         for i, s in enumerate(route.stops)
     ]
     work = _Work()
-    position = {"lat": here.lat, "lng": here.lng, "at": at.isoformat()}
+    position = payloads.position(here.lat, here.lng, at)
     show_within = services.settings.show_driver_within_stops
     for stop, eta in zip(route.stops, live_etas(now, ahead, route.pace), strict=True):
         moved = _eta_moved(stop.stored, eta)
@@ -686,11 +686,11 @@ def _eta_moved(
 
 
 def _eta_payload(eta: LiveEta, plan_version: int) -> dict[str, Any]:
-    return {
-        "expected": eta.expected.isoformat(),
-        "eta_earliest": eta.earliest.isoformat(),
-        "eta_latest": eta.latest.isoformat(),
-        "stops_before": eta.stops_before,
-        "confidence": eta.confidence,
-        "plan_version": plan_version,
-    }
+    return payloads.eta(
+        expected=eta.expected,
+        earliest=eta.earliest,
+        latest=eta.latest,
+        stops_before=eta.stops_before,
+        plan_version=plan_version,
+        confidence=eta.confidence,
+    )

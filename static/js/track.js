@@ -167,7 +167,7 @@
     renderMapText();
   });
   socket.on("eta", function (e) {
-    renderEta({ earliest: e.eta_earliest, latest: e.eta_latest }, e.stops_before);
+    renderEta(e, e.stops_before);
   });
   socket.on("status", function (s) {
     var finished = s.status === "delivered" || s.status === "at_locker" || s.status === "collected";

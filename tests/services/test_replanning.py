@@ -54,7 +54,14 @@ def test_replan_saves_new_version_and_tells_each_customer_why(services, world, p
     assert rooms == {f"delivery:{d}" for d in changed}
     for _, event_name, payload in publisher.published:
         assert event_name == "eta"
-        assert set(payload) == {"eta_earliest", "eta_latest", "stops_before", "plan_version"}
+        assert set(payload) == {
+            "expected",
+            "earliest",
+            "latest",
+            "confidence",
+            "stops_before",
+            "plan_version",
+        }
 
 
 def test_replan_keeps_done_stops_and_the_stop_the_driver_is_at(services, world) -> None:

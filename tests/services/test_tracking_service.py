@@ -490,7 +490,7 @@ def test_newest_position_goes_only_to_en_route_parcels_of_this_driver(  # type: 
     )
     for _room, payload in positions:
         # One message per room, with the newest fix only.
-        assert payload == {"lat": 52.5210, "lng": 13.3980, "at": NOW.isoformat()}
+        assert payload == {"lat": 52.5210, "lng": 13.3980, "at": NOW.isoformat(), "stale": False}
     # Nothing at all (position, eta or status) reaches the others' rooms.
     every_room = {room for room, _event, _payload in publisher.published}
     assert f"delivery:{done.id}" not in every_room

@@ -88,7 +88,12 @@ def test_customer_gets_a_snapshot_then_live_position_and_eta(live, clock) -> Non
         assert ack == {"accepted": 1, "ignored": 0, "flagged": 0, "rejected": []}
 
         position = listener.wait_for("position")
-        assert position == {"lat": 52.50, "lng": 13.40, "at": clock.now().isoformat()}
+        assert position == {
+            "lat": 52.50,
+            "lng": 13.40,
+            "at": clock.now().isoformat(),
+            "stale": False,
+        }
         eta = listener.wait_for("eta")
         assert eta["stops_before"] == 1  # type: ignore[index]
     finally:
