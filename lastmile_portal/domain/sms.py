@@ -40,6 +40,21 @@ class SmsSendError(Exception):
         self.rate_limited = rate_limited
 
 
+class SendOutcome(StrEnum):
+    """How one claimed text ended in an outbox run."""
+
+    SENT = "sent"
+    RECOVERED = "recovered"  # an earlier try had gone out after all
+    DUPLICATE = "duplicate"  # it went out twice (a sender stalled past its lease)
+    RETRYING = "retrying"
+    RATE_LIMITED = "rate_limited"  # retried later, and the run stops
+    FAILED = "failed"
+    RELEASED = "released"  # in doubt, the provider never saw it: back in line
+    SUPERSEDED = "superseded"  # another sender took it over meanwhile
+    CANCELLED = "cancelled"  # must not go out (opted out, parcel already delivered...)
+    DEFERRED = "deferred"  # quiet hours: held until morning
+
+
 class MessageKind(StrEnum):
     """What a text is about; each kind has a template ``templates/sms/<kind>.txt``."""
 

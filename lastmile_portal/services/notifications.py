@@ -35,6 +35,7 @@ from ..domain.sms import (
     URGENT,
     MessageKind,
     ReplyKind,
+    SendOutcome,
     SmsSendError,
     advance,
     count_segments,
@@ -215,27 +216,28 @@ def send_due(services: Services, limit: int = 500) -> dict[str, int]:
     dies mid-send leaves a claim that expires and is checked with the provider before the
     text is sent again. A 429 ends the run early: the provider asked us to slow down.
     """
-    outcomes: Counter[str] = Counter()
+    outcomes: Counter[SendOutcome] = Counter()
     for _ in range(limit):
         claim = _claim_next(services)
         if claim is None:
             break
-        if isinstance(claim, str):  # cancelled or deferred without a send
+        if isinstance(claim, SendOutcome):  # cancelled or deferred without a send
             outcomes[claim] += 1
             continue
         outcome = _attempt(services, claim)
         outcomes[outcome] += 1
-        if outcome == "rate_limited":
+        if outcome is SendOutcome.RATE_LIMITED:
             break
     else:
         # More may be due: queue another run rather than hold this worker for ever.
         services.jobs.enqueue(OUTBOX_JOB, key=OUTBOX_JOB)
-    if outcomes:
-        log.info("outbox run: %s", dict(outcomes))
-    return dict(outcomes)
+    counts = {str(outcome): n for outcome, n in outcomes.items()}
+    if counts:
+        log.info("outbox run: %s", counts)
+    return counts
 
 
-def _claim_next(services: Services) -> _Claim | str | None:
+def _claim_next(services: Services) -> _Claim | SendOutcome | None:
     """Claim the next due text, or settle it at once if it must not go out now (say how)."""
     now = services.clock.now()
     lease = now + timedelta(seconds=services.settings.sms_claim_s)
@@ -272,7 +274,7 @@ def _hold_back(
     message: m.OutboundSms,
     d: m.Delivery | None,
     now: datetime,
-) -> str | None:
+) -> SendOutcome | None:
     """Cancel or defer a claimed text if it must not go out now; return which, or None."""
     reason = _blocked(uow, d, message.to)
     if reason is None and d is not None:
@@ -288,17 +290,17 @@ def _hold_back(
                     delivery_id=d.id, occurred_at=now, message_kind=message.kind, reason=reason
                 )
             )
-        return "cancelled"
+        return SendOutcome.CANCELLED
     # A retry can drift into the night; quiet hours hold it until morning.
     until = _quiet_until(services, d, message.kind, now) if d is not None else None
     if until is not None:
         message.status = m.SmsStatus.DEFERRED
         message.next_attempt_at = until
-        return "deferred"
+        return SendOutcome.DEFERRED
     return None
 
 
-def _attempt(services: Services, claim: _Claim) -> str:
+def _attempt(services: Services, claim: _Claim) -> SendOutcome:
     """Send a claimed text, or first ask the provider whether an earlier try got through."""
     try:
         if claim.in_doubt:
@@ -318,7 +320,7 @@ def _attempt(services: Services, claim: _Claim) -> str:
     return _record_sent(services, claim, sid)
 
 
-def _record_sent(services: Services, claim: _Claim, sid: str) -> str:
+def _record_sent(services: Services, claim: _Claim, sid: str) -> SendOutcome:
     now = services.clock.now()
     with services.uow() as uow:
         message = uow.repo.get(m.OutboundSms, claim.id)
@@ -326,7 +328,7 @@ def _record_sent(services: Services, claim: _Claim, sid: str) -> str:
         if message.provider_sid not in (None, sid):
             # Only a sender stalled past its lease gets here; the text went out twice.
             log.error("SMS %s was sent twice: %s and %s", claim.id, message.provider_sid, sid)
-            return "duplicate"
+            return SendOutcome.DUPLICATE
         first = message.sent_at is None
         message.provider_sid = sid
         message.sent_at = message.sent_at or now
@@ -349,41 +351,41 @@ def _record_sent(services: Services, claim: _Claim, sid: str) -> str:
                 ),
             )
         uow.commit()
-    return "recovered" if claim.in_doubt else "sent"
+    return SendOutcome.RECOVERED if claim.in_doubt else SendOutcome.SENT
 
 
-def _release(services: Services, claim: _Claim) -> str:
+def _release(services: Services, claim: _Claim) -> SendOutcome:
     """Put an in-doubt text the provider never saw back in line (or give up on it)."""
     now = services.clock.now()
     with services.uow() as uow:
         message = uow.repo.get(m.OutboundSms, claim.id)
         if message is None or not _still_ours(message, claim):
-            return "superseded"
+            return SendOutcome.SUPERSEDED
         if claim.attempts >= services.settings.sms_max_attempts:
             _fail(uow, message, claim, now, f"gave up after {claim.attempts} attempts")
-            outcome = "failed"
+            outcome = SendOutcome.FAILED
         else:
             message.status = m.SmsStatus.PENDING
             message.next_attempt_at = now
-            outcome = "released"
+            outcome = SendOutcome.RELEASED
         uow.commit()
     return outcome
 
 
-def _record_failure(services: Services, claim: _Claim, error: SmsSendError) -> str:
+def _record_failure(services: Services, claim: _Claim, error: SmsSendError) -> SendOutcome:
     now = services.clock.now()
     with services.uow() as uow:
         message = uow.repo.get(m.OutboundSms, claim.id)
         if message is None or not _still_ours(message, claim):
-            return "superseded"
+            return SendOutcome.SUPERSEDED
         if error.opted_out and uow.repo.opt_out_of(claim.to) is None:
             uow.repo.add(m.SmsOptOut(phone=claim.to, opted_out_at=now))
         if error.permanent:
             _fail(uow, message, claim, now, str(error))
-            outcome = "failed"
+            outcome = SendOutcome.FAILED
         elif claim.attempts >= services.settings.sms_max_attempts and not error.in_doubt:
             _fail(uow, message, claim, now, f"gave up after {claim.attempts} attempts: {error}")
-            outcome = "failed"
+            outcome = SendOutcome.FAILED
         else:
             delay = retry_delay(claim.attempts, services.settings.sms_retry_s, claim.id)
             # A text that may have gone out is never given up or resent blindly: it stays
@@ -392,7 +394,7 @@ def _record_failure(services: Services, claim: _Claim, error: SmsSendError) -> s
                 message.status = m.SmsStatus.PENDING
             message.next_attempt_at = now + delay
             message.error = str(error)
-            outcome = "rate_limited" if error.rate_limited else "retrying"
+            outcome = SendOutcome.RATE_LIMITED if error.rate_limited else SendOutcome.RETRYING
         uow.commit()
     log.warning("SMS %s attempt %d: %s (%s)", claim.id, claim.attempts, error, outcome)
     return outcome
