@@ -632,9 +632,22 @@ def _work_out(
     position = payloads.position(here.lat, here.lng, at)
     show_within = services.settings.show_driver_within_stops
     for stop, eta in zip(route.stops, live_etas(now, ahead, route.pace), strict=True):
-        moved = _eta_moved(stop.stored, eta)
-        if moved:
+        # Per stop, not per parcel: every parcel at a stop gets the same ETA.
+        payload = (
+            payloads.eta(
+                expected=eta.expected,
+                earliest=eta.earliest,
+                latest=eta.latest,
+                stops_before=eta.stops_before,
+                plan_version=route.plan_version,
+                confidence=eta.confidence,
+            )
+            if _eta_moved(stop.stored, eta)
+            else None
+        )
+        if payload is not None:
             work.moved.append(eta)
+        close = haversine_m(here, Point(stop.lat, stop.lng)) <= ARRIVING_METRES
         for delivery_id, status, attempts in stop.parcels:
             if status not in EN_ROUTE:
                 continue
@@ -642,9 +655,8 @@ def _work_out(
             work.rooms.append((room, eta.stops_before))
             if eta.stops_before <= show_within:
                 work.out.append((room, "position", position))
-            if moved:
-                work.out.append((room, "eta", _eta_payload(eta, route.plan_version)))
-            close = haversine_m(here, Point(stop.lat, stop.lng)) <= ARRIVING_METRES
+            if payload is not None:
+                work.out.append((room, "eta", payload))
             if (
                 eta.stops_before == 0
                 and status is DeliveryStatus.OUT_FOR_DELIVERY
@@ -682,15 +694,4 @@ def _eta_moved(
         abs(expected - eta.expected) >= ETA_REPUBLISH
         or abs(earliest - eta.earliest) >= ETA_REPUBLISH
         or abs(latest - eta.latest) >= ETA_REPUBLISH
-    )
-
-
-def _eta_payload(eta: LiveEta, plan_version: int) -> dict[str, Any]:
-    return payloads.eta(
-        expected=eta.expected,
-        earliest=eta.earliest,
-        latest=eta.latest,
-        stops_before=eta.stops_before,
-        plan_version=plan_version,
-        confidence=eta.confidence,
     )
