@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from datetime import datetime, timedelta
 from enum import StrEnum
 
@@ -151,6 +152,44 @@ class RouteProblem:
                         f"Stop {sid} is locked on {locked_on[sid]} but starts on {vid}."
                     )
 
+    # Matrix layout, owned here and nowhere else: vehicle ``i`` starts at node ``i`` and
+    # ends at node ``nv + i``; stop ``j`` is node ``2 * nv + j``.
+
+    def start_node(self, vehicle_index: int) -> int:
+        """Return the matrix node where vehicle ``vehicle_index`` starts."""
+        return vehicle_index
+
+    def end_node(self, vehicle_index: int) -> int:
+        """Return the matrix node where vehicle ``vehicle_index`` ends."""
+        return len(self.vehicles) + vehicle_index
+
+    @property
+    def first_stop_node(self) -> int:
+        """Return the matrix node of the first stop (every node before it is a depot)."""
+        return 2 * len(self.vehicles)
+
+    @property
+    def node_count(self) -> int:
+        """Return how many nodes the matrix has."""
+        return 2 * len(self.vehicles) + len(self.stops)
+
+    def stop_node(self, stop_index: int) -> int:
+        """Return the matrix node of ``stops[stop_index]``."""
+        return 2 * len(self.vehicles) + stop_index
+
+    def node_of(self, stop_id: str) -> int:
+        """Return the matrix node of the stop called ``stop_id``."""
+        return self._stop_nodes[stop_id]
+
+    def stop_at(self, node: int) -> StopSpec:
+        """Return the stop at matrix node ``node`` (which must be a stop node)."""
+        return self.stops[node - 2 * len(self.vehicles)]
+
+    @cached_property
+    def _stop_nodes(self) -> dict[str, int]:
+        first = 2 * len(self.vehicles)
+        return {s.id: first + i for i, s in enumerate(self.stops)}
+
     def points(self) -> list[Point]:
         """Return every location: vehicle starts, vehicle ends, then stops (matrix order)."""
         return (
@@ -219,15 +258,13 @@ def verify_plan(problem: RouteProblem, plan: RoutePlan, matrix: Matrix) -> list[
     Travel times are scaled by each vehicle's speed factor, as the optimizer does.
     """
     problems: list[str] = []
-    nv = len(problem.vehicles)
-    stop_index = {s.id: 2 * nv + i for i, s in enumerate(problem.stops)}
     stops = {s.id: s for s in problem.stops}
     seen: dict[str, int] = {}
     for vi, vehicle in enumerate(problem.vehicles):
         route = plan.route_for(vehicle.id)
         visits = route.visits if route else ()
         t = vehicle.shift_start
-        here = vi
+        here = problem.start_node(vi)
         load = 0
         dist = 0.0
         for visit in visits:
@@ -236,7 +273,7 @@ def verify_plan(problem: RouteProblem, plan: RoutePlan, matrix: Matrix) -> list[
             if stop is None:
                 problems.append(f"{vehicle.id} visits unknown stop {visit.stop_id}")
                 continue
-            nxt = stop_index[stop.id]
+            nxt = problem.node_of(stop.id)
             t += scaled(matrix.durations[here][nxt], vehicle.speed_factor)
             dist += matrix.distances[here][nxt]
             if t > stop.window_end:
@@ -249,8 +286,9 @@ def verify_plan(problem: RouteProblem, plan: RoutePlan, matrix: Matrix) -> list[
                 problems.append(f"{stop.id} is fixed to {stop.fixed_vehicle}, not {vehicle.id}")
             here = nxt
         if visits:
-            t += scaled(matrix.durations[here][nv + vi], vehicle.speed_factor)
-            dist += matrix.distances[here][nv + vi]
+            end = problem.end_node(vi)
+            t += scaled(matrix.durations[here][end], vehicle.speed_factor)
+            dist += matrix.distances[here][end]
         if t > vehicle.shift_end:
             problems.append(f"{vehicle.id} ends at {t}, after its shift ({vehicle.shift_end})")
         if load > vehicle.capacity:
