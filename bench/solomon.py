@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import math
 import sys
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,6 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from lastmile_portal.domain.ports import RouteOptimizer  # noqa: E402
 from lastmile_portal.domain.routing import (  # noqa: E402
     Matrix,
     Objective,
@@ -160,6 +162,23 @@ def to_problem(inst: Instance, scale: int = SCALE) -> tuple[RouteProblem, Matrix
 
 def _units(value: float, scale: int) -> int:
     return int(round(value * scale))
+
+
+def solve_checked(
+    inst: Instance, optimizer: RouteOptimizer, deadline: float
+) -> tuple[list[list[int]], list[str]]:
+    """Solve the instance until ``deadline`` (``time.perf_counter``); return routes and faults.
+
+    The faults are every rule the routes break (``check``) and the customers the plan leaves
+    out. The matrix is built before the clock is read, so the deadline covers it.
+    """
+    problem, matrix = to_problem(inst)
+    plan = optimizer.solve(problem, matrix, max(0.05, deadline - time.perf_counter()))
+    routes = plan_routes(plan)
+    errors = check(inst, routes)
+    if plan.dropped:
+        errors.append(f"{len(plan.dropped)} customers not served: {sorted(plan.dropped)[:10]}")
+    return routes, errors
 
 
 def plan_routes(plan: RoutePlan) -> list[list[int]]:

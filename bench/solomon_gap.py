@@ -25,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from solomon import DATA, bks, check, parse, plan_routes, route_distance, to_problem  # noqa: E402
+from solomon import DATA, bks, parse, route_distance, solve_checked  # noqa: E402
 
 from lastmile_portal.adapters.ortools_optimizer import (  # noqa: E402
     OrToolsOptimizer,
@@ -36,14 +36,9 @@ from lastmile_portal.adapters.ortools_optimizer import (  # noqa: E402
 def run_one(path: str, time_limit: float, workers: int, strategies: list[dict]) -> dict:
     started = time.perf_counter()
     inst = parse(path)
-    problem, matrix = to_problem(inst)
     chosen = tuple(SearchStrategy(**s) for s in strategies) or None
-    budget = max(0.05, time_limit - (time.perf_counter() - started) - 0.05)
-    plan = OrToolsOptimizer(workers=workers, strategies=chosen).solve(problem, matrix, budget)
-    routes = plan_routes(plan)
-    errors = check(inst, routes)
-    if plan.dropped:
-        errors.append(f"{len(plan.dropped)} customers not served")
+    optimizer = OrToolsOptimizer(workers=workers, strategies=chosen)
+    routes, errors = solve_checked(inst, optimizer, started + time_limit - 0.05)
     best = bks(inst.name)
     trunc = route_distance(inst, routes, trunc1=True)
     return {
