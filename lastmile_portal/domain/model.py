@@ -367,6 +367,57 @@ class Stop:
         """Return whether the driver still has to visit this stop."""
         return self.status in (StopStatus.PENDING, StopStatus.ARRIVED)
 
+    def arrive(self, *, at: datetime) -> None:
+        """Record that the driver is at the stop now (a second tap moves the time on)."""
+        self._require_open("marked arrived")
+        self.status = StopStatus.ARRIVED
+        self.arrived_at = at
+
+    def complete(self, *, at: datetime) -> None:
+        """Record that the driver dealt with the stop and left; repeating it changes nothing."""
+        self._close(StopStatus.DONE, at, "marked done")
+
+    def fail(self, *, at: datetime) -> None:
+        """Record that the driver could not serve the stop and left; a repeat changes nothing."""
+        self._close(StopStatus.FAILED, at, "marked failed")
+
+    def replan(
+        self,
+        *,
+        route_id: int,
+        sequence: int,
+        arrival: datetime,
+        travel_s: int,
+        eta: tuple[datetime, datetime],
+    ) -> None:
+        """Put the stop where a new plan has it: its route, place in line, arrival and window.
+
+        The live estimate starts again from the plan. A stop the driver has finished keeps
+        its record: only an open stop can be planned anew.
+        """
+        self._require_open("re-planned")
+        self.route_id = route_id
+        self.sequence = sequence
+        self.planned_arrival = arrival
+        self.planned_travel_s = travel_s
+        self.expected_arrival = arrival
+        self.eta_earliest, self.eta_latest = eta
+
+    def _close(self, status: StopStatus, at: datetime, action: str) -> None:
+        if self.status is status:
+            return  # a retried tap: the first one's times stand
+        self._require_open(action)
+        self.status = status
+        # The driver may not have tapped "arrived" first; being done means being there.
+        self.arrived_at = self.arrived_at or at
+        self.departed_at = at
+
+    def _require_open(self, action: str) -> None:
+        if not self.is_open:
+            raise InvalidTransition(
+                f"Stop {self.id} is already {self.status.value}: it cannot be {action}."
+            )
+
 
 @dataclass(eq=False, kw_only=True)
 class Route:
@@ -393,6 +444,31 @@ class Route:
     def stops_before(self, stop: Stop) -> int:
         """Return how many open stops the driver visits before ``stop``."""
         return sum(1 for s in self.stops if s.is_open and s.sequence < stop.sequence)
+
+    def dispatch(self, *, at: datetime) -> None:
+        """Send the route out: the driver's day has started.
+
+        Dispatching a route already under way changes nothing, so a dispatch can be re-run;
+        a finished or cancelled route cannot go out again.
+        """
+        if self.status not in (RouteStatus.PLANNED, RouteStatus.IN_PROGRESS):
+            raise InvalidTransition(
+                f"Route {self.id} is {self.status.value.replace('_', ' ')}: "
+                "it cannot be dispatched."
+            )
+        self.status = RouteStatus.IN_PROGRESS
+        self.started_at = self.started_at or at
+
+    def complete(self, *, at: datetime) -> None:
+        """Close the route once every stop is dealt with; closing it again changes nothing."""
+        if self.status is RouteStatus.COMPLETED:
+            return
+        if self.status is RouteStatus.CANCELLED:
+            raise InvalidTransition(f"Route {self.id} is cancelled: it cannot be completed.")
+        if any(s.is_open for s in self.stops):
+            raise InvalidTransition(f"Route {self.id} still has stops to visit.")
+        self.status = RouteStatus.COMPLETED
+        self.completed_at = at
 
 
 # ---------------------------------------------------------------- deliveries

@@ -26,8 +26,7 @@ def _complete_route_if_done(uow: UnitOfWork, stop: m.Stop, now: datetime) -> Non
     """Close the route when its last open stop is dealt with."""
     route = uow.repo.get(m.Route, stop.route_id) if stop.route_id else None
     if route is not None and not any(s.is_open for s in route.stops):
-        route.status = m.RouteStatus.COMPLETED
-        route.completed_at = now
+        route.complete(at=now)
 
 
 def mark_arrived(services: Services, driver_id: int, stop_id: int) -> None:
@@ -35,8 +34,7 @@ def mark_arrived(services: Services, driver_id: int, stop_id: int) -> None:
     with services.uow() as uow:
         stop = _own_stop(uow, driver_id, stop_id)
         now = services.clock.now()
-        stop.status = m.StopStatus.ARRIVED
-        stop.arrived_at = now
+        stop.arrive(at=now)
         for d in uow.repo.deliveries_at_stop(stop_id):
             if d.status in EN_ROUTE:
                 d.mark_arrived(at=now, driver_id=driver_id, stop_id=stop_id)
@@ -51,6 +49,7 @@ def mark_delivered(services: Services, driver_id: int, stop_id: int, note: str =
     with services.uow() as uow:
         stop = _own_stop(uow, driver_id, stop_id)
         now = services.clock.now()
+        stop.complete(at=now)  # first: a stop already failed refuses before any parcel changes
         count = 0
         for d in uow.repo.deliveries_at_stop(stop_id):
             if d.status in EN_ROUTE:
@@ -59,9 +58,6 @@ def mark_delivered(services: Services, driver_id: int, stop_id: int, note: str =
                     # Into a locker, the text waits for the locker feature's pickup code.
                     notifications.queue_message(services, uow, d, MessageKind.DELIVERED)
                 count += 1
-        stop.status = m.StopStatus.DONE
-        stop.arrived_at = stop.arrived_at or now
-        stop.departed_at = now
         _complete_route_if_done(uow, stop, now)
         uow.commit()
     # Those recipients are served: stop sending them the driver's position.
@@ -77,6 +73,7 @@ def mark_failed(services: Services, driver_id: int, stop_id: int, reason: str) -
     with services.uow() as uow:
         stop = _own_stop(uow, driver_id, stop_id)
         now = services.clock.now()
+        stop.fail(at=now)
         count = 0
         for d in uow.repo.deliveries_at_stop(stop_id):
             if d.status in EN_ROUTE:
@@ -89,9 +86,6 @@ def mark_failed(services: Services, driver_id: int, stop_id: int, reason: str) -
                     occasion=attempt_occasion(d.attempts),
                 )
                 count += 1
-        stop.status = m.StopStatus.FAILED
-        stop.arrived_at = stop.arrived_at or now
-        stop.departed_at = now
         _complete_route_if_done(uow, stop, now)
         route_id = stop.route_id
         uow.commit()

@@ -235,6 +235,152 @@ def test_stops_before_counts_only_open_stops_ahead_in_sequence() -> None:
     assert route.stops_before(stops[7]) == 2
 
 
+def _route(*stops: m.Stop, status: m.RouteStatus = m.RouteStatus.PLANNED) -> m.Route:
+    return m.Route(
+        driver_id=1,
+        vehicle_id=1,
+        depot_id=1,
+        service_date=date(2026, 11, 25),
+        status=status,
+        stops=list(stops),
+        id=1,
+    )
+
+
+def test_arriving_opens_the_visit_and_a_second_tap_moves_the_time_on() -> None:
+    stop = _stop(1)
+
+    stop.arrive(at=AT)
+    assert (stop.status, stop.arrived_at, stop.departed_at) == (m.StopStatus.ARRIVED, AT, None)
+    assert stop.is_open
+
+    stop.arrive(at=AT + timedelta(minutes=1))
+    assert stop.arrived_at == AT + timedelta(minutes=1)
+
+
+@pytest.mark.parametrize(
+    ("close", "status"),
+    [(m.Stop.complete, m.StopStatus.DONE), (m.Stop.fail, m.StopStatus.FAILED)],
+    ids=["complete", "fail"],
+)
+def test_closing_a_stop_keeps_an_earlier_arrival_and_a_repeat_changes_nothing(
+    close, status
+) -> None:  # type: ignore[no-untyped-def]
+    arrived = _stop(1)
+    arrived.arrive(at=AT)
+    close(arrived, at=AT + timedelta(minutes=3))
+    assert arrived.status is status and not arrived.is_open
+    assert arrived.arrived_at == AT
+    assert arrived.departed_at == AT + timedelta(minutes=3)
+
+    # A retried tap: the first one's times stand.
+    close(arrived, at=AT + timedelta(minutes=9))
+    assert arrived.status is status
+    assert arrived.departed_at == AT + timedelta(minutes=3)
+
+    # Without an "arrived" tap first, being done there means having been there.
+    direct = _stop(2)
+    close(direct, at=AT)
+    assert (direct.status, direct.arrived_at, direct.departed_at) == (status, AT, AT)
+
+
+@pytest.mark.parametrize(
+    ("status", "action"),
+    [
+        (m.StopStatus.DONE, lambda s: s.fail(at=AT)),
+        (m.StopStatus.FAILED, lambda s: s.complete(at=AT)),
+        (m.StopStatus.SKIPPED, lambda s: s.complete(at=AT)),
+        (m.StopStatus.SKIPPED, lambda s: s.fail(at=AT)),
+        (m.StopStatus.DONE, lambda s: s.arrive(at=AT)),
+        (m.StopStatus.FAILED, lambda s: s.arrive(at=AT)),
+    ],
+    ids=["done-fail", "failed-complete", "skipped-complete", "skipped-fail", "done-arrive",
+         "failed-arrive"],
+)  # fmt: skip
+def test_a_closed_stop_refuses_another_outcome_without_side_effects(status, action) -> None:  # type: ignore[no-untyped-def]
+    stop = _stop(1, status)
+
+    with pytest.raises(InvalidTransition, match="already"):
+        action(stop)
+
+    assert stop.status is status
+    assert (stop.arrived_at, stop.departed_at) == (None, None)
+
+
+def test_replan_puts_an_open_stop_where_the_new_plan_has_it() -> None:
+    stop = _stop(1, m.StopStatus.ARRIVED)
+    window = (AT - timedelta(minutes=6), AT + timedelta(minutes=14))
+
+    stop.replan(route_id=7, sequence=4, arrival=AT, travel_s=420, eta=window)
+
+    assert (stop.route_id, stop.sequence) == (7, 4)
+    assert (stop.planned_arrival, stop.expected_arrival) == (AT, AT)
+    assert stop.planned_travel_s == 420
+    assert (stop.eta_earliest, stop.eta_latest) == window
+    assert stop.status is m.StopStatus.ARRIVED  # where the driver is does not change
+
+
+@pytest.mark.parametrize("status", [m.StopStatus.DONE, m.StopStatus.FAILED, m.StopStatus.SKIPPED])
+def test_replan_leaves_a_closed_stop_as_it_was(status) -> None:  # type: ignore[no-untyped-def]
+    stop = _stop(1, status)
+
+    with pytest.raises(InvalidTransition):
+        stop.replan(route_id=7, sequence=4, arrival=AT, travel_s=420, eta=(AT, AT))
+
+    assert (stop.route_id, stop.sequence, stop.planned_arrival) == (1, 1, None)
+    assert (stop.planned_travel_s, stop.expected_arrival, stop.eta_earliest) == (0, None, None)
+
+
+def test_dispatch_starts_the_day_once_and_may_be_run_again() -> None:
+    route = _route(_stop(1))
+
+    route.dispatch(at=AT)
+    assert (route.status, route.started_at) == (m.RouteStatus.IN_PROGRESS, AT)
+
+    route.dispatch(at=AT + timedelta(hours=1))
+    assert (route.status, route.started_at) == (m.RouteStatus.IN_PROGRESS, AT)
+
+    # A route stored as under way without a start time gets one.
+    unstamped = _route(status=m.RouteStatus.IN_PROGRESS)
+    unstamped.dispatch(at=AT)
+    assert unstamped.started_at == AT
+
+
+@pytest.mark.parametrize("status", [m.RouteStatus.COMPLETED, m.RouteStatus.CANCELLED])
+def test_a_finished_route_cannot_be_dispatched_again(status) -> None:  # type: ignore[no-untyped-def]
+    route = _route(status=status)
+
+    with pytest.raises(InvalidTransition, match="dispatched"):
+        route.dispatch(at=AT)
+
+    assert (route.status, route.started_at) == (status, None)
+
+
+def test_a_route_completes_once_no_stop_is_open() -> None:
+    done, open_ = _stop(1, m.StopStatus.DONE), _stop(2, m.StopStatus.ARRIVED)
+    route = _route(done, open_, status=m.RouteStatus.IN_PROGRESS)
+
+    with pytest.raises(InvalidTransition, match="stops to visit"):
+        route.complete(at=AT)
+    assert (route.status, route.completed_at) == (m.RouteStatus.IN_PROGRESS, None)
+
+    open_.fail(at=AT)
+    route.complete(at=AT)
+    assert (route.status, route.completed_at) == (m.RouteStatus.COMPLETED, AT)
+
+    route.complete(at=AT + timedelta(hours=1))  # a repeat changes nothing
+    assert route.completed_at == AT
+
+
+def test_a_cancelled_route_cannot_be_completed() -> None:
+    route = _route(_stop(1, m.StopStatus.DONE), status=m.RouteStatus.CANCELLED)
+
+    with pytest.raises(InvalidTransition, match="cancelled"):
+        route.complete(at=AT)
+
+    assert (route.status, route.completed_at) == (m.RouteStatus.CANCELLED, None)
+
+
 # ---------------------------------------------------------------- driver events on a delivery
 
 
