@@ -45,6 +45,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from lastmile_portal.adapters.ortools_optimizer import OrToolsOptimizer  # noqa: E402
+from lastmile_portal.adapters.travel_times import HaversineTravelTimes  # noqa: E402
 from lastmile_portal.domain.construction import (  # noqa: E402
     changed_arcs,
     plan_orders,
@@ -65,25 +66,13 @@ EPOCH = datetime(2026, 11, 25, 7, 0, tzinfo=UTC)
 DEPOT = Point(52.5200, 13.4050)
 HOUR = 3600
 DAY = 11 * HOUR
-ROAD_FACTOR = 1.3
-SPEED_M_S = 25 / 3.6  # city average, 25 km/h
-
-
-def metres(a: Point, b: Point) -> float:
-    """Return the great-circle distance in metres."""
-    p1, p2 = math.radians(a.lat), math.radians(b.lat)
-    dp, dl = p2 - p1, math.radians(b.lng - a.lng)
-    h = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * 6_371_000 * math.asin(math.sqrt(h))
+# The app's estimate, at the city average of 25 km/h all day: the bench's day has no rush hour.
+CITY = HaversineTravelTimes(road_factor=1.3, speed_profile=dict.fromkeys(range(24), 25.0))
 
 
 def city_matrix(problem: RouteProblem) -> Matrix:
     """Return road distances (haversine x road factor) and durations at city speed."""
-    pts = problem.points()
-    dist = [[metres(a, b) * ROAD_FACTOR for b in pts] for a in pts]
-    return Matrix(
-        durations=[[int(round(d / SPEED_M_S)) for d in row] for row in dist], distances=dist
-    )
+    return CITY.matrix(problem.points(), EPOCH)
 
 
 def offset(dx_m: float, dy_m: float) -> Point:
