@@ -7,8 +7,9 @@ from datetime import timedelta
 import pytest
 
 from lastmile_portal.domain import model as m
+from lastmile_portal.domain import planning
 from lastmile_portal.domain.status import DeliveryStatus
-from lastmile_portal.services import proof_of_delivery, routing, tracking
+from lastmile_portal.services import gps_intake, proof_of_delivery, routing
 from tests.builders import make_delivery, make_route, make_world
 
 
@@ -87,7 +88,7 @@ def test_replan_starts_from_the_drivers_position_and_the_time_now(services, worl
     )
     route_id = make_route(world, [near, far])
     clock.advance(minutes=30)
-    tracking.record_positions(
+    gps_intake.record_positions(
         services,
         world.driver_ids[0],
         [{"lat": 52.46, "lng": 13.40, "recorded_at": clock.now().isoformat()}],
@@ -184,3 +185,29 @@ def test_route_is_completed_when_its_last_stop_is_dealt_with(services, world) ->
     with services.uow() as uow:
         route = uow.repo.get(m.Route, route_id)
         assert route.status is m.RouteStatus.COMPLETED and route.completed_at is not None
+
+
+def test_a_what_if_preview_answers_from_the_pipeline_and_commits_nothing(
+    services, world, publisher, clock
+) -> None:
+    ds = [make_delivery(world, window_hours=(0, 6), lng=13.40 + 0.01 * i) for i in range(4)]
+    route_id = make_route(world, ds)
+    before, version = _stops(services, route_id)
+    first_stop = before[0][0]
+    publisher.published.clear()
+    later = (clock.now() + timedelta(hours=3), clock.now() + timedelta(hours=4))
+
+    outcome = routing.preview_replan(
+        services, [route_id], planning.StopChange(stop_id=first_stop, windows=(later,))
+    )
+
+    moved = outcome.stop(first_stop)
+    assert moved is not None and moved.moved
+    assert later[0] <= moved.arrival <= later[1]
+    assert outcome.dropped == {}
+    # Nothing was saved or sent: the preview is a what-if, not a change.
+    assert _stops(services, route_id) == (before, version)
+    assert all(not _timeline(services, d.id) for d in ds)
+    assert publisher.published == []
+    with services.uow() as uow:
+        assert uow.repo.get(m.Delivery, ds[0].id).window_end != later[1]
