@@ -186,8 +186,7 @@ def dispatch_route(services: Services, route_id: int) -> int:
         if route is None:
             raise NotFound(f"There is no route {route_id}.")
         now = services.clock.now()
-        route.status = m.RouteStatus.IN_PROGRESS
-        route.started_at = route.started_at or now
+        route.dispatch(at=now)
         count = 0
         for stop in route.stops:
             for d in uow.repo.deliveries_at_stop(stop.id):  # type: ignore[arg-type]
@@ -433,13 +432,13 @@ def _save_replan(
         versions[route_id] = route.plan_version
         next_seq = max((s.sequence for s in route.ordered_stops() if not s.is_open), default=0) + 1
         for r in replanned:
-            stop = stops[r.stop_id]
-            stop.route_id = route_id
-            stop.sequence = next_seq + r.position
-            stop.planned_arrival = r.arrival
-            stop.planned_travel_s = r.travel_s
-            stop.expected_arrival = r.arrival
-            stop.eta_earliest, stop.eta_latest = r.eta
+            stops[r.stop_id].replan(
+                route_id=route_id,
+                sequence=next_seq + r.position,
+                arrival=r.arrival,
+                travel_s=r.travel_s,
+                eta=r.eta,
+            )
             if not r.moved:
                 continue
             for d in uow.repo.deliveries_at_stop(r.stop_id):
