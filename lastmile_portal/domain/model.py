@@ -151,6 +151,30 @@ class SmsStatus(StrEnum):
     CANCELLED = "cancelled"
 
 
+# Later means further along: a text's status only ever moves forward.
+_SMS_RANK: dict[SmsStatus, int] = {
+    SmsStatus.PENDING: 0,
+    SmsStatus.DEFERRED: 0,
+    SmsStatus.SENDING: 0,
+    SmsStatus.QUEUED: 1,
+    SmsStatus.SENT: 2,
+    SmsStatus.DELIVERED: 3,
+    SmsStatus.UNDELIVERED: 3,
+    SmsStatus.FAILED: 3,
+    SmsStatus.CANCELLED: 3,
+}
+SMS_FINAL: frozenset[SmsStatus] = frozenset(s for s, rank in _SMS_RANK.items() if rank == 3)
+# Still ours: no provider has taken the text yet.
+SMS_UNSENT: frozenset[SmsStatus] = frozenset(s for s, rank in _SMS_RANK.items() if rank == 0)
+
+
+def sms_status_after(current: SmsStatus, reported: SmsStatus) -> SmsStatus | None:
+    """Return a text's status after a provider report, or None if it would move backwards."""
+    if current in SMS_FINAL or _SMS_RANK[reported] <= _SMS_RANK[current]:
+        return None
+    return reported
+
+
 class StaffRole(StrEnum):
     """Say what a staff member may do: agents act for customers, ops see KPIs, admins manage."""
 
@@ -710,8 +734,108 @@ class OutboundSms:
     provider_sid: str | None = None
     error: str | None = None
     sent_at: datetime | None = None
-    status_updated_at: datetime | None = None
+    status_updated_at: datetime | None = None  # when its outcome last changed
     id: int | None = None
+
+    # Before the provider has it: held, retried, cancelled or failed by us.
+
+    def defer(self, until: datetime) -> None:
+        """Hold the text until ``until`` (quiet hours), then send it."""
+        self._require_unsent("deferred")
+        self.status = SmsStatus.DEFERRED
+        self.next_attempt_at = until
+
+    def cancel(self, reason: str, *, at: datetime) -> None:
+        """Drop the text unsent because it must not go out (opted out, no longer relevant)."""
+        self._give_up(SmsStatus.CANCELLED, reason, at, "cancelled")
+
+    def fail(self, error: str, *, at: datetime) -> None:
+        """Give up on the text unsent (invalid number, refused by the provider, too many tries)."""
+        self._give_up(SmsStatus.FAILED, error, at, "failed")
+
+    def attempt(self) -> None:
+        """Count one more try at sending the text a sender has claimed."""
+        self._require_claimed("sent")
+        self.attempts += 1
+
+    def is_claimed_until(self, lease: datetime) -> bool:
+        """Return whether a sender still holds the text under the claim that ends at ``lease``."""
+        return (
+            self.status is SmsStatus.SENDING
+            and self.next_attempt_at == lease
+            and self.provider_sid is None
+        )
+
+    def retry_at(self, when: datetime, *, error: str | None = None, in_doubt: bool = False) -> None:
+        """Try the claimed text again at ``when``; ``error`` says why the last try failed.
+
+        A try that may have reached the provider (``in_doubt``) keeps the text claimed: the
+        sender that picks it up at ``when`` asks the provider before sending it again.
+        """
+        self._require_claimed("retried")
+        if not in_doubt:
+            self.status = SmsStatus.PENDING
+        self.next_attempt_at = when
+        if error is not None:
+            self.error = error
+
+    # The provider has it: its id, then its reports.
+
+    def identify(self, provider_sid: str) -> None:
+        """Record the provider's id for the text; a text has only one."""
+        if self.provider_sid not in (None, provider_sid):
+            raise InvalidTransition(
+                f"Text {self.id} is {self.provider_sid} at the provider, not {provider_sid}."
+            )
+        self.provider_sid = provider_sid
+
+    def accepted(self, provider_sid: str, *, at: datetime) -> bool:
+        """Record that the provider took the text; return whether this is the first time."""
+        self.identify(provider_sid)
+        first = self.sent_at is None
+        self.sent_at = self.sent_at or at
+        self.error = None
+        self.next_attempt_at = None
+        if self.status in SMS_UNSENT:
+            # A status report may have beaten the sender here; never move it backwards.
+            self.status = SmsStatus.QUEUED
+            self.status_updated_at = at
+        return first
+
+    def apply_status(
+        self, reported: SmsStatus, *, at: datetime, error_code: str | None = None
+    ) -> bool:
+        """Apply a provider's status report; return whether it moved the text forward.
+
+        Duplicates and stragglers (a "sent" after "delivered") change nothing.
+        """
+        new = sms_status_after(self.status, reported)
+        if new is None:
+            return False
+        self.status = new
+        self.status_updated_at = at
+        if error_code:
+            self.error = f"provider error {error_code}"
+        return True
+
+    def _give_up(self, status: SmsStatus, why: str, at: datetime, action: str) -> None:
+        self._require_unsent(action)
+        self.status = status
+        self.error = why
+        self.next_attempt_at = None
+        self.status_updated_at = at
+
+    def _require_unsent(self, action: str) -> None:
+        if self.status not in SMS_UNSENT or self.provider_sid is not None:
+            raise InvalidTransition(
+                f"Text {self.id} is {self.status.value}: it cannot be {action}."
+            )
+
+    def _require_claimed(self, action: str) -> None:
+        if self.status is not SmsStatus.SENDING or self.provider_sid is not None:
+            raise InvalidTransition(
+                f"Text {self.id} is {self.status.value}, not claimed: it cannot be {action}."
+            )
 
 
 @dataclass(eq=False, kw_only=True)

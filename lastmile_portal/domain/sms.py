@@ -1,4 +1,4 @@
-"""Text messages as the domain sees them: kinds, segments, quiet hours, keywords and status order.
+"""Text messages as the domain sees them: kinds, segments, quiet hours, keywords, provider words.
 
 Pure standard library: the SMS provider, phone-number parsing and templates live behind ports.
 """
@@ -268,20 +268,8 @@ def retry_delay(attempt: int, base_s: float, spread: int = 0) -> timedelta:
 # ---------------------------------------------------------------- provider status
 
 
-# Later means further along; a report may only move a message forward.
-_RANK: dict[SmsStatus, int] = {
-    SmsStatus.PENDING: 0,
-    SmsStatus.DEFERRED: 0,
-    SmsStatus.SENDING: 0,
-    SmsStatus.QUEUED: 1,
-    SmsStatus.SENT: 2,
-    SmsStatus.DELIVERED: 3,
-    SmsStatus.UNDELIVERED: 3,
-    SmsStatus.FAILED: 3,
-    SmsStatus.CANCELLED: 3,
-}
-FINAL: frozenset[SmsStatus] = frozenset(s for s, rank in _RANK.items() if rank == 3)
-
+# The provider's words for a text's status; which may follow which is the model's rule
+# (OutboundSms.apply_status).
 PROVIDER_STATUS: dict[str, SmsStatus] = {
     "accepted": SmsStatus.QUEUED,
     "scheduled": SmsStatus.QUEUED,
@@ -293,13 +281,6 @@ PROVIDER_STATUS: dict[str, SmsStatus] = {
     "undelivered": SmsStatus.UNDELIVERED,
     "failed": SmsStatus.FAILED,
 }
-
-
-def advance(current: SmsStatus, reported: SmsStatus) -> SmsStatus | None:
-    """Return the status after a provider report, or None if it would move backwards."""
-    if current in FINAL or _RANK[reported] <= _RANK[current]:
-        return None
-    return reported
 
 
 # ---------------------------------------------------------------- replies from recipients

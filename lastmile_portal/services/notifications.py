@@ -37,7 +37,6 @@ from ..domain.sms import (
     ReplyKind,
     SendOutcome,
     SmsSendError,
-    advance,
     count_segments,
     gsm_safe,
     idempotency_key,
@@ -52,6 +51,8 @@ log = logging.getLogger("lastmile.sms")
 
 OUTBOX_JOB = "send_outbox"
 STATUS_CALLBACK_PATH = "/webhooks/twilio/status"
+# The provider's last word on a text: worth a line on the parcel's timeline.
+SMS_OUTCOMES = frozenset({m.SmsStatus.DELIVERED, m.SmsStatus.UNDELIVERED, m.SmsStatus.FAILED})
 
 HANDED_OVER: dict[m.DeliveryOption, str] = {
     m.DeliveryOption.DOOR: "handed over",
@@ -130,18 +131,15 @@ def _first_status(
     try:
         message.to = services.phones.normalise(d.phone)
     except InvalidInput as error:
-        message.status = m.SmsStatus.FAILED
-        message.error = error.message
+        message.fail(error.message, at=now)
         return SmsFailed(**common, message_kind=message.kind, error=error.message)
     reason = _blocked(uow, d, message.to)
     if reason is not None:
-        message.status = m.SmsStatus.CANCELLED
-        message.error = reason
+        message.cancel(reason, at=now)
         return SmsCancelled(**common, message_kind=message.kind, reason=reason)
     until = _quiet_until(services, d, message.kind, now)
     if until is not None:
-        message.status = m.SmsStatus.DEFERRED
-        message.next_attempt_at = until
+        message.defer(until)
     return SmsQueued(
         **common,
         message_kind=message.kind,
@@ -208,7 +206,7 @@ class _Claim:
     delivery_id: int | None
 
 
-def send_due(services: Services, limit: int = 500) -> dict[str, int]:
+def send_due(services: Services, limit: int = 500) -> dict[SendOutcome, int]:
     """Send every text that is due; return how many ended each way.
 
     Each text is claimed alone (a short UPDATE), sent outside any transaction, and its
@@ -231,10 +229,9 @@ def send_due(services: Services, limit: int = 500) -> dict[str, int]:
     else:
         # More may be due: queue another run rather than hold this worker for ever.
         services.jobs.enqueue(OUTBOX_JOB, key=OUTBOX_JOB)
-    counts = {str(outcome): n for outcome, n in outcomes.items()}
-    if counts:
-        log.info("outbox run: %s", counts)
-    return counts
+    if outcomes:
+        log.info("outbox run: %s", ", ".join(f"{n} {o}" for o, n in sorted(outcomes.items())))
+    return dict(outcomes)
 
 
 def _claim_next(services: Services) -> _Claim | SendOutcome | None:
@@ -252,7 +249,7 @@ def _claim_next(services: Services) -> _Claim | SendOutcome | None:
             if held is not None:
                 uow.commit()
                 return held
-            message.attempts += 1
+            message.attempt()
         claim = _Claim(
             id=message.id,  # type: ignore[arg-type]
             lease=lease,
@@ -280,10 +277,7 @@ def _hold_back(
     if reason is None and d is not None:
         reason = why_not_send(message.kind, d.status, message.created_at, now)
     if reason is not None:
-        message.status = m.SmsStatus.CANCELLED
-        message.error = reason
-        message.next_attempt_at = None
-        message.status_updated_at = now
+        message.cancel(reason, at=now)
         if d is not None:
             d.record(
                 SmsCancelled(
@@ -294,8 +288,7 @@ def _hold_back(
     # A retry can drift into the night; quiet hours hold it until morning.
     until = _quiet_until(services, d, message.kind, now) if d is not None else None
     if until is not None:
-        message.status = m.SmsStatus.DEFERRED
-        message.next_attempt_at = until
+        message.defer(until)
         return SendOutcome.DEFERRED
     return None
 
@@ -329,16 +322,7 @@ def _record_sent(services: Services, claim: _Claim, sid: str) -> SendOutcome:
             # Only a sender stalled past its lease gets here; the text went out twice.
             log.error("SMS %s was sent twice: %s and %s", claim.id, message.provider_sid, sid)
             return SendOutcome.DUPLICATE
-        first = message.sent_at is None
-        message.provider_sid = sid
-        message.sent_at = message.sent_at or now
-        message.error = None
-        message.next_attempt_at = None
-        if message.status in (m.SmsStatus.SENDING, m.SmsStatus.PENDING, m.SmsStatus.DEFERRED):
-            # A status report may have beaten us here; never move it backwards.
-            message.status = m.SmsStatus.QUEUED
-            message.status_updated_at = now
-        if first:
+        if message.accepted(sid, at=now):
             _record_on(
                 uow,
                 claim.delivery_id,
@@ -359,14 +343,13 @@ def _release(services: Services, claim: _Claim) -> SendOutcome:
     now = services.clock.now()
     with services.uow() as uow:
         message = uow.repo.get(m.OutboundSms, claim.id)
-        if message is None or not _still_ours(message, claim):
+        if message is None or not message.is_claimed_until(claim.lease):
             return SendOutcome.SUPERSEDED
         if claim.attempts >= services.settings.sms_max_attempts:
             _fail(uow, message, claim, now, f"gave up after {claim.attempts} attempts")
             outcome = SendOutcome.FAILED
         else:
-            message.status = m.SmsStatus.PENDING
-            message.next_attempt_at = now
+            message.retry_at(now)
             outcome = SendOutcome.RELEASED
         uow.commit()
     return outcome
@@ -376,7 +359,7 @@ def _record_failure(services: Services, claim: _Claim, error: SmsSendError) -> S
     now = services.clock.now()
     with services.uow() as uow:
         message = uow.repo.get(m.OutboundSms, claim.id)
-        if message is None or not _still_ours(message, claim):
+        if message is None or not message.is_claimed_until(claim.lease):
             return SendOutcome.SUPERSEDED
         if error.opted_out and uow.repo.opt_out_of(claim.to) is None:
             uow.repo.add(m.SmsOptOut(phone=claim.to, opted_out_at=now))
@@ -390,31 +373,17 @@ def _record_failure(services: Services, claim: _Claim, error: SmsSendError) -> S
             delay = retry_delay(claim.attempts, services.settings.sms_retry_s, claim.id)
             # A text that may have gone out is never given up or resent blindly: it stays
             # claimed, and when the wait is over the next sender asks the provider first.
-            if not error.in_doubt:
-                message.status = m.SmsStatus.PENDING
-            message.next_attempt_at = now + delay
-            message.error = str(error)
+            message.retry_at(now + delay, error=str(error), in_doubt=error.in_doubt)
             outcome = SendOutcome.RATE_LIMITED if error.rate_limited else SendOutcome.RETRYING
         uow.commit()
     log.warning("SMS %s attempt %d: %s (%s)", claim.id, claim.attempts, error, outcome)
     return outcome
 
 
-def _still_ours(message: m.OutboundSms, claim: _Claim) -> bool:
-    return (
-        message.status is m.SmsStatus.SENDING
-        and message.next_attempt_at == claim.lease
-        and message.provider_sid is None
-    )
-
-
 def _fail(
     uow: UnitOfWork, message: m.OutboundSms, claim: _Claim, now: datetime, error: str
 ) -> None:
-    message.status = m.SmsStatus.FAILED
-    message.error = error
-    message.next_attempt_at = None
-    message.status_updated_at = now
+    message.fail(error, at=now)
     _record_on(
         uow,
         claim.delivery_id,
@@ -457,32 +426,29 @@ def record_status(
             candidate = uow.repo.get(m.OutboundSms, outbox_id)
             if candidate is not None and candidate.provider_sid in (None, provider_sid):
                 message = candidate
-                message.provider_sid = provider_sid
+                message.identify(provider_sid)
         if message is None:
             log.info("status %r for unknown SMS %s ignored", status, provider_sid)
             return False
         if opted_out and uow.repo.opt_out_of(message.to) is None:
             uow.repo.add(m.SmsOptOut(phone=message.to, opted_out_at=now))
-        new = advance(message.status, reported) if reported else None
-        if new is not None:
-            message.status = new
-            message.status_updated_at = now
-            if error_code:
-                message.error = f"provider error {error_code}"
-            if new in (m.SmsStatus.DELIVERED, m.SmsStatus.UNDELIVERED, m.SmsStatus.FAILED):
-                _record_on(
-                    uow,
-                    message.delivery_id,
-                    SmsStatusReported(
-                        delivery_id=message.delivery_id,
-                        occurred_at=now,
-                        message_kind=message.kind,
-                        status=str(new),
-                        error_code=error_code or None,
-                    ),
-                )
+        moved = reported is not None and message.apply_status(
+            reported, at=now, error_code=error_code
+        )
+        if moved and message.status in SMS_OUTCOMES:
+            _record_on(
+                uow,
+                message.delivery_id,
+                SmsStatusReported(
+                    delivery_id=message.delivery_id,
+                    occurred_at=now,
+                    message_kind=message.kind,
+                    status=str(message.status),
+                    error_code=error_code or None,
+                ),
+            )
         uow.commit()
-        return new is not None
+        return moved
 
 
 def opt_out(services: Services, phone: str) -> None:

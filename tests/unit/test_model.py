@@ -486,3 +486,150 @@ def test_a_door_is_served_inside_every_window_a_locker_before_the_earliest_end()
     assert m.stop_window(m.StopKind.ADDRESS, windows) == (eleven, one)
     assert m.stop_window(m.StopKind.LOCKER, windows) == (None, one)
     assert m.stop_window(m.StopKind.ADDRESS, [(None, None)]) == (None, None)
+
+
+# ---------------------------------------------------------------- texts in the outbox
+
+S = m.SmsStatus
+LEASE = AT + timedelta(minutes=2)
+
+
+def _text(status: m.SmsStatus = S.PENDING, **kw) -> m.OutboundSms:  # type: ignore[no-untyped-def]
+    values = {
+        "idempotency_key": "d5:dispatched:a1",
+        "kind": "dispatched",
+        "to": "+4915112345678",
+        "body": "Your parcel is on its way",
+        "created_at": AT,
+        "delivery_id": 5,
+        "status": status,
+        "id": 12,
+        **kw,
+    }
+    return m.OutboundSms(**values)
+
+
+def _claimed(**kw) -> m.OutboundSms:  # type: ignore[no-untyped-def]
+    """Return a text a sender holds until LEASE (the repository's claim sets exactly this)."""
+    return _text(S.SENDING, next_attempt_at=LEASE, **kw)
+
+
+def test_a_new_text_can_be_deferred_cancelled_or_failed_before_it_goes_out() -> None:
+    held = _text()
+    held.defer(AT + timedelta(hours=10))
+    assert (held.status, held.next_attempt_at) == (S.DEFERRED, AT + timedelta(hours=10))
+
+    for text, give_up, status in [
+        (_text(), m.OutboundSms.cancel, S.CANCELLED),
+        (_claimed(), m.OutboundSms.cancel, S.CANCELLED),
+        (_text(), m.OutboundSms.fail, S.FAILED),
+        (_claimed(), m.OutboundSms.fail, S.FAILED),
+        (_text(S.DEFERRED, next_attempt_at=AT), m.OutboundSms.cancel, S.CANCELLED),
+    ]:
+        give_up(text, "the recipient texted STOP", at=AT)
+        assert text.status is status
+        assert text.error == "the recipient texted STOP"
+        assert text.next_attempt_at is None  # never due again
+        assert text.status_updated_at == AT
+
+
+@pytest.mark.parametrize("status", [S.QUEUED, S.SENT, S.DELIVERED, S.UNDELIVERED, S.FAILED])
+@pytest.mark.parametrize(
+    "action",
+    [
+        lambda t: t.defer(AT),
+        lambda t: t.cancel("too late to be useful", at=AT),
+        lambda t: t.fail("gave up", at=AT),
+    ],
+    ids=["defer", "cancel", "fail"],
+)
+def test_a_text_the_provider_has_is_not_held_back_by_us(status, action) -> None:  # type: ignore[no-untyped-def]
+    text = _text(status, provider_sid="SM1", sent_at=AT, error=None)
+
+    with pytest.raises(InvalidTransition):
+        action(text)
+
+    assert (text.status, text.error, text.next_attempt_at) == (status, None, None)
+
+
+def test_a_text_claimed_by_a_sender_counts_its_attempts_and_retries() -> None:
+    text = _claimed()
+    assert text.is_claimed_until(LEASE)
+    assert not text.is_claimed_until(LEASE + timedelta(seconds=1))  # someone else's claim
+
+    text.attempt()
+    assert text.attempts == 1
+
+    text.retry_at(AT + timedelta(seconds=30), error="503 from the provider")
+    assert (text.status, text.next_attempt_at) == (S.PENDING, AT + timedelta(seconds=30))
+    assert text.error == "503 from the provider"
+    assert not text.is_claimed_until(LEASE)
+
+    # Not claimed any more: no sender may count a try or retry it.
+    with pytest.raises(InvalidTransition, match="not claimed"):
+        text.attempt()
+    with pytest.raises(InvalidTransition, match="not claimed"):
+        text.retry_at(AT)
+    assert (text.attempts, text.status) == (1, S.PENDING)
+
+
+def test_a_try_that_may_have_gone_out_stays_claimed_until_someone_looks() -> None:
+    text = _claimed(attempts=1)
+
+    text.retry_at(AT + timedelta(minutes=1), error="timed out", in_doubt=True)
+
+    assert text.status is S.SENDING  # not PENDING: it must not be resent blindly
+    assert text.is_claimed_until(AT + timedelta(minutes=1))
+    assert text.error == "timed out"
+
+    # The provider never saw it: back in line now, the error kept for support.
+    text.retry_at(AT + timedelta(minutes=1))
+    assert (text.status, text.next_attempt_at) == (S.PENDING, AT + timedelta(minutes=1))
+    assert text.error == "timed out"
+
+
+def test_accepted_queues_the_text_once_and_keeps_the_first_send_time() -> None:
+    text = _claimed(attempts=1, error="timed out")
+
+    assert text.accepted("SM1", at=AT) is True
+
+    assert (text.status, text.provider_sid, text.sent_at) == (S.QUEUED, "SM1", AT)
+    assert (text.error, text.next_attempt_at, text.status_updated_at) == (None, None, AT)
+    assert text.accepted("SM1", at=AT + timedelta(minutes=1)) is False
+    assert text.sent_at == AT
+
+
+def test_accepted_never_moves_a_text_backwards_nor_changes_its_provider_id() -> None:
+    # The provider's "delivered" report beat the sender's own record of the send.
+    text = _claimed()
+    text.identify("SM1")
+    assert text.apply_status(S.DELIVERED, at=AT) is True
+
+    text.accepted("SM1", at=AT + timedelta(seconds=1))
+    assert (text.status, text.sent_at) == (S.DELIVERED, AT + timedelta(seconds=1))
+
+    with pytest.raises(InvalidTransition):
+        text.accepted("SM2", at=AT)
+    with pytest.raises(InvalidTransition):
+        text.identify("SM2")
+    assert text.provider_sid == "SM1"
+
+
+def test_provider_reports_only_move_a_text_forward() -> None:
+    text = _text(S.QUEUED, provider_sid="SM1")
+
+    assert text.apply_status(S.SENT, at=AT) is True
+    assert (text.status, text.status_updated_at) == (S.SENT, AT)
+    assert text.apply_status(S.SENT, at=AT + timedelta(seconds=5)) is False  # duplicate
+    assert text.apply_status(S.UNDELIVERED, at=AT + timedelta(seconds=9), error_code="30003")
+    assert (text.status, text.error) == (S.UNDELIVERED, "provider error 30003")
+
+    # A delivered text does not go back to sent, nor become undelivered after all.
+    delivered = _text(S.DELIVERED, provider_sid="SM2", status_updated_at=AT)
+    for late in (S.SENT, S.QUEUED, S.UNDELIVERED, S.FAILED):
+        assert delivered.apply_status(late, at=AT + timedelta(hours=1), error_code="1") is False
+    assert (delivered.status, delivered.status_updated_at, delivered.error) == (
+        S.DELIVERED,
+        AT,
+        None,
+    )

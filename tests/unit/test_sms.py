@@ -7,11 +7,10 @@ from datetime import UTC, datetime, time, timedelta
 import pytest
 
 from lastmile_portal.domain.errors import InvalidInput
-from lastmile_portal.domain.model import SmsStatus
+from lastmile_portal.domain.model import SmsStatus, sms_status_after
 from lastmile_portal.domain.sms import (
     Keyword,
     MessageKind,
-    advance,
     count_segments,
     gsm_safe,
     is_approaching,
@@ -182,7 +181,7 @@ def test_parse_reply(body: str, keyword: Keyword, text: str) -> None:
 def test_reports_only_move_a_text_forward(
     current: SmsStatus, reported: SmsStatus, result: SmsStatus | None
 ) -> None:
-    assert advance(current, reported) == result
+    assert sms_status_after(current, reported) == result
 
 
 def test_retry_delay_doubles_up_to_an_hour_with_a_spread() -> None:
