@@ -22,7 +22,7 @@ from werkzeug.security import generate_password_hash
 from .domain import model as m
 from .domain.events import TimelineEntry
 from .domain.routing import Point
-from .services import Services, proof_of_delivery, routing, tracking
+from .services import Services, gps_intake, proof_of_delivery, routing
 
 log = logging.getLogger("lastmile.demo")
 
@@ -530,7 +530,7 @@ class DriverSimulator:
     ) -> None:
         self.services = services
         self.send_positions = send_positions or (
-            lambda driver_id, pings: tracking.record_positions(services, driver_id, pings)
+            lambda driver_id, pings: gps_intake.record_positions(services, driver_id, pings)
         )
         self.tick_s = tick_s
         self.fail_rate = fail_rate

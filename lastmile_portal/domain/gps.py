@@ -216,3 +216,54 @@ def keeps_history(last_kept: Here | None, fix: Fix, flagged: bool) -> bool:
     seconds = (fix.recorded_at - last_kept[2]).total_seconds()
     metres = haversine_m(Point(last_kept[0], last_kept[1]), Point(fix.lat, fix.lng))
     return not (seconds < THIN_SECONDS and metres < THIN_METRES)
+
+
+@dataclass(frozen=True)
+class Followed:
+    """What a batch of fixes did: the new track, what history keeps, and the counts."""
+
+    track: Track
+    last_kept: Here | None  # the newest fix history keeps, after this batch
+    kept: tuple[tuple[Fix, bool], ...]  # (fix, flagged) for history, oldest first
+    accepted: int
+    flagged: int
+    ignored: int
+
+
+def follow_batch(track: Track, last_kept: Here | None, fixes: Sequence[Fix]) -> Followed:
+    """Judge a batch of fixes, oldest first, against the track and thin what history keeps.
+
+    Each fix goes through ``follow`` (order, duplicates, jumps) and, unless ignored,
+    through ``keeps_history`` against the newest fix kept so far.
+    """
+    kept: list[tuple[Fix, bool]] = []
+    accepted = flagged = 0
+    for fix in fixes:
+        verdict, track = follow(track, fix)
+        if verdict is Verdict.IGNORED:
+            continue
+        suspect = verdict is Verdict.FLAGGED
+        if keeps_history(last_kept, fix, suspect):
+            kept.append((fix, suspect))
+            last_kept = (fix.lat, fix.lng, fix.recorded_at)
+        if suspect:
+            flagged += 1
+        else:
+            accepted += 1
+    return Followed(
+        track=track,
+        last_kept=last_kept,
+        kept=tuple(kept),
+        accepted=accepted,
+        flagged=flagged,
+        ignored=len(fixes) - accepted - flagged,
+    )
+
+
+def nothing_taken(rejected: Sequence[Rejected]) -> str:
+    """Return why a batch with no readable fix is refused, naming the first few reasons."""
+    if len(rejected) == 1:
+        return rejected[0].error
+    shown = "; ".join(f"position {r.index}: {r.error}" for r in rejected[:3])
+    more = f" (and {len(rejected) - 3} more)" if len(rejected) > 3 else ""
+    return f"None of the {len(rejected)} positions could be taken: {shown}{more}"

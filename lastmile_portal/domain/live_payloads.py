@@ -7,6 +7,7 @@ script reads one shape per event.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -45,3 +46,50 @@ def position(lat: float, lng: float, at: datetime, *, stale: bool = False) -> di
 def status(status: str, label: str, at: datetime | str) -> dict[str, Any]:
     """Return a ``status`` payload: the parcel's new status, in words too."""
     return {"status": status, "label": label, "at": _iso(at)}
+
+
+def snapshot(
+    *,
+    generated_at: datetime,
+    plan_version: int | None,
+    status: str,
+    label: str,
+    window: tuple[datetime | None, datetime | None],
+    eta_window: tuple[datetime | None, datetime | None, datetime | None],
+    stops_before: int | None,
+    destination: tuple[float, float],
+    driver: tuple[float, float, datetime, bool] | None,
+    driver_hidden_until_stops: int | None,
+    history: Iterable[tuple[str, str, datetime]],
+    finished: bool,
+) -> dict[str, Any]:
+    """Return a ``snapshot`` payload: the page's whole live state, sent on every (re)connect.
+
+    ``eta_window`` is (expected, earliest, latest): without both bounds there is no ``eta``.
+    ``driver`` is (lat, lng, at, stale), or None while the recipient may not see the driver.
+    ``history`` holds (status, label, at) in order. ``version`` (milliseconds of
+    ``generated_at``) lets the page ignore a snapshot older than one it already has.
+    """
+    expected, earliest, latest = eta_window
+    return {
+        "version": int(generated_at.timestamp() * 1000),
+        "plan_version": plan_version,
+        "status": status,
+        "label": label,
+        "window": {"start": _iso(window[0]), "end": _iso(window[1])},
+        "eta": eta(
+            expected=expected,
+            earliest=earliest,
+            latest=latest,
+            stops_before=stops_before,
+            plan_version=plan_version,
+        )
+        if earliest and latest
+        else None,
+        "stops_before": stops_before,
+        "destination": {"lat": destination[0], "lng": destination[1]},
+        "position": position(driver[0], driver[1], driver[2], stale=driver[3]) if driver else None,
+        "driver_hidden_until_stops": driver_hidden_until_stops,
+        "history": [{"status": s, "label": lb, "at": at.isoformat()} for s, lb, at in history],
+        "finished": finished,
+    }

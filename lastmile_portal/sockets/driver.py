@@ -9,7 +9,7 @@ from flask import session
 from flask_socketio import ConnectionRefusedError
 
 from ..domain.errors import DomainError
-from ..services import drivers, tracking
+from ..services import drivers, gps_intake
 from ..web import limits as rate_limits
 from ..web import services, settings
 from . import ClientNamespace
@@ -42,7 +42,7 @@ class DriverNamespace(ClientNamespace):
             return {"error": rate_limits.TOO_MANY, "status": 429}
         positions = data.get("positions") if isinstance(data, dict) else None
         try:
-            result = tracking.record_positions(services(), session["driver_id"], positions)
+            result = gps_intake.record_positions(services(), session["driver_id"], positions)
         except DomainError as error:
             return {"error": error.message, "status": error.status_code}
         # The same answer as the HTTP endpoint's, rejected fixes included.

@@ -13,7 +13,7 @@ from flask.typing import ResponseReturnValue
 
 from ..domain.errors import InvalidInput
 from ..extensions import csrf, limiter
-from ..services import drivers, tracking
+from ..services import drivers, gps_intake
 from . import limits as rate_limits
 from . import services
 
@@ -71,7 +71,7 @@ def _plain(value: Any) -> Any:
 @driver_required
 def post_positions() -> ResponseReturnValue:
     """Take a batch of GPS fixes (a phone back online flushes its buffer in one request)."""
-    result = tracking.record_positions(services(), g.driver_id, _json_body().get("positions"))
+    result = gps_intake.record_positions(services(), g.driver_id, _json_body().get("positions"))
     return jsonify(_plain(result)), 200
 
 

@@ -27,7 +27,7 @@ from lastmile_portal.demo import demo_deliveries, demo_drivers, ensure_demo
 from lastmile_portal.domain import model as m
 from lastmile_portal.domain.errors import ConcurrentUpdate
 from lastmile_portal.domain.status import DeliveryStatus
-from lastmile_portal.services import retention, tracking
+from lastmile_portal.services import gps_intake, retention, tracking
 from tests.builders import DRIVER_TOKEN, make_delivery, make_route, make_world
 from tests.conftest import base_config
 
@@ -416,7 +416,7 @@ def test_the_cached_live_store_writes_positions_and_moved_etas(  # type: ignore[
             stops = uow.repo.get(m.Route, route_id).ordered_stops()
             return [(s.expected_arrival, s.eta_earliest, s.eta_latest) for s in stops]
 
-    tracking.record_positions(db_services, driver_id, fix())
+    gps_intake.record_positions(db_services, driver_id, fix())
     assert db_services.live.peek(driver_id).route is not None  # cached by the first store
     before = etas()
     stored = []
@@ -427,7 +427,7 @@ def test_the_cached_live_store_writes_positions_and_moved_etas(  # type: ignore[
         lambda self, *a: stored.append(a[0]) or light(self, *a),
     )
     clock.advance(minutes=5)
-    tracking.record_positions(db_services, driver_id, fix())
+    gps_intake.record_positions(db_services, driver_id, fix())
     assert stored == [driver_id]  # the light path, not the full one
 
     for old, new in zip(before, etas(), strict=True):

@@ -22,8 +22,7 @@ from lastmile_portal.domain.sms import (
     count_segments,
 )
 from lastmile_portal.domain.status import DeliveryStatus
-from lastmile_portal.services import notifications, proof_of_delivery, routing
-from lastmile_portal.services import tracking as tracking_service
+from lastmile_portal.services import gps_intake, notifications, proof_of_delivery, routing
 from tests.builders import make_delivery, make_route, make_world
 from tests.conftest import MORNING
 from tests.fakes import RecordingJobQueue
@@ -178,10 +177,10 @@ def test_the_live_eta_texts_approaching_once_per_parcel(services, world, clock) 
     make_route(world, ds)
     ping = {"lat": 52.521, "lng": 13.401, "recorded_at": MORNING.isoformat()}
 
-    tracking_service.record_positions(services, world.driver_ids[0], [ping])
+    gps_intake.record_positions(services, world.driver_ids[0], [ping])
     clock.advance(seconds=30)
     later = {**ping, "recorded_at": clock.now().isoformat()}
-    tracking_service.record_positions(services, world.driver_ids[0], [later])
+    gps_intake.record_positions(services, world.driver_ids[0], [later])
 
     texts = {d.id: [t for t in outbox(services, d.id) if t.kind == "approaching"] for d in ds}
     # Two stops before yours or fewer: get ready. The fourth parcel is 3 stops away.
@@ -210,7 +209,7 @@ def test_the_approaching_check_asks_the_outbox_once_per_parcel(  # type: ignore[
     monkeypatch.setattr(notifications, "queue_message", counting)
     for _ in range(4):  # four stores, 30 s apart
         at = clock.now().isoformat()
-        tracking_service.record_positions(
+        gps_intake.record_positions(
             services, world.driver_ids[0], [{"lat": 52.521, "lng": 13.401, "recorded_at": at}]
         )
         clock.advance(seconds=30)

@@ -15,7 +15,7 @@ import pytest
 from lastmile_portal.domain import model as m
 from lastmile_portal.domain.errors import InvalidInput, NotFound, RoutingError
 from lastmile_portal.domain.status import DeliveryStatus
-from lastmile_portal.services import drivers, proof_of_delivery, routing, tracking
+from lastmile_portal.services import drivers, gps_intake, proof_of_delivery, routing, tracking
 from tests.builders import make_delivery, make_locker, make_route, make_world
 
 NOW = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
@@ -251,7 +251,7 @@ def test_a_locker_stop_is_filled_before_its_earliest_promise(services, world, cl
     with services.uow() as uow:
         driver_id = uow.repo.get(m.Route, stop.route_id).driver_id
     now = clock.now()
-    tracking.record_positions(
+    gps_intake.record_positions(
         services, driver_id, [{"lat": 52.52, "lng": 13.40, "recorded_at": now.isoformat()}]
     )
     view = tracking.get_tracking(services, late.tracking_token)

@@ -110,9 +110,9 @@ def test_customer_never_hears_about_another_delivery(live, clock) -> None:
     try:
         listener.wait_for("snapshot")
         services.publisher.publish(f"delivery:{theirs.id}", "status", {"status": "secret"})
-        from lastmile_portal.services import tracking
+        from lastmile_portal.services import gps_intake
 
-        tracking.record_positions(
+        gps_intake.record_positions(
             services,
             world.driver_ids[1],
             [

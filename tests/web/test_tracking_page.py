@@ -7,7 +7,7 @@ import re
 import pytest
 
 from lastmile_portal.domain.status import DeliveryStatus
-from lastmile_portal.services import tracking
+from lastmile_portal.services import gps_intake
 from tests.builders import make_delivery, make_locker, make_route, make_world
 
 
@@ -20,7 +20,7 @@ def test_page_shows_window_eta_driver_and_stops_before(client, services, world) 
     first = make_delivery(world, recipient_name="Ada Lovelace")
     mine = make_delivery(world, recipient_name="Grace Hopper", lat=52.5230, lng=13.4030)
     make_route(world, [first, mine])
-    tracking.record_positions(
+    gps_intake.record_positions(
         services,
         world.driver_ids[0],
         [{"lat": 52.521, "lng": 13.401, "recorded_at": services.clock.now().isoformat()}],
