@@ -26,7 +26,7 @@ class Unauthorized(DomainError):
 
 
 class InvalidTransition(DomainError):
-    """Raise when a delivery cannot move from its current status to the one asked for."""
+    """Raise when a delivery, stop, route or text cannot move from its status to the one asked."""
 
     status_code = 409
 
