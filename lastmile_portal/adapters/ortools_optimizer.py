@@ -249,7 +249,7 @@ class OrToolsOptimizer:
 
 def _model_seconds(problem: RouteProblem) -> float:
     """Return a generous guess of the time OR-Tools needs to build and close the model."""
-    nodes = 2 * len(problem.vehicles) + len(problem.stops)
+    nodes = problem.node_count
     return 0.1 + 2e-6 * nodes * nodes
 
 
@@ -273,24 +273,23 @@ def _solve_large(
        over the routes in a fixed order instead.
     """
     builder = RouteBuilder(problem, matrix)
-    nv = len(problem.vehicles)
+    node_of = problem.node_of
     if start is None:
         routes, left, _touched = builder.start_routes(None)
         dropped_nodes = builder.insert_all(routes, left)
         polish_until = time.monotonic() + 0.3 * max(0.0, deadline - time.monotonic())
-        builder.relocate_descent(
-            routes, list(range(builder.first_stop, builder.n_nodes)), polish_until
-        )
+        every_stop = list(range(problem.first_stop_node, problem.node_count))
+        builder.relocate_descent(routes, every_stop, polish_until)
         current = builder.orders(routes)
     else:
         current = {vid: tuple(order) for vid, order in start.items() if order}
         placed = {sid for order in current.values() for sid in order}
-        dropped_nodes = [builder.node_of[s.id] for s in problem.stops if s.id not in placed]
+        dropped_nodes = [node_of(s.id) for s in problem.stops if s.id not in placed]
     index = {v.id: vi for vi, v in enumerate(problem.vehicles)}
 
     def cost_of(vids: list[str]) -> int:
         return sum(
-            builder.route(index[vid], [builder.node_of[s] for s in current.get(vid, ())]).cost
+            builder.route(index[vid], [node_of(s) for s in current.get(vid, ())]).cost
             for vid in vids
         )
 
@@ -298,8 +297,8 @@ def _solve_large(
         votes: dict[str, int] = {}
         owner = {sid: vid for vid, order in current.items() for sid in order}
         for sid in current[seed]:
-            for w in builder.neighbours(builder.node_of[sid], 10):
-                vid = owner.get(problem.stops[w - 2 * nv].id)
+            for w in builder.neighbours(node_of(sid), 10):
+                vid = owner.get(problem.stop_at(w).id)
                 if vid is not None and vid != seed and vid not in busy:
                     votes[vid] = votes.get(vid, 0) + 1
         group, size = [seed], len(current[seed])
@@ -318,7 +317,7 @@ def _solve_large(
             return
         # Priced and checked here again, by the same rules as the rest of the plan.
         after = [
-            builder.route(index[r.vehicle_id], [builder.node_of[v.stop_id] for v in r.visits])
+            builder.route(index[r.vehicle_id], [node_of(v.stop_id) for v in r.visits])
             for r in plan.routes
         ]
         if not all(r.feasible for r in after):
@@ -355,7 +354,7 @@ def _solve_large(
             problem, matrix, deadline, strategies, current, group_around, accept, rng
         )
     final = [
-        builder.route(index[vid], [builder.node_of[s] for s in order])
+        builder.route(index[vid], [node_of(s) for s in order])
         for vid, order in sorted(current.items(), key=lambda kv: index[kv[0]])
     ]
     return builder.plan(final, dropped_nodes)
@@ -417,22 +416,27 @@ def _subproblem(
     problem: RouteProblem, matrix: Matrix, vids: list[str], current: Routes
 ) -> tuple[RouteProblem, Matrix, Routes]:
     """Return the part of ``problem`` served by vehicles ``vids``, its matrix and routes."""
-    nv = len(problem.vehicles)
     index = {v.id: vi for vi, v in enumerate(problem.vehicles)}
     stop_index = {s.id: si for si, s in enumerate(problem.stops)}
     vis = [index[vid] for vid in vids]
     sis = [stop_index[sid] for vid in vids for sid in current.get(vid, ())]
-    nodes = vis + [nv + vi for vi in vis] + [2 * nv + si for si in sis]
-    sub_matrix = Matrix(
-        durations=[[matrix.durations[a][b] for b in nodes] for a in nodes],
-        distances=[[matrix.distances[a][b] for b in nodes] for a in nodes],
-    )
     sub = RouteProblem(
         epoch=problem.epoch,
         vehicles=tuple(problem.vehicles[vi] for vi in vis),
         stops=tuple(problem.stops[si] for si in sis),
         locked={vid: problem.locked[vid] for vid in vids if vid in problem.locked},
         objective=problem.objective,
+    )
+    # The day's matrix node behind each of the sub-problem's nodes.
+    nodes = [0] * sub.node_count
+    for k, vi in enumerate(vis):
+        nodes[sub.start_node(k)] = problem.start_node(vi)
+        nodes[sub.end_node(k)] = problem.end_node(vi)
+    for k, si in enumerate(sis):
+        nodes[sub.stop_node(k)] = problem.stop_node(si)
+    sub_matrix = Matrix(
+        durations=[[matrix.durations[a][b] for b in nodes] for a in nodes],
+        distances=[[matrix.distances[a][b] for b in nodes] for a in nodes],
     )
     return sub, sub_matrix, {vid: current[vid] for vid in vids if vid in current}
 
@@ -526,14 +530,12 @@ def _solve_one(
 def _node_routes(model: _Model, orders: Routes) -> dict[int, int]:
     """Return the successor (routing index) of every index on ``orders``' routes."""
     problem, manager, routing = model.problem, model.manager, model.routing
-    nv = len(problem.vehicles)
-    node_of = {s.id: 2 * nv + i for i, s in enumerate(problem.stops)}
     succ: dict[int, int] = {}
     for vi, v in enumerate(problem.vehicles):
         order = orders.get(v.id, ())
         previous = routing.Start(vi)
         for sid in order:
-            index = manager.NodeToIndex(node_of[sid])
+            index = manager.NodeToIndex(problem.node_of(sid))
             succ[previous] = index
             previous = index
         succ[previous] = routing.End(vi)
@@ -602,12 +604,17 @@ def _parameters(strategy: SearchStrategy, deadline: float | None, arc_cost: floa
 def _build(problem: RouteProblem, matrix: Matrix, keep: Routes | None = None) -> _Model:
     vehicles, stops = problem.vehicles, problem.stops
     nv = len(vehicles)
-    n_nodes = 2 * nv + len(stops)
+    n_nodes = problem.node_count
+    # Stops are numbered from first_stop on, after every depot (RouteProblem's layout).
+    first_stop = problem.first_stop_node
     manager = pywrapcp.RoutingIndexManager(
-        n_nodes, nv, list(range(nv)), [nv + i for i in range(nv)]
+        n_nodes,
+        nv,
+        [problem.start_node(vi) for vi in range(nv)],
+        [problem.end_node(vi) for vi in range(nv)],
     )
     routing = pywrapcp.RoutingModel(manager)
-    service = [0] * (2 * nv) + [s.service_s for s in stops]
+    service = [0] * first_stop + [s.service_s for s in stops]
 
     # Every evaluator is a node-indexed matrix evaluated inside OR-Tools (no Python callbacks).
     # One time matrix per vehicle speed: a bike is slower than a van on the same arc.
@@ -643,7 +650,7 @@ def _build(problem: RouteProblem, matrix: Matrix, keep: Routes | None = None) ->
                     )
                     for a in range(n_nodes)
                 ]
-    typical = max(_typical_arc(rows, 2 * nv) for rows in cost_rows.values())
+    typical = max(_typical_arc(rows, first_stop) for rows in cost_rows.values())
     penalty = int(round(STABILITY_SHARE * typical)) if keep is not None else 0
     cost_callbacks = {
         key: routing.RegisterTransitMatrix(_penalised(rows, keep_arcs, penalty))
@@ -662,7 +669,7 @@ def _build(problem: RouteProblem, matrix: Matrix, keep: Routes | None = None) ->
             routing.SetFixedCostOfVehicle(int(v.fixed_cost * COST_SCALE), vi)
 
     if any(s.demand for s in stops):
-        demand_cb = routing.RegisterUnaryTransitVector([0] * (2 * nv) + [s.demand for s in stops])
+        demand_cb = routing.RegisterUnaryTransitVector([0] * first_stop + [s.demand for s in stops])
         routing.AddDimensionWithVehicleCapacity(
             demand_cb, 0, [v.capacity for v in vehicles], True, "load"
         )
@@ -675,7 +682,7 @@ def _build(problem: RouteProblem, matrix: Matrix, keep: Routes | None = None) ->
 
     locked_ids = {sid for prefix in problem.locked.values() for sid in prefix}
     for si, stop in enumerate(stops):
-        index = manager.NodeToIndex(2 * nv + si)
+        index = manager.NodeToIndex(problem.stop_node(si))
         time_dim.CumulVar(index).SetRange(stop.window_start, stop.window_end)
         # (SetAllowedVehiclesForIndex's binding rejects Python lists in 9.15, and an
         # empty list would mean "any vehicle"; removing values is exact.)
@@ -691,9 +698,10 @@ def _build(problem: RouteProblem, matrix: Matrix, keep: Routes | None = None) ->
         # Count, per route, the stops that were on another vehicle; each costs ``switch``.
         switch = int(round(SWITCH_SHARE * typical))
         home = _homes(problem, keep)
+        stop_nodes = [problem.stop_node(si) for si in range(len(stops))]
         moved = [
             routing.RegisterUnaryTransitVector(
-                [0] * (2 * nv) + [int(home.get(2 * nv + si, vi) != vi) for si in range(len(stops))]
+                [0] * first_stop + [int(home.get(node, vi) != vi) for node in stop_nodes]
             )
             for vi in range(nv)
         ]
@@ -705,11 +713,10 @@ def _build(problem: RouteProblem, matrix: Matrix, keep: Routes | None = None) ->
         routing.AddVariableMinimizedByFinalizer(time_dim.CumulVar(routing.End(vi)))
 
     # Stops already visited stay first, in order: chain them from the vehicle's start.
-    stop_nodes = {s.id: 2 * nv + i for i, s in enumerate(stops)}
     for vi, v in enumerate(vehicles):
         previous = routing.Start(vi)
         for sid in problem.locked.get(v.id, ()):
-            index = manager.NodeToIndex(stop_nodes[sid])
+            index = manager.NodeToIndex(problem.node_of(sid))
             routing.NextVar(previous).SetValue(index)
             previous = index
     return _Model(
@@ -728,26 +735,23 @@ def _build(problem: RouteProblem, matrix: Matrix, keep: Routes | None = None) ->
 
 def _homes(problem: RouteProblem, orders: Routes) -> dict[int, int]:
     """Return each planned stop's node and the index of the vehicle it is on."""
-    nv = len(problem.vehicles)
-    node_of = {s.id: 2 * nv + i for i, s in enumerate(problem.stops)}
     index = {v.id: vi for vi, v in enumerate(problem.vehicles)}
-    return {node_of[sid]: index[vid] for vid, order in orders.items() for sid in order}
+    return {problem.node_of(sid): index[vid] for vid, order in orders.items() for sid in order}
 
 
 def _arcs(problem: RouteProblem, orders: Routes) -> frozenset[tuple[int, int]]:
     """Return the (node, node) arcs of stop orders, from each vehicle's start to its end."""
-    nv = len(problem.vehicles)
-    node_of = {s.id: 2 * nv + i for i, s in enumerate(problem.stops)}
     arcs = set()
     for vi, v in enumerate(problem.vehicles):
         order = orders.get(v.id, ())
         if not order:
             continue
-        previous = vi
+        previous = problem.start_node(vi)
         for sid in order:
-            arcs.add((previous, node_of[sid]))
-            previous = node_of[sid]
-        arcs.add((previous, nv + vi))
+            node = problem.node_of(sid)
+            arcs.add((previous, node))
+            previous = node
+        arcs.add((previous, problem.end_node(vi)))
     return frozenset(arcs)
 
 
@@ -777,7 +781,6 @@ def _read(model: _Model, solution: Any) -> RoutePlan:
     problem, matrix = model.problem, model.matrix
     manager, routing, time_dim = model.manager, model.routing, model.time_dim
     vehicles, stops = problem.vehicles, problem.stops
-    nv = len(vehicles)
     routes = []
     visited: set[str] = set()
     new_arcs = switched = 0
@@ -791,7 +794,7 @@ def _read(model: _Model, solution: Any) -> RoutePlan:
         index = solution.Value(routing.NextVar(index))
         while not routing.IsEnd(index):
             node = manager.IndexToNode(index)
-            stop = stops[node - 2 * nv]
+            stop = problem.stop_at(node)
             arrival = prev_departure + scaled(matrix.durations[prev_node][node], v.speed_factor)
             start = solution.Value(time_dim.CumulVar(index))
             visits.append(Visit(stop_id=stop.id, arrival=arrival, service_start=start))

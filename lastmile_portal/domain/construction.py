@@ -84,8 +84,7 @@ def can_serve(vehicle: VehicleSpec, stop: StopSpec) -> bool:
 
 def drop_reason(problem: RouteProblem, matrix: Matrix, stop: StopSpec) -> str:
     """Explain why ``stop`` could not be served, from the most to the least basic reason."""
-    nv = len(problem.vehicles)
-    node = 2 * nv + [s.id for s in problem.stops].index(stop.id)
+    node = problem.node_of(stop.id)
     able = [
         (vi, v)
         for vi, v in enumerate(problem.vehicles)
@@ -99,22 +98,25 @@ def drop_reason(problem: RouteProblem, matrix: Matrix, stop: StopSpec) -> str:
         return "parcel too large for every vehicle"
     if all(stop.demand > v.capacity for _vi, v in able):
         return "more parcels than any vehicle can carry"
+    start, end = problem.start_node, problem.end_node
     reachable = [
         (vi, v)
         for vi, v in able
-        if v.shift_start + scaled(matrix.durations[vi][node], v.speed_factor) <= stop.window_end
+        if v.shift_start + scaled(matrix.durations[start(vi)][node], v.speed_factor)
+        <= stop.window_end
         and max(
-            v.shift_start + scaled(matrix.durations[vi][node], v.speed_factor), stop.window_start
+            v.shift_start + scaled(matrix.durations[start(vi)][node], v.speed_factor),
+            stop.window_start,
         )
         + stop.service_s
-        + scaled(matrix.durations[node][nv + vi], v.speed_factor)
+        + scaled(matrix.durations[node][end(vi)], v.speed_factor)
         <= v.shift_end
     ]
     if not reachable:
         return "time window cannot be reached by any vehicle's shift"
     if all(
         v.range_m is not None
-        and matrix.distances[vi][node] + matrix.distances[node][nv + vi] > v.range_m
+        and matrix.distances[start(vi)][node] + matrix.distances[node][end(vi)] > v.range_m
         for vi, v in reachable
     ):
         return "out of range of every vehicle that could take it"
@@ -147,15 +149,16 @@ class RouteBuilder:
         self.problem = problem
         self.matrix = matrix
         vehicles, stops = problem.vehicles, problem.stops
-        self.nv = nv = len(vehicles)
-        self.first_stop = 2 * nv
-        n_nodes = 2 * nv + len(stops)
-        self.service = [0] * (2 * nv) + [s.service_s for s in stops]
-        self.ready = [v.shift_start for v in vehicles] * 2 + [s.window_start for s in stops]
-        self.due = [v.shift_end for v in vehicles] * 2 + [s.window_end for s in stops]
-        self.demand = [0] * (2 * nv) + [s.demand for s in stops]
-        self.node_of = {s.id: 2 * nv + i for i, s in enumerate(stops)}
-        self.n_nodes = n_nodes
+        # Node numbers as the problem lays them out, read once for the loops below.
+        self.first_stop = first = problem.first_stop_node
+        self.n_nodes = problem.node_count
+        # Per node: depots serve nothing, and a route's ends are held to its vehicle's shift
+        # (refresh), so only the stops' entries are ever read.
+        depots = [0] * first
+        self.service = depots + [s.service_s for s in stops]
+        self.ready = depots + [s.window_start for s in stops]
+        self.due = depots + [s.window_end for s in stops]
+        self.demand = depots + [s.demand for s in stops]
         self.distance_objective = problem.objective is Objective.DISTANCE
         self.speed = [v.speed_factor for v in vehicles]
         # Money per metre and per second in the solver's units (see money_cost_row).
@@ -227,8 +230,7 @@ class RouteBuilder:
         key = (vi, node)
         ok = self._eligible.get(key)
         if ok is None:
-            stop = self.problem.stops[node - self.first_stop]
-            ok = can_serve(self.problem.vehicles[vi], stop)
+            ok = can_serve(self.problem.vehicles[vi], self.problem.stop_at(node))
             self._eligible[key] = ok
         return ok
 
@@ -243,8 +245,9 @@ class RouteBuilder:
     def refresh(self, r: _Route) -> None:
         """Recompute a route's times, load, range and cost after a change."""
         vi = r.vehicle
-        v = self.problem.vehicles[vi]
-        full = [vi, *r.nodes, self.nv + vi]
+        problem = self.problem
+        v = problem.vehicles[vi]
+        full = [problem.start_node(vi), *r.nodes, problem.end_node(vi)]
         service, ready, due, demand = self.service, self.ready, self.due, self.demand
         travel, arc_cost, arc_range = self.travel, self.arc_cost, self.arc_range
         t = v.shift_start
@@ -365,16 +368,17 @@ class RouteBuilder:
         window when taking that one out saves the rest of the route.
         """
         problem = self.problem
+        node_of = problem.node_of
+        # Called directly (not through the optimizer), initial routes may name stops the
+        # problem no longer has: those are left out.
+        known = {s.id for s in problem.stops}
         placed: set[int] = set()
         touched: set[int] = set()
         routes = []
         for vi, v in enumerate(problem.vehicles):
-            locked = [self.node_of[s] for s in problem.locked.get(v.id, ())]
-            wanted = [
-                self.node_of[s]
-                for s in (initial or {}).get(v.id, ())
-                if s in self.node_of and self.node_of[s] not in locked
-            ]
+            locked = [node_of(s) for s in problem.locked.get(v.id, ())]
+            wanted = [node_of(s) for s in (initial or {}).get(v.id, ()) if s in known]
+            wanted = [u for u in wanted if u not in locked]
             r = self.route(vi, list(locked), len(locked))
             placed.update(locked)
             kept, out = self._fit(r, wanted)
@@ -398,7 +402,7 @@ class RouteBuilder:
         out: list[int] = []
         nodes = r.nodes
         # Time the vehicle leaves its last stop, and its load, in one forward pass.
-        here = nodes[-1] if nodes else vi
+        here = nodes[-1] if nodes else self.problem.start_node(vi)
         t = r.start[-2] + self.service[here] if nodes else r.start[0]
         load = r.load
         for u in wanted:
@@ -468,7 +472,8 @@ class RouteBuilder:
         left = list(dict.fromkeys(pool))
         if not left:
             return []
-        granular = self.n_nodes - self.first_stop > GRANULAR_ABOVE
+        problem = self.problem
+        granular = len(problem.stops) > GRANULAR_ABOVE
         route_of: dict[int, int] = {}
         for ri, r in enumerate(routes):
             for w in r.nodes:
@@ -477,7 +482,7 @@ class RouteBuilder:
         for ri, r in enumerate(routes):
             if not r.nodes:
                 empties.setdefault(self.group[r.vehicle], []).append(ri)
-        by_vehicle_id = {self.problem.vehicles[r.vehicle].id: ri for ri, r in enumerate(routes)}
+        by_vehicle_id = {problem.vehicles[r.vehicle].id: ri for ri, r in enumerate(routes)}
         near_of: dict[int, list[int]] = {}
         if granular:
             for u in left:
@@ -486,9 +491,11 @@ class RouteBuilder:
         for u, near in near_of.items():
             for w in near:
                 wanted_by.setdefault(w, []).append(u)
+        # Looked up once: the loops below ask hundreds of thousands of times at 1000 stops.
+        fixed_to = {u: problem.stop_at(u).fixed_vehicle for u in left}
 
         def candidates(u: int) -> set[int]:
-            fixed = self.problem.stops[u - self.first_stop].fixed_vehicle
+            fixed = fixed_to[u]
             if fixed is not None:
                 return {by_vehicle_id[fixed]} if fixed in by_vehicle_id else set()
             if granular:
@@ -566,10 +573,7 @@ class RouteBuilder:
                 stand_in = group_routes[0] if group_routes else None
                 for u in watching:
                     # The next interchangeable empty vehicle stands in for this one.
-                    if (
-                        stand_in is not None
-                        and self.problem.stops[u - self.first_stop].fixed_vehicle is None
-                    ):
+                    if stand_in is not None and fixed_to[u] is None:
                         options[u][stand_in] = options[u][ri]
                         watchers.setdefault(stand_in, set()).add(u)
                     if granular and ri not in candidates(u):
@@ -768,7 +772,7 @@ class RouteBuilder:
 
     def plan(self, routes: list[_Route], dropped: Iterable[int]) -> RoutePlan:
         """Return routes as a RoutePlan (visits with planned times) and the dropped stops."""
-        problem, matrix, nv = self.problem, self.matrix, self.nv
+        problem, matrix = self.problem, self.matrix
         planned = []
         total = 0
         for r in routes:
@@ -782,7 +786,7 @@ class RouteBuilder:
                 arrival = r.start[p - 1] + self.service[a] + self.travel(vi, a, b)
                 visits.append(
                     Visit(
-                        stop_id=problem.stops[b - 2 * nv].id,
+                        stop_id=problem.stop_at(b).id,
                         arrival=arrival,
                         service_start=r.start[p],
                     )
@@ -799,18 +803,15 @@ class RouteBuilder:
                 )
             )
         reasons = {
-            problem.stops[u - 2 * nv].id: drop_reason(problem, matrix, problem.stops[u - 2 * nv])
-            for u in dropped
+            problem.stop_at(u).id: drop_reason(problem, matrix, problem.stop_at(u)) for u in dropped
         }
         return RoutePlan(routes=tuple(planned), dropped=reasons, objective=float(total))
 
     def orders(self, routes: list[_Route]) -> Routes:
         """Return each used vehicle's stop ids in order."""
-        nv = self.nv
+        problem = self.problem
         return {
-            self.problem.vehicles[r.vehicle].id: tuple(
-                self.problem.stops[u - 2 * nv].id for u in r.nodes
-            )
+            problem.vehicles[r.vehicle].id: tuple(problem.stop_at(u).id for u in r.nodes)
             for r in routes
             if r.nodes
         }
@@ -862,9 +863,8 @@ def construct(
     routes, left, _touched = builder.start_routes(None)
     dropped = builder.insert_all(routes, left, deadline)
     if improve:
-        builder.relocate_descent(
-            routes, [u for u in range(builder.first_stop, builder.n_nodes)], deadline
-        )
+        every_stop = list(range(problem.first_stop_node, problem.node_count))
+        builder.relocate_descent(routes, every_stop, deadline)
     return builder.plan(routes, dropped), builder.orders(routes)
 
 
@@ -874,7 +874,7 @@ def routes_cost(problem: RouteProblem, matrix: Matrix, orders: Routes) -> tuple[
     index = {v.id: vi for vi, v in enumerate(problem.vehicles)}
     total, feasible = 0, True
     for vid, order in orders.items():
-        r = builder.route(index[vid], [builder.node_of[s] for s in order])
+        r = builder.route(index[vid], [problem.node_of(s) for s in order])
         total += r.cost
         feasible = feasible and r.feasible and all(builder.eligible(r.vehicle, u) for u in r.nodes)
     return total, feasible
