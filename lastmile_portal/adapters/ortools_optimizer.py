@@ -6,7 +6,7 @@ How a solve spends its time budget:
    so OR-Tools never calls back into Python during search; that alone multiplies the number
    of local-search moves per second several times over.
 2. First plan: the pure-Python regret insertion and relocate descent of
-   ``domain/construction.py`` (time-window aware, tens of milliseconds at 100 stops), handed
+   ``domain/construction`` (time-window aware, tens of milliseconds at 100 stops), handed
    to OR-Tools as its first solution through a first-solution evaluator that follows exactly
    its arcs. (OR-Tools' own ``LOCAL_CHEAPEST_INSERTION`` remains available per strategy; the
    path-based strategies find nothing at all on tight instances such as Solomon R101.)
@@ -46,8 +46,11 @@ from ..domain.construction import (
     can_serve,
     construct,
     drop_reason,
+    insert_all,
     money_cost_row,
+    relocate_descent,
     repair,
+    start_routes,
 )
 from ..domain.errors import RoutingError
 from ..domain.routing import (
@@ -117,7 +120,7 @@ class SearchStrategy:
 
     first_solution: str = "LOCAL_CHEAPEST_INSERTION"
     # "ortools": ``first_solution`` builds the first plan. "regret": the pure-Python regret
-    # insertion and relocate descent of domain/construction.py builds it, and OR-Tools starts
+    # insertion and relocate descent of domain/construction builds it, and OR-Tools starts
     # from it (EVALUATOR_STRATEGY following exactly its arcs).
     construction: str = "ortools"
     # With "regret": also run the Python relocate descent before handing over.
@@ -216,7 +219,7 @@ class OrToolsOptimizer:
     def _replan(self, problem: RouteProblem, matrix: Matrix, deadline: float) -> RoutePlan | None:
         """Re-plan from ``problem.initial``: repair it in Python, then improve it if time allows.
 
-        The repair (domain/construction.py) keeps every route as it was except where the
+        The repair (domain/construction) keeps every route as it was except where the
         change forces otherwise: stops that no longer fit are taken out, new ones go where
         they cost least, stops near the change are relocated. It takes milliseconds, so a
         short time limit returns it as is. With time to spare OR-Tools starts from it and
@@ -262,7 +265,7 @@ def _solve_large(
 ) -> RoutePlan:
     """Plan a big day: Python construction, then OR-Tools on groups of neighbouring routes.
 
-    1. Regret insertion with neighbour lists and a relocate descent (domain/construction.py):
+    1. Regret insertion with neighbour lists and a relocate descent (domain/construction):
        a feasible plan in seconds even at 1000 stops (OR-Tools' own first insertion needs
        25-80 s there, and its descent on the whole day barely moves in a minute).
     2. Until the deadline: pick a route, add the routes its stops' nearest neighbours are on
@@ -275,11 +278,11 @@ def _solve_large(
     builder = RouteBuilder(problem, matrix)
     node_of = problem.node_of
     if start is None:
-        routes, left, _touched = builder.start_routes(None)
-        dropped_nodes = builder.insert_all(routes, left)
+        routes, left, _touched = start_routes(builder, None)
+        dropped_nodes = insert_all(builder, routes, left)
         polish_until = time.monotonic() + 0.3 * max(0.0, deadline - time.monotonic())
         every_stop = list(range(problem.first_stop_node, problem.node_count))
-        builder.relocate_descent(routes, every_stop, polish_until)
+        relocate_descent(builder, routes, every_stop, polish_until)
         current = builder.orders(routes)
     else:
         current = {vid: tuple(order) for vid, order in start.items() if order}
