@@ -1,0 +1,211 @@
+"""Big days: the Python plan, then OR-Tools on groups of neighbouring routes in turn."""
+
+from __future__ import annotations
+
+import random
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, wait
+from typing import Any
+
+from ...domain.construction import (
+    RouteBuilder,
+    Routes,
+    insert_all,
+    relocate_descent,
+    start_routes,
+)
+from ...domain.routing import Matrix, RoutePlan, RouteProblem
+from .model import _solve_one
+from .pool import _process_pool, _solve_until
+from .strategies import SearchStrategy
+
+# Above this many stops one model of the whole day is too slow to search (OR-Tools' first
+# insertion alone takes 25-80 s and one descent minutes at 1000 stops): build the plan in
+# Python and improve it a group of neighbouring routes at a time (see _solve_large).
+DECOMPOSE_ABOVE = 300
+GROUP_STOPS = 80
+
+
+def _solve_large(
+    problem: RouteProblem,
+    matrix: Matrix,
+    deadline: float,
+    strategies: list[SearchStrategy],
+    start: Routes | None = None,
+) -> RoutePlan:
+    """Plan a big day: Python construction, then OR-Tools on groups of neighbouring routes.
+
+    1. Regret insertion with neighbour lists and a relocate descent (domain/construction):
+       a feasible plan in seconds even at 1000 stops (OR-Tools' own first insertion needs
+       25-80 s there, and its descent on the whole day barely moves in a minute).
+    2. Until the deadline: pick a route, add the routes its stops' nearest neighbours are on
+       until about ``GROUP_STOPS`` stops (plus one idle vehicle), and give that sub-problem
+       to the usual search (``_solve_one``, warm-started from the current routes) for a few
+       seconds; keep the result when it is cheaper. One group per worker process at a time,
+       never two overlapping groups. A greedy strategy (deterministic mode) makes one pass
+       over the routes in a fixed order instead.
+    """
+    builder = RouteBuilder(problem, matrix)
+    node_of = problem.node_of
+    if start is None:
+        routes, left, _touched = start_routes(builder, None)
+        dropped_nodes = insert_all(builder, routes, left)
+        polish_until = time.monotonic() + 0.3 * max(0.0, deadline - time.monotonic())
+        every_stop = list(range(problem.first_stop_node, problem.node_count))
+        relocate_descent(builder, routes, every_stop, polish_until)
+        current = builder.orders(routes)
+    else:
+        current = {vid: tuple(order) for vid, order in start.items() if order}
+        placed = {sid for order in current.values() for sid in order}
+        dropped_nodes = [node_of(s.id) for s in problem.stops if s.id not in placed]
+    index = {v.id: vi for vi, v in enumerate(problem.vehicles)}
+
+    def cost_of(vids: list[str]) -> int:
+        return sum(
+            builder.route(index[vid], [node_of(s) for s in current.get(vid, ())]).cost
+            for vid in vids
+        )
+
+    def group_around(seed: str, busy: set[str]) -> list[str]:
+        votes: dict[str, int] = {}
+        owner = {sid: vid for vid, order in current.items() for sid in order}
+        for sid in current[seed]:
+            for w in builder.neighbours(node_of(sid), 10):
+                vid = owner.get(problem.stop_at(w).id)
+                if vid is not None and vid != seed and vid not in busy:
+                    votes[vid] = votes.get(vid, 0) + 1
+        group, size = [seed], len(current[seed])
+        for vid, _n in sorted(votes.items(), key=lambda kv: (-kv[1], index[kv[0]])):
+            if size >= GROUP_STOPS:
+                break
+            group.append(vid)
+            size += len(current[vid])
+        idle = next(
+            (v.id for v in problem.vehicles if v.id not in current and v.id not in busy), None
+        )
+        return group + ([idle] if idle is not None else [])
+
+    def accept(vids: list[str], plan: RoutePlan) -> None:
+        if plan.dropped or not plan.routes:
+            return
+        # Priced and checked here again, by the same rules as the rest of the plan.
+        after = [
+            builder.route(index[r.vehicle_id], [node_of(v.stop_id) for v in r.visits])
+            for r in plan.routes
+        ]
+        if not all(r.feasible for r in after):
+            return
+        if sum(r.cost for r in after) >= cost_of(vids):
+            return
+        for vid in vids:
+            current.pop(vid, None)
+        for r in plan.routes:
+            current[r.vehicle_id] = tuple(v.stop_id for v in r.visits)
+
+    rng = random.Random(len(problem.stops))
+    greedy = all(s.metaheuristic == "greedy" for s in strategies)
+    if greedy or len(strategies) == 1:
+        seeds = sorted(current, key=index.__getitem__)
+        if not greedy:
+            rng.shuffle(seeds)
+        done: set[str] = set()
+        while time.monotonic() < deadline - 0.5:
+            seed = next((v for v in seeds if v in current and v not in done), None)
+            if seed is None:
+                if greedy:
+                    break
+                done.clear()
+                rng.shuffle(seeds)
+                continue
+            vids = group_around(seed, set())
+            done.update(vids)
+            sub, sub_matrix, sub_start = _subproblem(problem, matrix, vids, current)
+            slice_end = min(deadline - 0.3, time.monotonic() + _slice(deadline))
+            accept(vids, _solve_one(sub, sub_matrix, slice_end, strategies[0], sub_start))
+    else:
+        _decompose_parallel(
+            problem, matrix, deadline, strategies, current, group_around, accept, rng
+        )
+    final = [
+        builder.route(index[vid], [node_of(s) for s in order])
+        for vid, order in sorted(current.items(), key=lambda kv: index[kv[0]])
+    ]
+    return builder.plan(final, dropped_nodes)
+
+
+def _slice(deadline: float) -> float:
+    """Return the seconds one group gets: a few, fewer when the deadline is near."""
+    remaining = deadline - time.monotonic()
+    return max(0.5, min(3.0, remaining / 4))
+
+
+def _decompose_parallel(
+    problem: RouteProblem,
+    matrix: Matrix,
+    deadline: float,
+    strategies: list[SearchStrategy],
+    current: Routes,
+    group_around: Any,
+    accept: Any,
+    rng: random.Random,
+) -> None:
+    index = {v.id: vi for vi, v in enumerate(problem.vehicles)}
+    seeds: list[str] = []
+    running: dict[Future[RoutePlan], list[str]] = {}
+    with _process_pool(len(strategies)) as pool:
+        k = 0
+        while True:
+            busy = {vid for vids in running.values() for vid in vids}
+            while len(running) < len(strategies) and time.monotonic() < deadline - 1.0:
+                if not seeds:
+                    seeds = sorted(current, key=index.__getitem__)
+                    rng.shuffle(seeds)
+                seed = seeds.pop()
+                if seed not in current or seed in busy:
+                    if not any(v in current and v not in busy for v in seeds):
+                        break
+                    continue
+                vids = group_around(seed, busy)
+                busy.update(vids)
+                sub, sub_matrix, sub_start = _subproblem(problem, matrix, vids, current)
+                wall_end = time.time() + min(_slice(deadline), deadline - time.monotonic() - 0.5)
+                strategy = strategies[k % len(strategies)]
+                k += 1
+                future = pool.submit(
+                    _solve_until, sub, sub_matrix, wall_end, strategy, sub_start, None
+                )
+                running[future] = vids
+            if not running:
+                break
+            finished, _pending = wait(running, return_when=FIRST_COMPLETED)
+            for future in finished:
+                accept(running.pop(future), future.result())
+
+
+def _subproblem(
+    problem: RouteProblem, matrix: Matrix, vids: list[str], current: Routes
+) -> tuple[RouteProblem, Matrix, Routes]:
+    """Return the part of ``problem`` served by vehicles ``vids``, its matrix and routes."""
+    index = {v.id: vi for vi, v in enumerate(problem.vehicles)}
+    stop_index = {s.id: si for si, s in enumerate(problem.stops)}
+    vis = [index[vid] for vid in vids]
+    sis = [stop_index[sid] for vid in vids for sid in current.get(vid, ())]
+    sub = RouteProblem(
+        epoch=problem.epoch,
+        vehicles=tuple(problem.vehicles[vi] for vi in vis),
+        stops=tuple(problem.stops[si] for si in sis),
+        locked={vid: problem.locked[vid] for vid in vids if vid in problem.locked},
+        objective=problem.objective,
+    )
+    # The day's matrix node behind each of the sub-problem's nodes.
+    nodes = [0] * sub.node_count
+    for k, vi in enumerate(vis):
+        nodes[sub.start_node(k)] = problem.start_node(vi)
+        nodes[sub.end_node(k)] = problem.end_node(vi)
+    for k, si in enumerate(sis):
+        nodes[sub.stop_node(k)] = problem.stop_node(si)
+    sub_matrix = Matrix(
+        durations=[[matrix.durations[a][b] for b in nodes] for a in nodes],
+        distances=[[matrix.distances[a][b] for b in nodes] for a in nodes],
+    )
+    return sub, sub_matrix, {vid: current[vid] for vid in vids if vid in current}

@@ -1,0 +1,137 @@
+"""Search strategies: what one OR-Tools search does, and the OR-Tools parameters for it."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from ortools.constraint_solver import pywrapcp, routing_enums_pb2
+from ortools.util import optional_boolean_pb2
+
+BOOL_FALSE = optional_boolean_pb2.BOOL_FALSE
+LEAN_OFF = (
+    "use_global_cheapest_insertion_path_lns",
+    "use_local_cheapest_insertion_path_lns",
+    "use_relocate_path_global_cheapest_insertion_insert_unperformed",
+    "use_global_cheapest_insertion_visit_types_lns",
+    "use_local_cheapest_insertion_visit_types_lns",
+    "use_make_chain_inactive",
+    "use_make_inactive",
+    "use_swap_active",
+    "use_swap_active_chain",
+    "use_shortest_path_swap_active",
+    "use_shortest_path_two_opt",
+    "use_lin_kernighan",
+    "use_relocate_expensive_chain",
+    "use_exchange_subtrip",
+    "use_relocate_subtrip",
+    "use_light_relocate_pair",
+    "use_relocate_pair",
+    "use_exchange_pair",
+)
+RECREATE_OK = frozenset(
+    {
+        "LOCAL_CHEAPEST_INSERTION",
+        "LOCAL_CHEAPEST_COST_INSERTION",
+        "PARALLEL_CHEAPEST_INSERTION",
+        "SEQUENTIAL_CHEAPEST_INSERTION",
+        "SAVINGS",
+    }
+)
+FSS = routing_enums_pb2.FirstSolutionStrategy
+LSM = routing_enums_pb2.LocalSearchMetaheuristic
+
+
+@dataclass(frozen=True)
+class SearchStrategy:
+    """Describe one search: how to build the first plan and how to improve it.
+
+    The defaults are the measured best single search (bench/README.md); the fields exist
+    so benchmarks can compare alternatives without editing this module.
+    """
+
+    first_solution: str = "LOCAL_CHEAPEST_INSERTION"
+    # "ortools": ``first_solution`` builds the first plan. "regret": the pure-Python regret
+    # insertion and relocate descent of domain/construction builds it, and OR-Tools starts
+    # from it (EVALUATOR_STRATEGY following exactly its arcs).
+    construction: str = "ortools"
+    # With "regret": also run the Python relocate descent before handing over.
+    polish: bool = True
+    # "ils" (iterated local search: SISR ruin, cheapest-insertion recreate, local search,
+    # simulated-annealing acceptance), "gls" (guided local search) or "greedy" (stop at the
+    # first local optimum).
+    metaheuristic: str = "ils"
+    gls_lambda: float = 0.1
+    # SISR (Christiaens and Vanden Berghe 2020): remove about this many visits per ruin, in
+    # strings of at most ``sisr_max_sequence`` consecutive visits of nearby routes.
+    sisr_avg_removed: int = 20
+    sisr_max_sequence: int = 10
+    recreate: str = "LOCAL_CHEAPEST_INSERTION"
+    # Simulated-annealing temperatures as multiples of a typical arc cost (the mean cost from
+    # each stop to its nearest neighbours), so they mean the same at any cost scale; 0 lets
+    # OR-Tools pick them.
+    sa_initial_temperature: float = 0.3
+    sa_final_temperature: float = 0.003
+    # Switch off operators that cannot help a plain VRPTW (pickup-and-delivery pairs, visit
+    # types, dropping stops whose penalty dwarfs any route) or that cost much per move (the
+    # insertion-based LNS, Lin-Kernighan, expensive chains): in a ruin-and-recreate search
+    # the time is better spent on more iterations. Measured: 1.8 % mean gap at 10 s on one
+    # core against 2.5 % with OR-Tools' default operator set.
+    lean_operators: bool = True
+    extra_off: tuple[str, ...] = ("use_or_opt",)
+
+
+# Two searches for two cores, both from the Python regret construction: one with the
+# exchange operator off (cheaper descents, more ruin-and-recreate iterations: 1.96 % against
+# 2.26 % mean at 1 s on one core), one with larger ruins, hotter acceptance and the full
+# operator set, so the processes explore different valleys; the better plan wins.
+PARALLEL_STRATEGIES = (
+    SearchStrategy(construction="regret", extra_off=("use_or_opt", "use_exchange")),
+    SearchStrategy(
+        construction="regret",
+        sisr_avg_removed=30,
+        sa_initial_temperature=1.0,
+        sa_final_temperature=0.01,
+    ),
+)
+
+
+def _parameters(strategy: SearchStrategy, deadline: float | None, arc_cost: float) -> Any:
+    params = pywrapcp.DefaultRoutingSearchParameters()
+    params.first_solution_strategy = getattr(FSS, strategy.first_solution)
+    if strategy.metaheuristic == "greedy":
+        params.local_search_metaheuristic = LSM.GREEDY_DESCENT
+    elif strategy.metaheuristic == "gls":
+        params.local_search_metaheuristic = LSM.GUIDED_LOCAL_SEARCH
+        params.guided_local_search_lambda_coefficient = strategy.gls_lambda
+    elif strategy.metaheuristic == "ils":
+        params.local_search_metaheuristic = LSM.GREEDY_DESCENT
+        params.use_iterated_local_search = True
+        ils = params.iterated_local_search_parameters
+        ruin = ils.ruin_recreate_parameters
+        del ruin.ruin_strategies[:]
+        sisr = ruin.ruin_strategies.add().sisr
+        sisr.avg_num_removed_visits = strategy.sisr_avg_removed
+        sisr.max_removed_sequence_size = strategy.sisr_max_sequence
+        sisr.bypass_factor = 0.01
+        if strategy.recreate not in RECREATE_OK:
+            # Others abort the whole process inside OR-Tools ("Unsupported recreate").
+            raise ValueError(f"recreate must be one of {sorted(RECREATE_OK)}")
+        ruin.recreate_strategy.heuristic = getattr(FSS, strategy.recreate)
+        sa = ils.reference_solution_acceptance_strategy.simulated_annealing
+        if strategy.sa_initial_temperature > 0:
+            sa.automatic_temperatures = False
+            sa.initial_temperature = strategy.sa_initial_temperature * arc_cost
+            sa.final_temperature = strategy.sa_final_temperature * arc_cost
+        else:
+            sa.automatic_temperatures = True
+    else:
+        raise ValueError(f"unknown metaheuristic {strategy.metaheuristic!r}")
+    if strategy.lean_operators:
+        for name in (*LEAN_OFF, *strategy.extra_off):
+            setattr(params.local_search_operators, name, BOOL_FALSE)
+    if deadline is not None:
+        remaining = max(0.01, deadline - time.monotonic())
+        params.time_limit.FromMilliseconds(max(1, int(remaining * 1000)))
+    return params
