@@ -9,9 +9,9 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import cached_property
 from datetime import datetime, timedelta
 from enum import StrEnum
+from functools import cached_property
 
 from .errors import RoutingError
 
