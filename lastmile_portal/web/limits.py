@@ -9,13 +9,18 @@ process shares the counters and a decorator's ``shared_limit`` can share a bucke
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from functools import lru_cache
 
-from flask import current_app, request
+from flask import Response, current_app, request
 from limits import RateLimitItem, parse_many
+from limits.storage import MemoryStorage
+from limits.strategies import FixedWindowRateLimiter
 from werkzeug.exceptions import TooManyRequests
+from werkzeug.http import parse_date
 
 from ..domain.errors import DomainError
 from ..extensions import limiter
@@ -38,17 +43,91 @@ class TooManyFailures(TooManyRequests):
     description = TOO_MANY
 
 
+@dataclass(frozen=True)
+class Counted:
+    """One attempt counted against a rate, and the limit the rate-limit headers describe."""
+
+    allowed: bool
+    item: RateLimitItem | None = None  # the exceeded limit, else the shortest; None: limits off
+    identifiers: tuple[str, ...] = ()
+
+
 def hit(rate: str, scope: str, key: str) -> bool:
     """Count one attempt by ``key`` in ``scope``; return whether it is within ``rate``.
 
     ``rate`` is a setting like "60 per minute" (several joined by ";" all apply).
     """
+    return count(rate, scope, key).allowed
+
+
+def count(rate: str, scope: str, key: str) -> Counted:
+    """Count one attempt like ``hit`` and keep what ``add_headers`` needs to answer it."""
     if not limiter.enabled:
-        return True
-    strategy = limiter.limiter
+        return Counted(True)
     ids = _identifiers(scope, key)
+    items = _items(rate)
     # Like Flask-Limiter: the shortest window first, stop at the first one exceeded.
-    return all(strategy.hit(item, *ids) for item in _items(rate))
+    for item in items:
+        if not _hit_one(item, ids):
+            return Counted(False, item, ids)
+    return Counted(True, items[0], ids)
+
+
+def add_headers(response: Response, counted: Counted) -> None:
+    """Add the X-RateLimit-* and Retry-After headers Flask-Limiter gives a decorated view.
+
+    Same names and values (RATELIMIT_HEADERS_ENABLED): the limit, what is left of it after
+    this attempt, when its window ends, and the seconds until then or until an earlier
+    Retry-After (a refused token), whichever is later.
+    """
+    item = counted.item
+    if item is None or not current_app.config.get("RATELIMIT_HEADERS_ENABLED"):
+        return
+    reset, remaining = limiter.limiter.get_window_stats(item, *counted.identifiers)
+    reset_at = int(reset + 1)
+    response.headers.add("X-RateLimit-Limit", str(item.amount))
+    response.headers.add("X-RateLimit-Remaining", str(remaining))
+    response.headers.add("X-RateLimit-Reset", str(reset_at))
+    existing = response.headers.get("Retry-After")
+    if existing is not None:  # a refused token's: seconds, or an HTTP date
+        when = parse_date(existing)
+        later = when.timestamp() if when is not None else time.time() + int(existing)
+        reset_at = max(int(later), reset_at)
+    response.headers.set("Retry-After", str(int(reset_at - time.time())))
+
+
+def _hit_one(item: RateLimitItem, ids: tuple[str, ...]) -> bool:
+    storage = limiter.storage
+    if type(storage) is MemoryStorage and type(limiter.limiter) is FixedWindowRateLimiter:
+        return _memory_incr(storage, item.key_for(*ids), item.get_expiry()) <= item.amount
+    return bool(limiter.limiter.hit(item, *ids))
+
+
+# memory:// sweeps expired keys this often at least (its own timer, started by one hit).
+SWEEP_EVERY_S = 10.0
+_next_sweep = 0.0
+
+
+def _memory_incr(storage: MemoryStorage, key: str, expiry: int) -> int:
+    """Count a fixed-window hit in ``memory://`` as ``MemoryStorage.incr`` does, mostly timerless.
+
+    ``incr`` starts a ``threading.Timer`` (10 ms) to sweep expired keys on every hit that
+    finds none running: with a ping every 20 ms, a new thread per ping. Here one hit per
+    SWEEP_EVERY_S goes through ``incr`` (so the sweep still runs); the others change the
+    same counters under the same lock without it. A key's ended window is dropped when
+    the key is next read either way (``get``).
+    """
+    global _next_sweep
+    now = time.time()
+    if now >= _next_sweep:
+        _next_sweep = now + SWEEP_EVERY_S
+        return storage.incr(key, expiry)
+    storage.get(key)  # drops the count of a window that has ended
+    with storage.locks[key]:
+        storage.storage[key] += 1
+        if storage.storage[key] == 1:
+            storage.expirations[key] = now + expiry
+        return storage.storage.get(key, 0)
 
 
 def within(rate: str, scope: str, key: str) -> bool:

@@ -214,3 +214,34 @@ def test_a_body_larger_than_any_batch_is_refused_before_it_is_read(client, world
     )
     assert response.status_code == 413
     assert response.get_json()["status"] == 413
+
+
+def test_every_ping_answer_says_what_is_left_of_the_drivers_budget(config, clock) -> None:  # type: ignore[no-untyped-def]
+    from lastmile_portal import create_app
+    from lastmile_portal.adapters.socketio_publisher import RecordingPublisher
+
+    app = create_app(
+        {**config, "DRIVER_RATE_LIMIT": "2 per minute;100 per hour"},
+        clock=clock,
+        publisher=RecordingPublisher(),
+    )
+    make_world(app.extensions["lastmile"])
+    client = app.test_client()
+
+    def ping():  # type: ignore[no-untyped-def]
+        clock.advance(seconds=1)
+        fix = {"lat": 52.5, "lng": 13.4, "recorded_at": clock.now().isoformat()}
+        return _post(client, DRIVER_TOKEN, {"positions": [fix]})
+
+    answers = [ping(), ping(), ping()]
+
+    assert [a.status_code for a in answers] == [200, 200, 429]
+    # The shortest window is the one reported, after this ping was counted.
+    assert [a.headers["X-RateLimit-Limit"] for a in answers] == ["2", "2", "2"]
+    assert [a.headers["X-RateLimit-Remaining"] for a in answers] == ["1", "0", "0"]
+    for answer in answers:
+        assert 0 < int(answer.headers["Retry-After"]) <= 60
+        assert int(answer.headers["X-RateLimit-Reset"]) > 0
+        # Counted once: no second set of headers from Flask-Limiter.
+        assert len(answer.headers.getlist("X-RateLimit-Limit")) == 1
+    assert answers[2].get_json()["status"] == 429
