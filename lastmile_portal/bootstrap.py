@@ -21,6 +21,7 @@ from .adapters.socketio_publisher import RecordingPublisher, SocketIOPublisher
 from .adapters.travel_times import HaversineTravelTimes, OsrmTravelTimes
 from .adapters.twilio_sms import TwilioSmsGateway
 from .config import PROJECT_ROOT, ConfigError, Settings
+from .domain.policy import ChangePolicy
 from .domain.ports import Clock, JobQueue, Publisher, SmsGateway
 from .jobs import run as run_job
 from .services import Services, ServiceSettings, handlers
@@ -80,6 +81,11 @@ def build_services(
             sms_retry_s=settings.sms_retry_seconds,
             # Longer than any one send can take (connect + read timeouts, then a look-up).
             sms_claim_s=4 * settings.twilio_timeout + 2,
+            change_policy=ChangePolicy(
+                cutoff_stops=settings.change_cutoff_stops,
+                cutoff_minutes=settings.change_cutoff_minutes,
+                max_reschedules=settings.max_reschedules,
+            ),
         ),
         health_checks=_health_checks(settings, engine),
     )

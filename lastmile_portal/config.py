@@ -76,6 +76,10 @@ class Settings:
     demo_staff_password: str = "lastmile-demo"
     optimizer_time_limit: float = 2.0
     show_driver_within_stops: int = 5
+    # Recipients' changes close when the driver is this many stops or minutes away.
+    change_cutoff_stops: int = 2
+    change_cutoff_minutes: int = 30
+    max_reschedules: int = 2
     position_retention_days: int = 30
     photo_dir: str = ""
     log_level: str = "INFO"
@@ -166,7 +170,13 @@ def _complete(s: Settings) -> Settings:
         secret_key = _instance_secret(instance) if not s.testing else "testing-secret-key"
     if s.job_backend == "rq" and not s.redis_url:
         raise ConfigError("JOB_BACKEND=rq needs REDIS_URL (e.g. redis://127.0.0.1:6379/0).")
-    for name in ("trusted_proxies", "show_driver_within_stops"):
+    for name in (
+        "trusted_proxies",
+        "show_driver_within_stops",
+        "change_cutoff_stops",
+        "change_cutoff_minutes",
+        "max_reschedules",
+    ):
         if getattr(s, name) < 0:
             raise ConfigError(f"{name.upper()} must be 0 or more, not {getattr(s, name)}.")
     if s.sms_backend == "twilio" and not (

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from zoneinfo import ZoneInfo
 
+from ..domain.policy import ChangePolicy
 from ..domain.ports import (
     Clock,
     JobQueue,
@@ -35,6 +36,7 @@ class ServiceSettings:
     sms_max_attempts: int = 8
     sms_retry_s: float = 30.0  # first retry; doubles each time
     sms_claim_s: float = 60.0  # a sender that holds a text longer than this is presumed dead
+    change_policy: ChangePolicy = field(default_factory=ChangePolicy)
 
 
 @dataclass

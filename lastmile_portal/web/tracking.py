@@ -30,3 +30,7 @@ def track(token: str) -> str:
         map_tile_url=cfg.map_tile_url,
         map_tile_attribution=cfg.map_tile_attribution,
     )
+
+
+# The recipient's changes are views on this blueprint, one module per kind of change.
+from . import tracking_instructions, tracking_lockers, tracking_slots  # noqa: E402, F401

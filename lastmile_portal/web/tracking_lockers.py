@@ -1,0 +1,9 @@
+"""Send a parcel to a parcel locker or pickup point instead, from the tracking page.
+
+Routes live on the recipient's blueprint (`web/tracking.py`); views translate and call one
+service.
+"""
+
+from __future__ import annotations
+
+from .tracking import bp  # noqa: F401
