@@ -107,6 +107,8 @@ depots = sa.Table(
     sa.Column("timezone", sa.String(64), nullable=False),
     sa.Column("opens_at", sa.String(5), nullable=False),
     sa.Column("closes_at", sa.String(5), nullable=False),
+    # issue 11 (migration 0004): the depot offers vehicle-trunk delivery
+    sa.Column("trunk_delivery", sa.Boolean, nullable=False, server_default=sa.false()),
 )
 
 service_areas = sa.Table(
@@ -201,6 +203,8 @@ locker_compartments = sa.Table(
     sa.Column("size", _enum(m.ParcelSize), nullable=False),
     sa.Column("status", _enum(m.CompartmentStatus), nullable=False),
     sa.Column("delivery_id", sa.Integer, sa.ForeignKey("deliveries.id"), nullable=True),
+    # issue 11 (migration 0004): when a recipient's choice reserved this door
+    sa.Column("reserved_at", UTCDateTime()),
     sa.UniqueConstraint("locker_id", "label", name="uq_locker_compartments_locker_label"),
 )
 
@@ -291,6 +295,18 @@ deliveries = sa.Table(
     sa.Column("created_at", UTCDateTime(), nullable=False),
     sa.Column("updated_at", UTCDateTime()),
     sa.Column("version", sa.Integer, nullable=False),
+    # issue 11 (migration 0004): trunk delivery, muted texts, reschedules, locker pickup code
+    sa.Column("trunk_make", sa.String(40)),
+    sa.Column("trunk_colour", sa.String(30)),
+    sa.Column("trunk_plate", sa.String(12)),
+    sa.Column("trunk_lat", sa.Float),
+    sa.Column("trunk_lng", sa.Float),
+    sa.Column("trunk_spot", sa.String(200)),
+    sa.Column("trunk_from", UTCDateTime()),
+    sa.Column("trunk_until", UTCDateTime()),
+    sa.Column("sms_muted", sa.String(255)),
+    sa.Column("reschedules", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("pickup_code", sa.String(16)),
 )
 
 delivery_events = sa.Table(

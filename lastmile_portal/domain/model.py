@@ -217,6 +217,8 @@ class Depot:
     opens_at: str = "07:00"
     closes_at: str = "21:00"
     id: int | None = None
+    # issue 11: recipients may ask for the parcel in their car's trunk
+    trunk_delivery: bool = False
 
 
 @dataclass(eq=False, kw_only=True)
@@ -316,6 +318,8 @@ class LockerCompartment:
     status: CompartmentStatus = CompartmentStatus.FREE
     delivery_id: int | None = None
     id: int | None = None
+    # issue 11: when a recipient's choice reserved this door (None: not reserved)
+    reserved_at: datetime | None = None
 
 
 @dataclass(eq=False, kw_only=True)
@@ -537,6 +541,18 @@ class Delivery:
     updated_at: datetime | None = None
     version: int = 1
     id: int | None = None
+    # ---- issue 11: the recipient's changes (trunk delivery, muted texts, reschedules, pickup)
+    trunk_make: str | None = None
+    trunk_colour: str | None = None
+    trunk_plate: str | None = None
+    trunk_lat: float | None = None
+    trunk_lng: float | None = None
+    trunk_spot: str | None = None  # where the car is parked, in words
+    trunk_from: datetime | None = None  # the hand-over window
+    trunk_until: datetime | None = None
+    sms_muted: str | None = None  # comma-separated message kinds the recipient turned off
+    reschedules: int = 0
+    pickup_code: str | None = None  # for locker parcels
 
     def __post_init__(self) -> None:
         self.init_events()
