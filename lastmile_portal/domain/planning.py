@@ -508,6 +508,14 @@ class ReplanOutcome:
 
     routes: dict[int, tuple[Replanned, ...]]
     dropped: dict[str, str]  # problem stop id -> reason
+    # Metres each route still drives from where it goes on (the plan's, dropped stops aside):
+    # what a what-if compares to say which change costs the fewest extra kilometres.
+    distance_m: dict[int, float] = field(default_factory=dict)
+
+    @property
+    def total_distance_m(self) -> float:
+        """Return the metres all these routes still drive."""
+        return sum(self.distance_m.values())
 
     def moves(self) -> Iterator[Replanned]:
         """Yield every stop whose ETA or place in line moved."""
@@ -576,4 +584,9 @@ def read_replan(
             here = node
             t = arrival + timedelta(seconds=stop.service_s)
         routes[route.id] = tuple(out)
-    return ReplanOutcome(routes=routes, dropped=dict(plan.dropped))
+    driven = {int(p.vehicle_id): p.distance_m for p in plan.routes}
+    return ReplanOutcome(
+        routes=routes,
+        dropped=dict(plan.dropped),
+        distance_m={r.id: driven.get(r.id, 0.0) for r in state.routes},
+    )

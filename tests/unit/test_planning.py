@@ -304,6 +304,31 @@ def test_a_dry_run_with_the_pure_repair_reads_a_feasible_what_if() -> None:
     assert {r.stop_id for routes in outcome.routes.values() for r in routes} == {11, 12, 13, 14}
 
 
+def test_the_outcome_says_how_far_each_route_still_drives_so_what_ifs_compare() -> None:
+    epoch = NOW.replace(microsecond=0)
+    stops = tuple(
+        open_stop(10 + i, 13.40 + 0.01 * i, planned_arrival=epoch + timedelta(minutes=10 * i))
+        for i in range(1, 4)
+    )
+    state = planning.DayState(now=NOW, routes=(open_route(1, stops), open_route(2, ())))
+    today = planning.build_replan(state)
+    matrix = grid_matrix(today)
+    plan, _orders = repair(today, matrix)
+    outcome = planning.read_replan(state, today, plan, matrix)
+
+    # The plan's own metres per route; a route with nothing left to drive says 0.
+    assert outcome.distance_m == {1: plan.routes[0].distance_m, 2: 0.0}
+    assert outcome.total_distance_m == plan.routes[0].distance_m > 0
+    # A late window that makes the van come back costs more metres than today's order.
+    late = ((epoch + timedelta(hours=5), epoch + timedelta(hours=6)),)
+    what_if = planning.propose(state, planning.StopChange(stop_id=11, windows=late))
+    problem = planning.build_replan(what_if)
+    moved_matrix = grid_matrix(problem)
+    moved_plan, _ = repair(problem, moved_matrix)
+    moved = planning.read_replan(what_if, problem, moved_plan, moved_matrix)
+    assert moved.total_distance_m >= outcome.total_distance_m
+
+
 # ---------------------------------------------------------------- build_day / read_day
 
 BERLIN = ZoneInfo("Europe/Berlin")
