@@ -413,3 +413,51 @@ class SqlAlchemyRepository:
                 ],
             )
         return True
+
+    # ------------------------------------------------------------ lockers (issue 11)
+
+    def reserve_compartment(
+        self, locker_id: int, delivery_id: int, size: m.ParcelSize, now: datetime
+    ) -> m.LockerCompartment | None:
+        """Reserve the smallest free compartment of ``locker_id`` that takes ``size``.
+
+        One conditional UPDATE of one row, so two requests never get the same door and a
+        locker is never overbooked; PostgreSQL skips doors another request has locked (it
+        is reserving them), SQLite runs one writer at a time. None when the locker is full.
+        """
+        t = orm.locker_compartments
+        rank = sa.case({str(size_): rank_ for size_, rank_ in m.SIZE_ORDER.items()}, value=t.c.size)
+        free = sa.and_(
+            t.c.locker_id == locker_id,
+            t.c.status == m.CompartmentStatus.FREE,
+            rank >= m.SIZE_ORDER[size],
+        )
+        pick = sa.select(t.c.id).where(free).order_by(rank, t.c.label, t.c.id).limit(1)
+        if self.session.get_bind().dialect.name == "postgresql":
+            pick = pick.with_for_update(skip_locked=True)
+        claimed = self.session.execute(
+            sa.update(t)
+            .where(t.c.id == pick.scalar_subquery(), t.c.status == m.CompartmentStatus.FREE)
+            .values(status=m.CompartmentStatus.RESERVED, delivery_id=delivery_id, reserved_at=now)
+            .returning(t.c.id)
+        ).scalar_one_or_none()
+        if claimed is None:
+            return None
+        return self.session.get(m.LockerCompartment, claimed, populate_existing=True)
+
+    def release_compartment(self, delivery_id: int) -> int:
+        """Free the compartment reserved for ``delivery_id``; return how many were freed."""
+        t = orm.locker_compartments
+        freed = (
+            self.session.execute(
+                sa.update(t)
+                .where(t.c.delivery_id == delivery_id, t.c.status == m.CompartmentStatus.RESERVED)
+                .values(status=m.CompartmentStatus.FREE, delivery_id=None, reserved_at=None)
+                .returning(t.c.id)
+            )
+            .scalars()
+            .all()
+        )
+        for compartment_id in freed:  # objects already loaded see the change
+            self.session.get(m.LockerCompartment, compartment_id, populate_existing=True)
+        return len(freed)

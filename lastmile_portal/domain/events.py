@@ -269,6 +269,36 @@ class DeliveryAttemptFailed(Event):
         return f"Attempt {self.attempt} failed: {self.reason}"
 
 
+# ---------------------------------------------------------------- lockers (issue 11)
+
+
+@dataclass(frozen=True, kw_only=True)
+class LockerChosen(Event):
+    """The recipient sent the parcel to a parcel locker or pickup point instead."""
+
+    locker_id: int
+    locker_name: str
+    compartment: str
+    previous_locker_id: int | None = None
+
+    def summary(self) -> str:
+        """Describe the event."""
+        instead = " instead of another locker" if self.previous_locker_id else ""
+        return f"Sent to {self.locker_name} (compartment {self.compartment}){instead}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class LockerChoiceUndone(Event):
+    """The recipient took back a locker choice: the parcel goes to the door again."""
+
+    locker_id: int
+    locker_name: str
+
+    def summary(self) -> str:
+        """Describe the event."""
+        return f"Back to the door instead of {self.locker_name}"
+
+
 @dataclass(eq=False)
 class TimelineEntry:
     """One append-only line of a delivery's history (who, what, when, why)."""

@@ -20,6 +20,8 @@ from .events import (
     DeliveryStatusChanged,
     DriverArrived,
     Event,
+    LockerChoiceUndone,
+    LockerChosen,
     ParcelDelivered,
     SafePlaceChosen,
 )
@@ -729,6 +731,81 @@ class Delivery:
                 )
             )
         return rating
+
+    # ------------------------------------------------------------ lockers (issue 11)
+    # The rules (what fits, which status, the cut-off) are domain/lockers.py's; these only
+    # change the parcel and record why.
+
+    def send_to_locker(
+        self,
+        locker: Locker,
+        *,
+        status: DeliveryStatus,
+        compartment: str,
+        pickup_code: str,
+        at: datetime,
+        actor: Actor,
+        actor_id: str | None = None,
+    ) -> None:
+        """Make this a locker parcel for ``locker`` (compartment reserved by the caller)."""
+        if locker.id is None or locker.depot_id != self.depot_id or not locker.active:
+            raise InvalidInput("That locker is not one of ours near you.")
+        previous = self.locker_id if self.option in LOCKER_OPTIONS else None
+        self.transition_to(status, at=at, actor=actor, actor_id=actor_id, reason="sent to a locker")
+        self.option = (
+            DeliveryOption.LOCKER
+            if locker.kind is LockerKind.LOCKER
+            else DeliveryOption.PICKUP_POINT
+        )
+        self.locker_id = locker.id
+        self.pickup_code = pickup_code
+        self.safe_place = None  # a locker has none: the door's instructions no longer apply
+        self.updated_at = at
+        self.record(
+            LockerChosen(
+                delivery_id=self.id,
+                occurred_at=at,
+                actor=actor,
+                actor_id=actor_id,
+                locker_id=locker.id,
+                locker_name=locker.name,
+                compartment=compartment,
+                previous_locker_id=previous,
+            )
+        )
+
+    def back_to_door(
+        self,
+        locker: Locker,
+        *,
+        status: DeliveryStatus,
+        at: datetime,
+        actor: Actor,
+        actor_id: str | None = None,
+    ) -> None:
+        """Undo a locker choice: the parcel goes to the recipient's door again."""
+        if self.option not in LOCKER_OPTIONS:
+            raise InvalidTransition(
+                "This parcel is not going to a locker: there is nothing to undo."
+            )
+        self.transition_to(status, at=at, actor=actor, actor_id=actor_id, reason="back to the door")
+        self.option = DeliveryOption.DOOR
+        self.locker_id = None
+        self.pickup_code = None
+        self.updated_at = at
+        self.record(
+            LockerChoiceUndone(
+                delivery_id=self.id,
+                occurred_at=at,
+                actor=actor,
+                actor_id=actor_id,
+                locker_id=locker.id,  # type: ignore[arg-type]
+                locker_name=locker.name,
+            )
+        )
+
+
+LOCKER_OPTIONS = frozenset({DeliveryOption.LOCKER, DeliveryOption.PICKUP_POINT})
 
 
 # ---------------------------------------------------------------- messages, proof, ratings, staff

@@ -57,6 +57,11 @@ class Repository(Protocol):
         positions: list[m.DriverPosition],
         etas: list[tuple[int, datetime, datetime, datetime]],
     ) -> bool: ...
+    # lockers (issue 11)
+    def reserve_compartment(
+        self, locker_id: int, delivery_id: int, size: m.ParcelSize, now: datetime
+    ) -> m.LockerCompartment | None: ...
+    def release_compartment(self, delivery_id: int) -> int: ...
 
 
 class UnitOfWork(Protocol):
