@@ -96,6 +96,12 @@ def ping_limit(view: F) -> F:
     return wrapped  # type: ignore[return-value]
 
 
+@limiter.request_filter
+def _ping_counted_by_ping_limit() -> bool:
+    # Exempt from Flask-Limiter already; this also skips its per-request look-up of limits.
+    return request.endpoint == "driver_api.post_positions"
+
+
 @bp.post("/positions")
 @limiter.exempt
 @ping_limit
