@@ -10,6 +10,8 @@ the Werkzeug threaded server on 127.0.0.1), same contract, none of the work:
 - ``POST /api/v1/driver/positions`` with ``Authorization: Bearer <driver token>`` and
   ``{"positions": [{"lat", "lng", "recorded_at"}]}`` emits ``position``
   ``{"lat", "lng", "at"}`` of the newest fix to every room of that driver's deliveries.
+- ``/driver`` takes ``auth={"token": <driver token>}``; a ``positions`` event with the same
+  body relays the same way and is acknowledged with the same counts.
 - ``GET /healthz`` answers ``{"status": "ok"}``.
 
 WORLD.json: ``{"drivers": [{"token": str, "deliveries": [{"id": int, "token": str}]}]}``
@@ -46,6 +48,31 @@ def build(world: dict[str, Any]) -> Any:
         sio.enter_room(sid, f"delivery:{delivery_id}", namespace="/live")
         sio.emit("snapshot", {"delivery_id": delivery_id}, to=sid, namespace="/live")
 
+    rooms_of_sid: dict[str, list[str]] = {}
+
+    @sio.on("connect", namespace="/driver")
+    def driver_connect(sid: str, _environ: dict[str, Any], auth: Any = None) -> None:
+        token = auth.get("token") if isinstance(auth, dict) else None
+        rooms = rooms_of_driver.get(token) if isinstance(token, str) else None
+        if rooms is None:
+            raise socketio.exceptions.ConnectionRefusedError("bad driver token")
+        rooms_of_sid[sid] = rooms
+
+    @sio.on("disconnect", namespace="/driver")
+    def driver_disconnect(sid: str, *_args: Any) -> None:
+        rooms_of_sid.pop(sid, None)
+
+    @sio.on("positions", namespace="/driver")
+    def driver_positions(sid: str, data: Any = None) -> dict[str, Any]:
+        try:
+            positions = data["positions"]
+            payload = _newest(positions)
+        except (ValueError, KeyError, TypeError):
+            return {"error": "bad body", "status": 422}
+        for room in rooms_of_sid.get(sid, []):
+            sio.emit("position", payload, to=room, namespace="/live")
+        return {"accepted": len(positions), "ignored": 0}
+
     def http(environ: dict[str, Any], start_response: Any) -> list[bytes]:
         path, method = environ.get("PATH_INFO", ""), environ.get("REQUEST_METHOD", "")
         if path == "/healthz":
@@ -59,8 +86,7 @@ def build(world: dict[str, Any]) -> Any:
         length = int(environ.get("CONTENT_LENGTH") or 0)
         try:
             positions = json.loads(environ["wsgi.input"].read(length))["positions"]
-            newest = max(positions, key=lambda p: p["recorded_at"])
-            payload = {"lat": newest["lat"], "lng": newest["lng"], "at": newest["recorded_at"]}
+            payload = _newest(positions)
         except (ValueError, KeyError, TypeError):
             return _json(start_response, "422 Unprocessable Entity", {"error": "bad body"})
         for room in rooms:
@@ -68,6 +94,12 @@ def build(world: dict[str, Any]) -> Any:
         return _json(start_response, "200 OK", {"accepted": len(positions), "ignored": 0})
 
     return socketio.WSGIApp(sio, http)
+
+
+def _newest(positions: list[dict[str, Any]]) -> dict[str, Any]:
+    """Return the ``position`` payload of the newest fix."""
+    newest = max(positions, key=lambda p: p["recorded_at"])
+    return {"lat": newest["lat"], "lng": newest["lng"], "at": newest["recorded_at"]}
 
 
 def _json(start_response: Any, status: str, body: dict[str, Any]) -> list[bytes]:
