@@ -461,3 +461,46 @@ class SqlAlchemyRepository:
         for compartment_id in freed:  # objects already loaded see the change
             self.session.get(m.LockerCompartment, compartment_id, populate_existing=True)
         return len(freed)
+
+    # ------------------------------------------------------------ slots (issue 11)
+
+    def slots_from(self, depot_id: int, first_day: date, days: int) -> list[m.DeliverySlot]:
+        """Return a depot's slots on ``days`` days from ``first_day``, in time order."""
+        t = orm.delivery_slots
+        last_day = date.fromordinal(first_day.toordinal() + days - 1)
+        return list(
+            self.session.scalars(
+                sa.select(m.DeliverySlot)
+                .where(
+                    t.c.depot_id == depot_id,
+                    t.c.service_date >= first_day,
+                    t.c.service_date <= last_day,
+                )
+                .order_by(t.c.starts_at)
+            )
+        )
+
+    def claim_slot_place(self, slot_id: int) -> m.DeliverySlot | None:
+        """Take one place in a slot if one is left; return the slot as it is now, or None.
+
+        One conditional UPDATE: two requests racing for the last place cannot both get it
+        (PostgreSQL re-checks ``booked < capacity`` on the row it waited for).
+        """
+        t = orm.delivery_slots
+        claimed = self.session.execute(
+            sa.update(t)
+            .where(t.c.id == slot_id, t.c.booked < t.c.capacity)
+            .values(booked=t.c.booked + 1)
+            .returning(t.c.id)
+        ).scalar_one_or_none()
+        if claimed is None:
+            return None
+        return self.session.get(m.DeliverySlot, claimed, populate_existing=True)
+
+    def release_slot_place(self, slot_id: int) -> None:
+        """Give back one place in a slot (the parcel moved out of it)."""
+        t = orm.delivery_slots
+        self.session.execute(
+            sa.update(t).where(t.c.id == slot_id, t.c.booked > 0).values(booked=t.c.booked - 1)
+        )
+        self.session.get(m.DeliverySlot, slot_id, populate_existing=True)

@@ -326,3 +326,45 @@ def to_timeline_entry(event: Event) -> TimelineEntry | None:
         summary=event.summary(),
         data=event.data(),
     )
+
+
+# ---------------------------------------------------------------- slots (issue 11)
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeliveryRescheduled(Event):
+    """The recipient moved the parcel to another delivery slot."""
+
+    slot_id: int
+    old_slot_id: int | None
+    window_start: str
+    window_end: str
+    old_window_start: str | None
+    old_window_end: str | None
+    reschedules: int  # how often the parcel has been moved, this time included
+    same_day: bool  # still on today's route (the re-plan moves the stop), or another day
+
+    def summary(self) -> str:
+        """Describe the event."""
+        day = "same day" if self.same_day else "another day"
+        return (
+            f"Moved to slot {self.slot_id} ({self.window_start} to {self.window_end}, {day}; "
+            f"move {self.reschedules})"
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class ChoicesOffered(Event):
+    """We texted the recipient numbered choices ("reply 1-3"): slots or lockers.
+
+    The offer is open until a digit picks one, a newer offer replaces it, or it expires;
+    the digits mean nothing else meanwhile (a rating is only asked for after delivery).
+    """
+
+    what: str  # "slots" or "lockers"
+    ids: tuple[int, ...]
+    expires_at: datetime
+
+    def summary(self) -> str:
+        """Describe the event."""
+        return f"Offered {len(self.ids)} {self.what} by text"

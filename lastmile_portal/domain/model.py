@@ -17,6 +17,7 @@ from .events import (
     Actor,
     DeliveryAttemptFailed,
     DeliveryRated,
+    DeliveryRescheduled,
     DeliveryStatusChanged,
     DriverArrived,
     Event,
@@ -801,6 +802,71 @@ class Delivery:
                 actor_id=actor_id,
                 locker_id=locker.id,  # type: ignore[arg-type]
                 locker_name=locker.name,
+            )
+        )
+
+    # ------------------------------------------------------------ slots (issue 11)
+    # Which slots are offered and which status a move leads to are domain/rescheduling.py's;
+    # the place in the slot is claimed by the caller's unit of work (never over capacity).
+
+    def move_to_slot(
+        self,
+        slot: DeliverySlot,
+        *,
+        same_day: bool,
+        at: datetime,
+        actor: Actor,
+        actor_id: str | None = None,
+    ) -> None:
+        """Move the parcel into ``slot``: its promised window, its day and its slot change."""
+        if slot.id is None or slot.depot_id != self.depot_id:
+            raise InvalidInput("That slot is not one of your depot's.")
+        if slot.id == self.slot_id:
+            raise InvalidInput("Your parcel is already in that slot.")
+        if slot.starts_at <= at:
+            raise InvalidInput("That slot has already begun: please pick a later one.")
+        if self.status not in CHANGEABLE:
+            raise InvalidTransition(
+                f"Your parcel is {LABELS[self.status].lower()}: it can no longer be moved."
+            )
+        old_slot, old_start, old_end = self.slot_id, self.window_start, self.window_end
+        # Another day: the parcel waits at the depot for that day's plan. The same day: it
+        # stays on today's route, and the re-plan moves its stop into the new window.
+        if not same_day and can_transition(self.status, DeliveryStatus.RESCHEDULED):
+            self.transition_to(
+                DeliveryStatus.RESCHEDULED,
+                at=at,
+                actor=actor,
+                actor_id=actor_id,
+                reason="moved to another day",
+            )
+        elif self.status is DeliveryStatus.FAILED:
+            self.transition_to(
+                DeliveryStatus.RESCHEDULED,
+                at=at,
+                actor=actor,
+                actor_id=actor_id,
+                reason="moved to a new slot",
+            )
+        self.slot_id = slot.id
+        self.service_date = slot.service_date
+        self.window_start, self.window_end = slot.starts_at, slot.ends_at
+        self.reschedules += 1
+        self.updated_at = at
+        self.record(
+            DeliveryRescheduled(
+                delivery_id=self.id,
+                occurred_at=at,
+                actor=actor,
+                actor_id=actor_id,
+                slot_id=slot.id,
+                old_slot_id=old_slot,
+                window_start=slot.starts_at.isoformat(),
+                window_end=slot.ends_at.isoformat(),
+                old_window_start=old_start.isoformat() if old_start else None,
+                old_window_end=old_end.isoformat() if old_end else None,
+                reschedules=self.reschedules,
+                same_day=same_day,
             )
         )
 
