@@ -18,7 +18,7 @@ from . import model as m
 from .geo import haversine_m
 from .planning import service_seconds
 from .routing import Point
-from .status import CHANGEABLE, TRANSITIONS, DeliveryStatus
+from .status import CHANGEABLE, EN_ROUTE, TRANSITIONS, DeliveryStatus
 
 # ---------------------------------------------------------------- opening hours
 
@@ -237,17 +237,19 @@ TO_LOCKER = DeliveryStatus.REDIRECTED_TO_LOCKER
 def status_after_choice(status: DeliveryStatus) -> DeliveryStatus:
     """Return the status a parcel in ``status`` takes when sent to a locker.
 
-    "Going to a parcel locker" only where the state machine also leads back (out for
-    delivery, after a failed attempt), so that an undo restores the status honestly; a
-    parcel not yet out (created, scheduled, rescheduled) keeps its status and only its
-    destination changes: there is no way back from "redirected" to "scheduled", and the
-    day's planning turns every planned parcel "scheduled" again.
+    "Going to a parcel locker" only after a failed attempt: the parcel is back at the depot,
+    the state machine leads on from there (out for delivery, in the locker) and back
+    (an undo restores "failed"). A parcel out for delivery stays "out for delivery": the
+    driver's "arrived" and "delivered" act on en-route parcels only, and "redirected" cannot
+    become "arriving". One not yet out keeps its status too: planning turns every planned
+    parcel "scheduled" again, and "redirected" cannot become "scheduled". Its destination,
+    not its status, says where it goes.
     """
     if status is TO_LOCKER:
         return status
     there = TO_LOCKER in TRANSITIONS.get(status, frozenset())
     back = status in TRANSITIONS.get(TO_LOCKER, frozenset())
-    return TO_LOCKER if there and back else status
+    return TO_LOCKER if there and back and status not in EN_ROUTE else status
 
 
 def changeable_as(status: DeliveryStatus, before: DeliveryStatus | None) -> DeliveryStatus:

@@ -139,7 +139,7 @@ def preview_locker(services: Services, token: str, locker_id: int) -> LockerPrev
         locker = _locker_for(uow, d, locker_id)
         offer = _offer(services, uow, d, locker)
         plan = _stop_plan(uow, d, locker)
-    promised = d.window_end
+    promised = _promise(services, d)
     if plan is None:
         return LockerPreview(offer, promised, promised, replanned=False, late=False)
     route_id, change, watched = plan
@@ -156,11 +156,18 @@ def preview_locker(services: Services, token: str, locker_id: int) -> LockerPrev
 
 
 def choose_locker(
-    services: Services, token: str, locker_id: int, version: int | None = None
+    services: Services,
+    token: str,
+    locker_id: int,
+    version: int | None = None,
+    *,
+    form_parcel: str | None = None,
 ) -> LockerChoice:
     """Send the parcel behind ``token`` to ``locker_id``: reserve, re-stop, record, text.
 
-    ``version`` is the parcel version the form showed (None from SMS). A full locker raises
+    ``version`` is the parcel version the form showed (None from SMS), ``form_parcel`` the
+    tracking number it was rendered for (a form of one parcel posted to another's link is
+    refused). A full locker raises
     LockerFull naming the lockers that still have room; choosing another locker frees the
     first one's compartment in the same transaction.
     """
@@ -169,6 +176,7 @@ def choose_locker(
         opened = changes.open_change(services, uow, token, version)
         d = opened.delivery
         assert d.id is not None
+        _require_same_parcel(d, form_parcel)
         _require_open(_window(services, uow, d, opened.window))
         locker = _locker_for(uow, d, locker_id)
         if d.option in m.LOCKER_OPTIONS and d.locker_id == locker.id:
@@ -191,7 +199,7 @@ def choose_locker(
             actor=Actor.CUSTOMER,
         )
         _move_to_locker(uow, d, locker)
-        by = d.window_end
+        by = _promise(services, d)
         changes.confirm_change(
             services, uow, d, f"your parcel goes to {locker.name}", _by_text(services, by)
         )
@@ -201,13 +209,16 @@ def choose_locker(
     return result
 
 
-def undo_locker(services: Services, token: str, version: int | None = None) -> LockerChoice:
+def undo_locker(
+    services: Services, token: str, version: int | None = None, *, form_parcel: str | None = None
+) -> LockerChoice:
     """Take back the locker choice until the cut-off: to the door, the compartment freed."""
     now = services.clock.now()
     with services.uow() as uow:
         opened = changes.open_change(services, uow, token, version)
         d = opened.delivery
         assert d.id is not None
+        _require_same_parcel(d, form_parcel)
         if d.option not in m.LOCKER_OPTIONS or d.locker_id is None:
             raise InvalidTransition("Your parcel is not going to a locker: nothing to undo.")
         _require_open(_window(services, uow, d, opened.window))
@@ -271,6 +282,14 @@ def _locker_for(uow: UnitOfWork, d: m.Delivery, locker_id: int) -> m.Locker:
         # Same words for unknown, closed and other depots' lockers: nothing to probe.
         raise InvalidInput("That locker is not available for your parcel. Please pick one below.")
     return locker
+
+
+def _require_same_parcel(d: m.Delivery, form_parcel: str | None) -> None:
+    if form_parcel is not None and form_parcel != d.tracking_number:
+        raise InvalidInput(
+            "This form was for another parcel: nothing was changed. Please use the page of "
+            "the parcel you want to change."
+        )
 
 
 def _require_open(window: ChangeWindow) -> None:
@@ -453,6 +472,15 @@ def _new_stop(
     route.stops.append(new)
     uow.repo.flush()
     return new
+
+
+def _promise(services: Services, d: m.Delivery) -> datetime | None:
+    """Return the time the parcel is promised in the locker by.
+
+    None for a past window (a failed attempt's): it promises nothing, the next round does.
+    """
+    end = d.window_end
+    return end if end is not None and end > services.clock.now() else None
 
 
 def _by_text(services: Services, at: datetime | None) -> str | None:

@@ -122,14 +122,14 @@ def test_choosing_reserves_the_smallest_fitting_compartment_and_moves_the_stop(
         timeline = [e.kind for e in uow.repo.timeline(d.id)]
         texts = [t for t in uow.repo.outbox_of(d.id) if t.kind == "change_confirmed"]
     assert saved.option is m.DeliveryOption.LOCKER and saved.locker_id == locker_id
-    assert saved.status is DeliveryStatus.REDIRECTED_TO_LOCKER
+    assert saved.status is DeliveryStatus.OUT_FOR_DELIVERY  # the driver still brings it
     assert saved.pickup_code and len(saved.pickup_code) == 6
     assert comp.size is m.ParcelSize.M and comp.status is m.CompartmentStatus.RESERVED
     assert comp.reserved_at is not None and done.compartment == comp.label
     # Alone at its door, the stop itself moved to the locker.
     assert stop.kind is m.StopKind.LOCKER and stop.locker_id == locker_id
     assert (stop.lat, stop.lng) == (52.525, 13.405)
-    assert "LockerChosen" in timeline and "DeliveryStatusChanged" in timeline
+    assert "LockerChosen" in timeline and "DeliveryStatusChanged" not in timeline
     assert len(texts) == 1 and "Locker KOT" in texts[0].body
 
 
@@ -288,3 +288,23 @@ def _other_depot(services) -> int:  # type: ignore[no-untyped-def]
         uow.repo.add(depot)
         uow.commit()
         return depot.id  # type: ignore[return-value]
+
+
+def test_after_a_failed_attempt_it_goes_to_a_locker_and_undo_restores_failed(
+    services, world
+) -> None:
+    locker_id = add_locker(world, "KOT")
+    d = make_delivery(world, status=DeliveryStatus.FAILED, window_hours=(-3, -1))
+
+    preview = lockers.preview_locker(services, d.tracking_token, locker_id)
+    assert preview.by is None  # the missed window promises nothing: the next round does
+    lockers.choose_locker(services, d.tracking_token, locker_id)
+    with services.uow() as uow:
+        assert uow.repo.get(m.Delivery, d.id).status is DeliveryStatus.REDIRECTED_TO_LOCKER
+    section = lockers.locker_section(services, d.tracking_token)
+    assert section.window.open and section.can_undo  # "redirected" counts as "failed"
+
+    lockers.undo_locker(services, d.tracking_token)
+    with services.uow() as uow:
+        saved = uow.repo.get(m.Delivery, d.id)
+    assert saved.status is DeliveryStatus.FAILED and saved.option is m.DeliveryOption.DOOR

@@ -54,10 +54,10 @@ def test_a_compartment_fits_a_parcel_of_its_size_or_smaller() -> None:
     assert not rules.fits(m.ParcelSize.S, m.ParcelSize.M)
 
 
-def test_only_a_redirection_that_can_be_undone_changes_the_status() -> None:
-    assert rules.status_after_choice(S.OUT_FOR_DELIVERY) is S.REDIRECTED_TO_LOCKER
+def test_only_a_failed_parcel_becomes_redirected_the_others_keep_their_status() -> None:
     assert rules.status_after_choice(S.FAILED) is S.REDIRECTED_TO_LOCKER
-    for kept in (S.CREATED, S.SCHEDULED, S.RESCHEDULED):
+    # Out for delivery stays so: the driver's arrived/delivered work on en-route parcels.
+    for kept in (S.CREATED, S.SCHEDULED, S.RESCHEDULED, S.OUT_FOR_DELIVERY):
         assert rules.status_after_choice(kept) is kept
 
 
