@@ -11,9 +11,9 @@ import hmac
 import logging
 import random
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -23,6 +23,7 @@ from .domain import model as m
 from .domain.events import TimelineEntry
 from .domain.routing import Point
 from .services import Services, gps_intake, proof_of_delivery, routing
+from .services.unit_of_work import UnitOfWork
 
 log = logging.getLogger("lastmile.demo")
 
@@ -409,6 +410,7 @@ def seed(services: Services, secret_key: str, staff_email: str, staff_password: 
                 )
                 uow.repo.add(slot)
                 slots.setdefault(depot.code, []).append(slot)
+        _add_later_slots(uow, depots.values(), today, tz)
         uow.repo.flush()
         phone_n = 0
         for code, depot in depots.items():
@@ -622,3 +624,28 @@ class DriverSimulator:
             driver_id,
             [{"lat": point.lat, "lng": point.lng, "recorded_at": at.isoformat(), "speed": 6.0}],
         )
+
+
+# ---------------------------------------------------------------- slots of the next days (issue 11)
+LATER_SLOT_DAYS = 3
+LATER_SLOT_HOURS = (8, 10, 12, 14, 16, 18)
+
+
+def _add_later_slots(uow: UnitOfWork, depots: Iterable[m.Depot], today: date, tz: ZoneInfo) -> None:
+    """Give each depot two-hour slots on the next days, some partly booked, to move parcels to."""
+    rng = random.Random(11)  # its own: the city's addresses stay what they were
+    for depot in depots:
+        for day in range(1, LATER_SLOT_DAYS + 1):
+            service_date = today + timedelta(days=day)
+            for hour in LATER_SLOT_HOURS:
+                start = datetime.combine(service_date, time(hour), tz)
+                uow.repo.add(
+                    m.DeliverySlot(
+                        depot_id=depot.id,  # type: ignore[arg-type]
+                        service_date=service_date,
+                        starts_at=start.astimezone(ZoneInfo("UTC")),
+                        ends_at=(start + timedelta(hours=SLOT_HOURS)).astimezone(ZoneInfo("UTC")),
+                        capacity=20,
+                        booked=rng.randrange(0, 15),
+                    )
+                )

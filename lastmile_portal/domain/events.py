@@ -368,3 +368,89 @@ class ChoicesOffered(Event):
     def summary(self) -> str:
         """Describe the event."""
         return f"Offered {len(self.ids)} {self.what} by text"
+
+
+# ---------------------------------------------------------------- issue 11: hand-over, trunk,
+# texts and rating (the recipient's instructions; no event ever carries an access code)
+
+
+@dataclass(frozen=True, kw_only=True)
+class HandOverInstructionsSet(Event):
+    """The recipient said how the parcel is to be handed over when nobody opens."""
+
+    option: str
+    where: str | None = None
+    note: str | None = None
+    access_code: str = "unchanged"  # "set", "removed" or "unchanged": never the code
+
+    def summary(self) -> str:
+        """Describe the event."""
+        where = f" ({self.where})" if self.where else ""
+        note = f", note {self.note!r}" if self.note else ""
+        code = "" if self.access_code == "unchanged" else f", access code {self.access_code}"
+        return f"Hand-over set: {self.option.replace('_', ' ')}{where}{note}{code}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class AccessCodePurged(Event):
+    """The delivery ended, so its access code was deleted."""
+
+    status: str
+
+    def summary(self) -> str:
+        """Describe the event."""
+        return f"Access code deleted: the parcel is {self.status.replace('_', ' ')}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrunkDeliveryChosen(Event):
+    """The recipient asked for the parcel in their car's boot."""
+
+    car: str
+    plate: str
+    spot: str
+    opens: str
+    closes: str
+    pinned: bool = False
+
+    def summary(self) -> str:
+        """Describe the event."""
+        pin = ", pin on the map" if self.pinned else ""
+        return (
+            f"Car boot delivery: {self.car} {self.plate} at {self.spot!r}{pin}, "
+            f"{self.opens}–{self.closes}"
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrunkDeliveryCancelled(Event):
+    """The recipient no longer wants the parcel in their car's boot."""
+
+    def summary(self) -> str:
+        """Describe the event."""
+        return "Car boot delivery cancelled: back to the door"
+
+
+@dataclass(frozen=True, kw_only=True)
+class TextPreferencesChanged(Event):
+    """The recipient chose which texts to get and when not to be texted."""
+
+    muted: str | None = None
+    quiet_hours: str | None = None
+
+    def summary(self) -> str:
+        """Describe the event."""
+        muted = self.muted.replace(",", ", ").replace("_", " ") if self.muted else "none"
+        quiet = self.quiet_hours or "the default"
+        return f"Text settings: turned off {muted}; quiet hours {quiet}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class RatingCommented(Event):
+    """The recipient wrote (or changed) a comment with their rating."""
+
+    comment: str | None
+
+    def summary(self) -> str:
+        """Describe the event."""
+        return f"Rating comment: {self.comment!r}" if self.comment else "Rating comment removed"

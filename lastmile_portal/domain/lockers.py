@@ -18,7 +18,7 @@ from . import model as m
 from .geo import haversine_m
 from .planning import service_seconds
 from .routing import Point
-from .status import CHANGEABLE, EN_ROUTE, TRANSITIONS, DeliveryStatus
+from .status import CHANGEABLE, EN_ROUTE, TERMINAL, TRANSITIONS, DeliveryStatus
 
 # ---------------------------------------------------------------- opening hours
 
@@ -250,6 +250,16 @@ def status_after_choice(status: DeliveryStatus) -> DeliveryStatus:
     there = TO_LOCKER in TRANSITIONS.get(status, frozenset())
     back = status in TRANSITIONS.get(TO_LOCKER, frozenset())
     return TO_LOCKER if there and back and status not in EN_ROUTE else status
+
+
+def offers_lockers(status: DeliveryStatus) -> bool:
+    """Say whether the page shows the locker section at all for a parcel in ``status``.
+
+    Once the parcel is delivered, in a locker, collected, returned or cancelled, a "send it
+    to a locker" section would only say no; until then it shows, closed with the reason
+    when the cut-off has passed.
+    """
+    return status not in TERMINAL and status is not DeliveryStatus.AT_LOCKER
 
 
 def changeable_as(status: DeliveryStatus, before: DeliveryStatus | None) -> DeliveryStatus:

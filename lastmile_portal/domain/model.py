@@ -12,8 +12,10 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
 
+from . import instructions as handover_rules  # issue 11: hand-over rules
 from .errors import InvalidInput, InvalidTransition
 from .events import (
+    AccessCodePurged,
     Actor,
     DeliveryAttemptFailed,
     DeliveryRated,
@@ -21,12 +23,17 @@ from .events import (
     DeliveryStatusChanged,
     DriverArrived,
     Event,
+    HandOverInstructionsSet,
     LockerChoiceUndone,
     LockerChosen,
     ParcelDelivered,
+    RatingCommented,
     SafePlaceChosen,
+    TextPreferencesChanged,
+    TrunkDeliveryCancelled,
+    TrunkDeliveryChosen,
 )
-from .status import CHANGEABLE, LABELS, DeliveryStatus, can_transition
+from .status import CHANGEABLE, LABELS, TERMINAL, DeliveryStatus, can_transition
 from .text import printable
 
 # ---------------------------------------------------------------- value enums
@@ -449,6 +456,14 @@ class Stop:
                 f"Stop {self.id} is already {self.status.value}: it cannot be {action}."
             )
 
+    # issue 11: a door stop follows its parcel to the recipient's car (and back)
+    def relocate(self, *, lat: float, lng: float) -> None:
+        """Move an open door stop to where its parcel is now handed over."""
+        self._require_open("moved")
+        if self.kind is not StopKind.ADDRESS:
+            raise InvalidTransition(f"Stop {self.id} is a locker: it cannot be moved.")
+        self.lat, self.lng = lat, lng
+
 
 @dataclass(eq=False, kw_only=True)
 class Route:
@@ -605,6 +620,8 @@ class Delivery:
                 reason=reason,
             )
         )
+        if new in TERMINAL:
+            self._purge_access_code(at)  # issue 11: the code lives only as long as the delivery
 
     def _require(self, new: DeliveryStatus) -> None:
         if not can_transition(self.status, new):
@@ -869,6 +886,176 @@ class Delivery:
                 same_day=same_day,
             )
         )
+
+    # ------------------------------------------------------------ hand-over, car boot, texts
+    # (issue 11) The rules are domain/instructions.py's; these change the parcel and record
+    # why. No event carries an access code.
+
+    def give_instructions(
+        self,
+        handover: handover_rules.HandOver,
+        *,
+        at: datetime,
+        actor: Actor,
+        actor_id: str | None = None,
+    ) -> bool:
+        """Store how the parcel is handed over when nobody opens; return whether it changed.
+
+        Open until the driver is at the door (instructions change no plan).
+        """
+        refusal = handover_rules.handover_refusal(self.status, self.option in LOCKER_OPTIONS)
+        if refusal is not None:
+            raise InvalidTransition(refusal)
+        option = DeliveryOption(handover.option)
+        if option is DeliveryOption.VEHICLE_TRUNK and self.option is not option:
+            raise InvalidInput("Fill in the car boot form below to have it put in your car.")
+        code = self.access_code if handover.keep_code else handover.access_code
+        before = (self.option, self.safe_place, self.neighbour, self.instructions, self.access_code)
+        after = (option, handover.safe_place, handover.neighbour, handover.note, code)
+        if before == after:
+            return False  # the same form twice changes nothing
+        changed_code = code != self.access_code
+        if option is not DeliveryOption.VEHICLE_TRUNK:
+            self._clear_trunk()
+        self.option, self.safe_place, self.neighbour, self.instructions, self.access_code = after
+        self.updated_at = at
+        self.record(
+            HandOverInstructionsSet(
+                delivery_id=self.id,
+                occurred_at=at,
+                actor=actor,
+                actor_id=actor_id,
+                option=str(option),
+                where=handover.safe_place or handover.neighbour,
+                note=handover.note,
+                access_code=("set" if code else "removed") if changed_code else "unchanged",
+            )
+        )
+        return True
+
+    def choose_trunk(
+        self,
+        car: handover_rules.Trunk,
+        *,
+        offered: bool,
+        at: datetime,
+        actor: Actor,
+        actor_id: str | None = None,
+    ) -> bool:
+        """Have the parcel put in the recipient's car; return whether anything changed.
+
+        ``offered``: the depot delivers to car boots. The re-plan cut-off is the caller's
+        (the stop moves to the car).
+        """
+        if not offered:
+            raise InvalidTransition("Your depot does not deliver to car boots.")
+        refusal = handover_rules.handover_refusal(self.status, self.option in LOCKER_OPTIONS)
+        if refusal is not None:
+            raise InvalidTransition(refusal)
+        before = self._trunk_fields()
+        self.trunk_make, self.trunk_colour, self.trunk_plate = car.make, car.colour, car.plate
+        self.trunk_spot, self.trunk_lat, self.trunk_lng = car.spot, car.lat, car.lng
+        self.trunk_from, self.trunk_until = car.opens, car.closes
+        if self.option is DeliveryOption.VEHICLE_TRUNK and before == self._trunk_fields():
+            return False
+        self.option = DeliveryOption.VEHICLE_TRUNK
+        self.safe_place = self.neighbour = None
+        self.updated_at = at
+        self.record(
+            TrunkDeliveryChosen(
+                delivery_id=self.id,
+                occurred_at=at,
+                actor=actor,
+                actor_id=actor_id,
+                car=f"{car.colour} {car.make}",
+                plate=car.plate,
+                spot=car.spot,
+                opens=car.opens.isoformat(),
+                closes=car.closes.isoformat(),
+                pinned=car.lat is not None,
+            )
+        )
+        return True
+
+    def cancel_trunk(self, *, at: datetime, actor: Actor, actor_id: str | None = None) -> bool:
+        """Take the parcel back to the door instead of the car; return whether it changed."""
+        if self.option is not DeliveryOption.VEHICLE_TRUNK:
+            return False
+        refusal = handover_rules.handover_refusal(self.status, False)
+        if refusal is not None:
+            raise InvalidTransition(refusal)
+        self.option = DeliveryOption.DOOR
+        self._clear_trunk()
+        self.updated_at = at
+        self.record(
+            TrunkDeliveryCancelled(
+                delivery_id=self.id, occurred_at=at, actor=actor, actor_id=actor_id
+            )
+        )
+        return True
+
+    def set_text_preferences(
+        self,
+        *,
+        muted: str | None,
+        quiet_hours: str | None,
+        at: datetime,
+        actor: Actor,
+        actor_id: str | None = None,
+    ) -> bool:
+        """Choose which optional texts to get and the quiet hours; return whether it changed."""
+        if (self.sms_muted, self.quiet_hours) == (muted, quiet_hours):
+            return False
+        self.sms_muted, self.quiet_hours = muted, quiet_hours
+        self.updated_at = at
+        self.record(
+            TextPreferencesChanged(
+                delivery_id=self.id,
+                occurred_at=at,
+                actor=actor,
+                actor_id=actor_id,
+                muted=muted,
+                quiet_hours=quiet_hours,
+            )
+        )
+        return True
+
+    def comment_on_rating(
+        self, rating: Rating, comment: str | None, *, at: datetime, actor: Actor
+    ) -> None:
+        """Keep the recipient's comment with their rating (a second one replaces it)."""
+        if self.status not in RATABLE:
+            raise InvalidTransition("You can rate the delivery once you have your parcel.")
+        if rating.comment == comment:
+            return
+        rating.comment = comment
+        self.record(
+            RatingCommented(delivery_id=self.id, occurred_at=at, actor=actor, comment=comment)
+        )
+
+    def _purge_access_code(self, at: datetime) -> None:
+        """Delete the access code once the delivery is over: nobody needs it any more."""
+        if self.access_code is None:
+            return
+        self.access_code = None
+        self.record(AccessCodePurged(delivery_id=self.id, occurred_at=at, status=str(self.status)))
+
+    def _trunk_fields(self) -> tuple[object, ...]:
+        return (
+            self.trunk_make,
+            self.trunk_colour,
+            self.trunk_plate,
+            self.trunk_spot,
+            self.trunk_lat,
+            self.trunk_lng,
+            self.trunk_from,
+            self.trunk_until,
+        )
+
+    def _clear_trunk(self) -> None:
+        self.trunk_make = self.trunk_colour = self.trunk_plate = self.trunk_spot = None
+        self.trunk_lat = self.trunk_lng = None
+        self.trunk_from = self.trunk_until = None
 
 
 LOCKER_OPTIONS = frozenset({DeliveryOption.LOCKER, DeliveryOption.PICKUP_POINT})

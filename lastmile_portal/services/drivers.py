@@ -44,6 +44,22 @@ class ManifestParcel:
     instructions: str | None
     access_code: str | None
     parcel_size: str
+    # Car boot delivery (option "vehicle_trunk"): which car, where, and when it is there.
+    trunk: ManifestTrunk | None = None
+
+
+@dataclass(frozen=True)
+class ManifestTrunk:
+    """The recipient's car the parcel goes into (its boot)."""
+
+    make: str | None
+    colour: str | None
+    plate: str | None
+    spot: str | None  # where it is parked, in the recipient's words
+    lat: float | None  # the pin, when the recipient set one
+    lng: float | None
+    opens: datetime | None  # the hand-over window
+    closes: datetime | None
 
 
 @dataclass(frozen=True)
@@ -115,6 +131,7 @@ def manifest(services: Services, driver_id: int) -> Manifest:
                             instructions=d.instructions,
                             access_code=d.access_code,
                             parcel_size=str(d.parcel_size),
+                            trunk=_trunk(d),
                         )
                         for d in members
                     ),
@@ -126,3 +143,18 @@ def manifest(services: Services, driver_id: int) -> Manifest:
             status=str(route.status),
             stops=tuple(out),
         )
+
+
+def _trunk(d: m.Delivery) -> ManifestTrunk | None:
+    if d.option is not m.DeliveryOption.VEHICLE_TRUNK:
+        return None
+    return ManifestTrunk(
+        make=d.trunk_make,
+        colour=d.trunk_colour,
+        plate=d.trunk_plate,
+        spot=d.trunk_spot,
+        lat=d.trunk_lat,
+        lng=d.trunk_lng,
+        opens=d.trunk_from,
+        closes=d.trunk_until,
+    )

@@ -64,6 +64,7 @@ class LockerSection:
     current: rules.NearbyLocker | None  # the locker it goes to now, if any
     can_undo: bool
     too_big: bool  # no locker of the depot has a compartment this big
+    shown: bool  # False once the parcel's journey is over (delivered, in the locker, ...)
 
 
 @dataclass(frozen=True)
@@ -122,6 +123,7 @@ def locker_section(services: Services, token: str) -> LockerSection:
             can_undo=current is not None and window.open and _undo_status(uow, d) is not None,
             too_big=bool(depot_lockers)
             and not any(rules.can_ever_take(lk, d.parcel_size) for lk in depot_lockers),
+            shown=rules.offers_lockers(d.status),
         )
 
 

@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from ..domain import instructions as handover_rules
 from ..domain import model as m
 from ..domain.errors import InvalidInput
 from ..domain.events import (
@@ -94,12 +95,14 @@ def queue_message(
     *,
     occasion: str | None = None,
     values: dict[str, Any] | None = None,
+    not_before: datetime | None = None,
 ) -> bool:
     """Put a text about ``delivery`` in the outbox of the caller's unit of work.
 
     One text per (delivery, kind, occasion): asking again is a no-op that returns False.
-    A text that must not go out (invalid number, opted out) is still stored, with the
-    reason, so support can see why the recipient heard nothing.
+    A text that must not go out (invalid number, opted out, that kind turned off) is still
+    stored, with the reason, so support can see why the recipient heard nothing.
+    ``not_before`` holds the text back until then (quiet hours may hold it longer).
     """
     if delivery.id is None:
         raise ValueError("flush the delivery before queueing texts about it")
@@ -116,7 +119,7 @@ def queue_message(
         created_at=now,
         delivery_id=delivery.id,
     )
-    event = _first_status(services, uow, delivery, message, now)
+    event = _first_status(services, uow, delivery, message, now, not_before)
     if not uow.repo.add_outbox_message(message):
         return False  # a concurrent transaction queued the same text first
     delivery.record(event)
@@ -124,7 +127,12 @@ def queue_message(
 
 
 def _first_status(
-    services: Services, uow: UnitOfWork, d: m.Delivery, message: m.OutboundSms, now: datetime
+    services: Services,
+    uow: UnitOfWork,
+    d: m.Delivery,
+    message: m.OutboundSms,
+    now: datetime,
+    not_before: datetime | None = None,
 ) -> Event:
     """Decide how a new text starts its life, and return the timeline event saying so."""
     common: dict[str, Any] = {"delivery_id": d.id, "occurred_at": now}
@@ -133,11 +141,13 @@ def _first_status(
     except InvalidInput as error:
         message.fail(error.message, at=now)
         return SmsFailed(**common, message_kind=message.kind, error=error.message)
-    reason = _blocked(uow, d, message.to)
+    reason = _blocked(uow, d, message.to) or _muted(d, message.kind)
     if reason is not None:
         message.cancel(reason, at=now)
         return SmsCancelled(**common, message_kind=message.kind, reason=reason)
-    until = _quiet_until(services, d, message.kind, now)
+    until = _quiet_until(services, d, message.kind, max(now, not_before or now))
+    if not_before is not None and not_before > now:
+        until = max(until or not_before, not_before)
     if until is not None:
         message.defer(until)
     return SmsQueued(
@@ -174,6 +184,13 @@ def _blocked(uow: UnitOfWork, d: m.Delivery | None, phone: str) -> str | None:
         return "the recipient turned texts off"
     if uow.repo.opt_out_of(phone) is not None:
         return "the recipient texted STOP"
+    return None
+
+
+def _muted(d: m.Delivery | None, kind: str) -> str | None:
+    """Return why a text of ``kind`` must not go out to a recipient who turned it off."""
+    if d is not None and handover_rules.is_muted(d.sms_muted, kind):
+        return f"the recipient turned '{kind.replace('_', ' ')}' texts off"
     return None
 
 
@@ -273,7 +290,7 @@ def _hold_back(
     now: datetime,
 ) -> SendOutcome | None:
     """Cancel or defer a claimed text if it must not go out now; return which, or None."""
-    reason = _blocked(uow, d, message.to)
+    reason = _blocked(uow, d, message.to) or _muted(d, message.kind)
     if reason is None and d is not None:
         reason = why_not_send(message.kind, d.status, message.created_at, now)
     if reason is not None:
@@ -466,3 +483,23 @@ def opt_in(services: Services, phone: str) -> None:
         if existing is not None:
             uow.repo.delete(existing)
             uow.commit()
+
+
+# ---------------------------------------------------------------- after the hand-over (issue 11)
+
+# Asked an hour after the hand-over, not with the "delivered" text: first the parcel, then
+# the question (quiet hours may hold it until morning).
+RATING_REQUEST_DELAY = timedelta(hours=1)
+
+
+def queue_rating_request(services: Services, uow: UnitOfWork, d: m.Delivery) -> bool:
+    """Queue the ``rating_request`` text for a parcel just delivered or collected, once."""
+    if d.status not in m.RATABLE:
+        return False
+    return queue_message(
+        services,
+        uow,
+        d,
+        MessageKind.RATING_REQUEST,
+        not_before=services.clock.now() + RATING_REQUEST_DELAY,
+    )

@@ -57,6 +57,9 @@ def mark_delivered(services: Services, driver_id: int, stop_id: int, note: str =
                 if d.status is DeliveryStatus.DELIVERED:
                     # Into a locker, the text waits for the locker feature's pickup code.
                     notifications.queue_message(services, uow, d, MessageKind.DELIVERED)
+                    # In the recipient's hands: ask how it went (a locker parcel is asked
+                    # when collected). The access code was deleted by the transition.
+                    notifications.queue_rating_request(services, uow, d)
                 count += 1
         _complete_route_if_done(uow, stop, now)
         uow.commit()

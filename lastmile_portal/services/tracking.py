@@ -15,7 +15,7 @@ from ..domain.errors import NotFound
 from ..domain.geo import haversine_m
 from ..domain.routing import Point
 from ..domain.status import EN_ROUTE, LABELS, DeliveryStatus
-from . import Services
+from . import Services, rescheduling
 from .unit_of_work import UnitOfWork
 
 TOKEN_ALPHABET = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
@@ -75,6 +75,8 @@ class TrackingView:
     finished: bool
     plan_version: int | None
     generated_at: datetime
+    # issue 11, slots: may the parcel move, until when (the countdown), and the form version
+    reschedule: rescheduling.RescheduleSummary | None = None
 
 
 def is_well_formed_token(token: str) -> bool:
@@ -181,6 +183,7 @@ def _view(services: Services, uow: UnitOfWork, d: m.Delivery) -> TrackingView:
         finished=d.status in FINISHED,
         plan_version=route.plan_version if route else None,
         generated_at=now,
+        reschedule=rescheduling.summary(services, uow, d),
     )
 
 

@@ -35,6 +35,69 @@ def _errors(*codes: int) -> dict[str, Any]:
     }
 
 
+def _manifest() -> dict[str, Any]:
+    """Describe the manifest: stops in visiting order, each with its parcels."""
+    text = {"type": "string", "nullable": True}
+    number = {"type": "number", "nullable": True}
+    when = {"type": "string", "format": "date-time", "nullable": True}
+    trunk = {
+        "type": "object",
+        "nullable": True,
+        "description": "Set when the parcel goes into the recipient's car (option vehicle_trunk)",
+        "properties": {
+            "make": text,
+            "colour": text,
+            "plate": text,
+            "spot": {**text, "description": "Where the car is parked, in the recipient's words"},
+            "lat": {**number, "description": "The car's pin, when the recipient set one"},
+            "lng": number,
+            "opens": {**when, "description": "The car is there from"},
+            "closes": {**when, "description": "The car is there until"},
+        },
+    }
+    parcel = {
+        "type": "object",
+        "properties": {
+            "tracking_number": {"type": "string"},
+            "recipient_name": {"type": "string"},
+            "phone": {"type": "string"},
+            "status": {"type": "string"},
+            "option": {"type": "string"},
+            "safe_place": text,
+            "neighbour": text,
+            "instructions": text,
+            "access_code": text,
+            "parcel_size": {"type": "string"},
+            "trunk": trunk,
+        },
+    }
+    stop = {
+        "type": "object",
+        "properties": {
+            "id": {"type": "integer"},
+            "sequence": {"type": "integer"},
+            "kind": {"type": "string"},
+            "status": {"type": "string"},
+            "lat": {"type": "number"},
+            "lng": {"type": "number"},
+            "address": {"type": "string"},
+            "window_start": when,
+            "window_end": when,
+            "planned_arrival": when,
+            "parcels": {"type": "array", "items": parcel},
+        },
+    }
+    return {
+        "type": "object",
+        "properties": {
+            "route_id": {"type": "integer", "nullable": True},
+            "plan_version": {"type": "integer", "nullable": True},
+            "status": text,
+            "stops": {"type": "array", "items": stop},
+        },
+    }
+
+
 def _position() -> dict[str, Any]:
     properties: dict[str, Any] = {
         f.name: {
@@ -189,7 +252,7 @@ SPEC: dict[str, Any] = {
                 "responses": {
                     "200": {
                         "description": "The manifest",
-                        "content": {"application/json": {"schema": {"type": "object"}}},
+                        "content": {"application/json": {"schema": _manifest()}},
                     },
                     **_errors(401, 429, 503),
                 },

@@ -96,6 +96,7 @@
     if (!eta || !eta.earliest) { block.hidden = true; return; }
     block.hidden = false;
     $("[data-testid=eta]").textContent = hm(eta.earliest) + "–" + hm(eta.latest);
+    if (eta.confidence) $("[data-testid=eta-confidence]").textContent = Math.round(eta.confidence * 100) + "\u00a0% sure:";
     var stops = $("[data-testid=stops-before]");
     if (stopsBefore === null || stopsBefore === undefined) stops.textContent = "";
     else if (stopsBefore === 0) stops.textContent = "You are the next stop";

@@ -78,3 +78,10 @@ def test_joining_the_routes_locker_stop_wins_over_moving_a_stop() -> None:
 def test_pickup_codes_are_six_digits() -> None:
     codes = {rules.new_pickup_code() for _ in range(50)}
     assert all(len(c) == 6 and c.isdigit() for c in codes) and len(codes) > 40
+
+
+def test_the_section_goes_once_the_journey_is_over() -> None:
+    for over in (S.DELIVERED, S.AT_LOCKER, S.COLLECTED, S.RETURNED, S.CANCELLED):
+        assert not rules.offers_lockers(over)
+    for live in (S.SCHEDULED, S.OUT_FOR_DELIVERY, S.ARRIVING, S.FAILED, S.REDIRECTED_TO_LOCKER):
+        assert rules.offers_lockers(live)

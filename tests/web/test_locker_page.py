@@ -201,3 +201,12 @@ def test_after_the_cut_off_the_controls_say_why(client, services, world) -> None
     )
     assert refused.status_code == 409 and "too late" in refused.get_data(as_text=True)
     assert snapshot(services, ds[1].id) == before
+
+
+def test_a_delivered_parcel_shows_no_locker_section(client, world) -> None:
+    add_locker(world, "KOT")
+    d = make_delivery(world, status=DeliveryStatus.DELIVERED)
+
+    html = client.get(f"/t/{d.tracking_token}").get_data(as_text=True)
+
+    assert 'id="lockers"' not in html and "lockers.js" not in html
