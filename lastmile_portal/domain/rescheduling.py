@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from .geo import haversine_m
 from .routing import Point
@@ -28,6 +28,10 @@ from .routing import Point
 ROAD_FACTOR = 1.35
 # How many slots an SMS offers ("reply 1-3"): a text has room for three.
 SMS_CHOICES = 3
+# A numbered offer by text stays open this long: the digits mean nothing else meanwhile.
+OFFER_OPEN_FOR = timedelta(hours=2)
+# Words a recipient texts to be offered other slots (the whole message, any case).
+SLOT_WORDS = frozenset({"SLOT", "SLOTS", "RESCHEDULE", "NEWDAY", "DAY", "LATER", "TERMIN"})
 
 
 @dataclass(frozen=True)
@@ -138,3 +142,9 @@ def choice(offered: Sequence[OfferedSlot], slot_ids: Sequence[int], digit: int) 
         return None
     wanted = slot_ids[digit - 1]
     return wanted if any(o.slot_id == wanted for o in offered) else None
+
+
+def asks_for_slots(text: str) -> bool:
+    """Return whether a text asks for other slots ("SLOT", "new day", "Reschedule!")."""
+    word = "".join(c for c in text.upper() if c.isalpha())
+    return word in SLOT_WORDS

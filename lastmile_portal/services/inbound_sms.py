@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from ..domain import model as m
+from ..domain import rescheduling as slot_rules
 from ..domain.errors import DomainError, InvalidInput
-from ..domain.events import Actor, SmsReceived
+from ..domain.events import Actor, ChoicesOffered, SmsReceived
 from ..domain.sms import Command, Keyword, ReplyKind, gsm_safe, parse_reply
 from ..domain.status import EN_ROUTE, DeliveryStatus
 from ..domain.text import printable
-from . import Services, instructions, notifications, ratings, tracking
+from . import Services, instructions, lockers, notifications, ratings, rescheduling, tracking
 
 # A parcel that is over for the recipient: questions are about another one, if any.
 FINISHED = frozenset(
@@ -27,6 +30,22 @@ RATING_WINDOW = timedelta(days=7)
 
 
 MAX_INBOUND_CHARS = 1600
+
+
+class ChoiceReply(StrEnum):
+    """Answers about numbered choices by text (``templates/sms/reply_<kind>.txt``).
+
+    They belong with ``domain/sms.ReplyKind``; kept here while that module is another's.
+    """
+
+    SLOTS_OFFERED = "reply_slots_offered"
+    SLOT_MOVED = "reply_slot_moved"
+    LOCKERS_OFFERED = "reply_lockers_offered"
+    LOCKER_CHOSEN = "reply_locker_chosen"
+    NO_CHOICES = "reply_no_choices"
+
+
+Reply = ReplyKind | ChoiceReply
 
 
 @dataclass(frozen=True)
@@ -62,7 +81,11 @@ def receive_sms(services: Services, *, provider_sid: str, from_phone: str, body:
     sender = _sender(services, from_phone)
     command = parse_reply(body)
     kind, values, about = _answer(services, command, sender)
-    reply = notifications.render(services, kind, values)
+    reply = (
+        notifications.render(services, kind, values)
+        if isinstance(kind, ReplyKind)
+        else services.sms_templates.render(str(kind), values)
+    )
     now = services.clock.now()
     with services.uow() as uow:
         if uow.repo.inbound_by_provider_sid(provider_sid) is None:
@@ -124,7 +147,7 @@ def _parcel(d: m.Delivery | None) -> _Parcel | None:
 
 def _answer(
     services: Services, command: Command, sender: _Sender
-) -> tuple[ReplyKind, dict[str, Any], int | None]:
+) -> tuple[Reply, dict[str, Any], int | None]:
     """Run what the text asks for; return the reply's kind, its values, and the parcel."""
     parcel = sender.current
     link = services.tracking_url(parcel.token) if parcel else ""
@@ -136,9 +159,12 @@ def _answer(
     if word is Keyword.START:
         notifications.opt_in(services, sender.phone)
         return ReplyKind.STARTED, {}, about
+    offer = _open_offer(services, parcel) if parcel and word is Keyword.DIGIT else None
+    if word is Keyword.DIGIT and parcel is not None and offer is not None:
+        # A numbered offer we just texted is open: its digits choose, nothing else.
+        return _choose(services, parcel, offer, int(command.text), link)
     if word is Keyword.DIGIT and sender.delivered is not None and int(command.text) <= 5:
-        # No slot or locker choices are offered by text yet, so a digit after a
-        # delivery can only be a rating.
+        # No offer is open, so a digit after a delivery is a rating.
         rated = sender.delivered
         try:
             ratings.rate_delivery(services, rated.id, int(command.text), actor=Actor.SMS)
@@ -158,10 +184,12 @@ def _answer(
         values = {"tracking_number": parcel.tracking_number, "safe_place": gsm_safe(where, 60)}
         return ReplyKind.SAFE_PLACE_SET, values, about
     if word is Keyword.LOCKER:
-        # Lockers by text need the locker feature (redirect, reserve a compartment).
-        return ReplyKind.NOT_AVAILABLE, {"what": "a parcel locker", "link": link}, about
-    if word is Keyword.DIGIT and int(command.text) <= 3:
-        return ReplyKind.NOT_AVAILABLE, {"what": "a slot or a locker", "link": link}, about
+        return _offer_lockers(services, parcel, link)
+    if (word is Keyword.DIGIT and int(command.text) <= 3) or (
+        word is Keyword.UNCLEAR and slot_rules.asks_for_slots(command.text)
+    ):
+        # A digit with no offer open, or "SLOT": offer the slots the page would offer.
+        return _offer_slots(services, parcel, link)
     return ReplyKind.HELP, {"link": link}, about
 
 
@@ -190,3 +218,131 @@ def _refused(
     error: DomainError, link: str, about: int | None
 ) -> tuple[ReplyKind, dict[str, Any], int | None]:
     return ReplyKind.REFUSED, {"reason": error.message, "link": link}, about
+
+
+# ---------------------------------------------------------------- numbered choices (issue 11)
+
+
+@dataclass(frozen=True)
+class _Offer:
+    what: str  # "slots" or "lockers"
+    ids: tuple[int, ...]
+
+
+def _open_offer(services: Services, parcel: _Parcel) -> _Offer | None:
+    """Return the numbered offer texted about ``parcel`` if it is still open.
+
+    Open: the newest offer, not expired, and nothing chosen since (a move or a locker).
+    """
+    now = services.clock.now()
+    with services.uow() as uow:
+        entries = uow.repo.timeline(parcel.id)
+    offered = [i for i, e in enumerate(entries) if e.kind == "ChoicesOffered"]
+    if not offered:
+        return None
+    last = entries[offered[-1]]
+    chosen_since = any(
+        e.kind in ("DeliveryRescheduled", "LockerChosen") for e in entries[offered[-1] + 1 :]
+    )
+    if chosen_since or datetime.fromisoformat(last.data["expires_at"]) <= now:
+        return None
+    return _Offer(what=str(last.data["what"]), ids=tuple(int(i) for i in last.data["ids"]))
+
+
+def _record_offer(services: Services, parcel: _Parcel, what: str, ids: list[int]) -> None:
+    now = services.clock.now()
+    with services.uow() as uow:
+        d = uow.repo.get(m.Delivery, parcel.id)
+        if d is None:
+            return
+        d.record(
+            ChoicesOffered(
+                delivery_id=parcel.id,
+                occurred_at=now,
+                actor=Actor.SMS,
+                what=what,
+                ids=tuple(ids),
+                expires_at=now + slot_rules.OFFER_OPEN_FOR,
+            )
+        )
+        uow.commit()
+
+
+def _slot_label(services: Services, starts_at: datetime, ends_at: datetime) -> str:
+    day = starts_at.astimezone(ZoneInfo(services.settings.timezone)).strftime("%a %-d %b")
+    return f"{day} {notifications.time_span(services, starts_at, ends_at)}"
+
+
+def _offer_slots(
+    services: Services, parcel: _Parcel, link: str
+) -> tuple[Reply, dict[str, Any], int | None]:
+    """Text the first slots the page offers, numbered; the digits then choose one."""
+    try:
+        offered = rescheduling.sms_offer(services, parcel.id)
+    except DomainError as error:
+        return _refused(error, link, parcel.id)
+    if not offered:
+        none = {"tracking_number": parcel.tracking_number, "what": "other slot", "link": link}
+        return ChoiceReply.NO_CHOICES, none, parcel.id
+    _record_offer(services, parcel, "slots", [o.slot_id for o in offered])
+    choices = [_slot_label(services, o.starts_at, o.ends_at) for o in offered]
+    values: dict[str, Any] = {
+        "tracking_number": parcel.tracking_number,
+        "choices": choices,
+        "link": link,
+    }
+    return ChoiceReply.SLOTS_OFFERED, values, parcel.id
+
+
+def _offer_lockers(
+    services: Services, parcel: _Parcel, link: str
+) -> tuple[Reply, dict[str, Any], int | None]:
+    """Text the nearest lockers with room for the parcel, numbered."""
+    try:
+        near = lockers.nearby(services, parcel.id, slot_rules.SMS_CHOICES)
+    except DomainError as error:
+        return _refused(error, link, parcel.id)
+    if not near:
+        none = {"tracking_number": parcel.tracking_number, "what": "locker", "link": link}
+        return ChoiceReply.NO_CHOICES, none, parcel.id
+    _record_offer(services, parcel, "lockers", [o.locker_id for o in near])
+    choices = [f"{gsm_safe(o.name, 30)} ({_distance(o.distance_m)})" for o in near]
+    values: dict[str, Any] = {
+        "tracking_number": parcel.tracking_number,
+        "choices": choices,
+        "link": link,
+    }
+    return ChoiceReply.LOCKERS_OFFERED, values, parcel.id
+
+
+def _distance(metres: float) -> str:
+    return f"{round(metres / 10) * 10} m" if metres < 1000 else f"{metres / 1000:.1f} km"
+
+
+def _choose(
+    services: Services, parcel: _Parcel, offer: _Offer, digit: int, link: str
+) -> tuple[Reply, dict[str, Any], int | None]:
+    """Act on a digit answering an open offer, through the page's own use cases."""
+    if digit > len(offer.ids):
+        # Not one of the numbers we texted: say them again rather than guess.
+        return (_offer_slots if offer.what == "slots" else _offer_lockers)(services, parcel, link)
+    chosen = offer.ids[digit - 1]
+    try:
+        if offer.what == "lockers":
+            choice = lockers.choose_locker(services, parcel.token, chosen)
+            by = notifications.local_time(services, choice.by) if choice.by else None
+            chosen_values = {
+                "tracking_number": parcel.tracking_number,
+                "locker": gsm_safe(choice.locker_name, 40),
+                "by": by,
+            }
+            return ChoiceReply.LOCKER_CHOSEN, chosen_values, parcel.id
+        moved = rescheduling.move_to_slot(services, parcel.token, chosen, actor=Actor.SMS)
+    except DomainError as error:
+        return _refused(error, link, parcel.id)
+    values: dict[str, Any] = {
+        "tracking_number": parcel.tracking_number,
+        "window": _slot_label(services, moved.window_start, moved.window_end),
+        "same_day": moved.same_day,
+    }
+    return ChoiceReply.SLOT_MOVED, values, parcel.id

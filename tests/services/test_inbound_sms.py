@@ -8,7 +8,7 @@ from lastmile_portal.domain import model as m
 from lastmile_portal.domain.sms import count_segments
 from lastmile_portal.domain.status import DeliveryStatus
 from lastmile_portal.services import inbound_sms, proof_of_delivery
-from tests.builders import make_delivery, make_route, make_world
+from tests.builders import make_delivery, make_locker, make_route, make_world
 
 
 @pytest.fixture
@@ -122,14 +122,135 @@ def test_old_deliveries_are_not_rated_by_a_stray_digit(services, world, clock) -
         assert uow.repo.rating_of(d.id) is None
 
 
-def test_choices_by_number_and_lockers_are_not_offered_by_text_yet(services, world) -> None:  # type: ignore[no-untyped-def]
+# ---------------------------------------------------------------- numbered choices (issue 11)
+
+
+def _failed_with_slots(services, world):  # type: ignore[no-untyped-def]
+    """A parcel back from a failed attempt, and slots tomorrow (10:00, 12:00, 14:00, 16:00)."""
+    from datetime import timedelta
+    from zoneinfo import ZoneInfo
+
     d = make_delivery(world, status=DeliveryStatus.FAILED)
+    now = services.clock.now()
+    ids = []
+    with services.uow() as uow:
+        for hours in (24, 26, 28, 30):
+            start = now + timedelta(hours=hours)
+            slot = m.DeliverySlot(
+                depot_id=world.depot_id,
+                service_date=start.astimezone(ZoneInfo("Europe/Berlin")).date(),
+                starts_at=start,
+                ends_at=start + timedelta(hours=2),
+                capacity=5,
+            )
+            uow.repo.add(slot)
+            uow.repo.flush()
+            ids.append(slot.id)
+        uow.commit()
+    return d, ids
+
+
+def test_a_digit_with_no_offer_open_offers_the_slots_and_the_next_digit_moves(  # type: ignore[no-untyped-def]
+    services, world
+) -> None:
+    d, slots = _failed_with_slots(services, world)
     link = services.tracking_url(d.tracking_token)
-    assert text(services, d.phone, "2") == (
-        f"Choosing a slot or a locker by text is not available yet. "
-        f"Please use your tracking link: {link}"
+
+    offer = text(services, d.phone, "2")
+
+    assert offer == (
+        f"Parcel {d.tracking_number}: reply 1 for Thu 26 Nov 10:00-12:00, "
+        "2 for Thu 26 Nov 12:00-14:00, 3 for Thu 26 Nov 14:00-16:00. "
+        f"More slots: {link}"
     )
-    assert text(services, d.phone, "LOCKER").startswith("Choosing a parcel locker by text")
+    assert load(services, d.id).slot_id is None  # offering changes nothing
+
+    reply = text(services, d.phone, "2")
+
+    assert reply == (
+        f"Thanks, parcel {d.tracking_number} now comes Thu 26 Nov 12:00-14:00. "
+        "We text you the time the evening before."
+    )
+    loaded = load(services, d.id)
+    assert loaded.slot_id == slots[1] and loaded.status is DeliveryStatus.RESCHEDULED
+    assert loaded.reschedules == 1
+    with services.uow() as uow:
+        moved = [e for e in uow.repo.timeline(d.id) if e.kind == "DeliveryRescheduled"]
+        booked = uow.repo.get(m.DeliverySlot, slots[1]).booked
+    assert len(moved) == 1 and moved[0].actor == "sms" and booked == 1
+    # The offer is used up: another digit offers again instead of moving twice.
+    assert text(services, d.phone, "1").startswith(f"Parcel {d.tracking_number}: reply 1 for")
+    assert load(services, d.id).reschedules == 1
+
+
+def test_slot_asks_for_the_slots_and_an_expired_offer_chooses_nothing(  # type: ignore[no-untyped-def]
+    services, world, clock
+) -> None:
+    d, _slots = _failed_with_slots(services, world)
+    assert text(services, d.phone, "New day?").startswith(f"Parcel {d.tracking_number}: reply 1")
+    clock.advance(hours=3)
+    assert text(services, d.phone, "1").startswith(f"Parcel {d.tracking_number}: reply 1")
+    assert load(services, d.id).slot_id is None
+
+
+def test_a_slot_choice_by_text_obeys_the_same_rules_as_the_page(services, world) -> None:  # type: ignore[no-untyped-def]
+    first, near = make_delivery(world), make_delivery(world)
+    make_route(world, [first, near])  # second in line: past the cut-off
+    reply = text(services, near.phone, "SLOT")
+    assert "too late" in reply and count_segments(reply).count <= 2
+    assert load(services, near.id).reschedules == 0
+
+
+def test_locker_offers_the_nearest_lockers_with_room_and_a_digit_chooses(  # type: ignore[no-untyped-def]
+    services, world
+) -> None:
+    d = make_delivery(world, status=DeliveryStatus.SCHEDULED)
+    locker_id = make_locker(world)
+    with services.uow() as uow:
+        for label in ("A1", "A2"):
+            uow.repo.add(m.LockerCompartment(locker_id=locker_id, label=label, size=m.ParcelSize.L))
+        uow.commit()
+
+    offer = text(services, d.phone, "LOCKER")
+
+    assert offer.startswith(f"Parcel {d.tracking_number}: reply 1 for Packstation Test (")
+    assert "to have it put in that locker" in offer
+    reply = text(services, d.phone, "1")
+    assert reply.startswith(f"Thanks, parcel {d.tracking_number} goes to Packstation Test")
+    loaded = load(services, d.id)
+    assert loaded.locker_id == locker_id and loaded.option is m.DeliveryOption.LOCKER
+
+
+def test_locker_without_room_says_so_with_the_link(services, world) -> None:  # type: ignore[no-untyped-def]
+    d = make_delivery(world, status=DeliveryStatus.SCHEDULED)
+    make_locker(world)  # no compartments free
+    reply = text(services, d.phone, "LOCKER")
+    assert reply.startswith(f"Parcel {d.tracking_number}: there is no locker with room")
+
+
+def test_an_open_offer_takes_the_digit_a_delivered_parcel_gets_it_otherwise(  # type: ignore[no-untyped-def]
+    services, world
+) -> None:
+    done = make_delivery(world, n=900)
+    make_route(world, [done])
+    stop_id = load(services, done.id).stop_id
+    proof_of_delivery.mark_delivered(services, world.driver_ids[0], stop_id)
+    d, slots = _failed_with_slots(services, world)
+    with services.uow() as uow:  # the same recipient, a second parcel
+        uow.repo.get(m.Delivery, d.id).phone = done.phone
+        uow.commit()
+
+    assert text(services, done.phone, "3").startswith("Thank you for rating")  # no offer open
+    text(services, done.phone, "SLOT")
+    assert text(services, done.phone, "3").startswith(f"Thanks, parcel {d.tracking_number}")
+    assert load(services, d.id).slot_id == slots[2]
+    with services.uow() as uow:
+        assert uow.repo.rating_of(done.id).score == 3  # the slot choice rated nothing
+
+
+def test_numbered_offers_fit_two_segments(services, world) -> None:  # type: ignore[no-untyped-def]
+    d, _slots = _failed_with_slots(services, world)
+    assert count_segments(text(services, d.phone, "SLOT")).count <= 2
 
 
 def test_help_and_unclear_texts_get_the_options_and_the_link(services, world) -> None:  # type: ignore[no-untyped-def]
