@@ -350,6 +350,7 @@ def seed(services: Services, secret_key: str, staff_email: str, staff_password: 
                 timezone=services.settings.timezone,
                 opens_at="00:00",
                 closes_at="23:59",
+                trunk_delivery=True,  # recipients may have parcels put in their car's boot
             )
             uow.repo.add(depots[code])
         uow.repo.flush()

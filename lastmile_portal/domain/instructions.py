@@ -52,15 +52,14 @@ def handover_refusal(status: DeliveryStatus, at_locker: bool) -> str | None:
     Instructions reach the driver's phone the moment they are saved and change no plan,
     so they stay open until the driver is at the door (not closed by the re-plan cut-off).
     """
+    if status is DeliveryStatus.ARRIVING:
+        return "The driver is at your door now: it is too late to change where it is left."
+    if status not in CHANGEABLE:
+        return (
+            f"Your parcel is {LABELS[status].lower()}: it is too late to change where it is left."
+        )
     if at_locker:
         return "This parcel goes to a locker, so it needs no hand-over instructions."
-    if status not in CHANGEABLE:
-        if status is DeliveryStatus.ARRIVING:
-            return "The driver is at your door now: it is too late to change the instructions."
-        return (
-            f"Your parcel is {LABELS[status].lower()}: the hand-over instructions can no "
-            "longer change."
-        )
     return None
 
 

@@ -12,10 +12,11 @@ from typing import Any
 from ..domain import live_payloads as payloads
 from ..domain import model as m
 from ..domain.errors import NotFound
+from ..domain.eta import ETA_CONFIDENCE
 from ..domain.geo import haversine_m
 from ..domain.routing import Point
 from ..domain.status import EN_ROUTE, LABELS, DeliveryStatus
-from . import Services, rescheduling
+from . import Services, instructions, rescheduling
 from .unit_of_work import UnitOfWork
 
 TOKEN_ALPHABET = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
@@ -77,6 +78,9 @@ class TrackingView:
     generated_at: datetime
     # issue 11, slots: may the parcel move, until when (the countdown), and the form version
     reschedule: rescheduling.RescheduleSummary | None = None
+    # issue 11, instructions: the hand-over forms (access code masked), and how sure the ETA is
+    handover: instructions.HandOverView | None = None
+    eta_confidence: float = ETA_CONFIDENCE
 
 
 def is_well_formed_token(token: str) -> bool:
@@ -184,6 +188,7 @@ def _view(services: Services, uow: UnitOfWork, d: m.Delivery) -> TrackingView:
         plan_version=route.plan_version if route else None,
         generated_at=now,
         reschedule=rescheduling.summary(services, uow, d),
+        handover=instructions.handover_view(services, uow, d),
     )
 
 

@@ -155,8 +155,10 @@ def test_driver_progress_is_texted_arrived_delivered_and_failed(services, world,
     proof_of_delivery.mark_delivered(services, driver, stops[home.id])
     proof_of_delivery.mark_failed(services, driver, stops[away.id], "nobody home")
 
-    arrived, delivered = outbox(services, home.id)
+    arrived, delivered, rating = outbox(services, home.id)
     assert arrived.kind == "arrived" and "is at your door now" in arrived.body
+    # The rating question waits an hour after the hand-over (issue 11).
+    assert rating.kind == "rating_request" and rating.status is S.DEFERRED
     assert "Driver0" in arrived.body  # the driver's first name only
     assert delivered.kind == "delivered" and "delivered at 10:00 (handed over)" in delivered.body
     (failed,) = outbox(services, away.id)
