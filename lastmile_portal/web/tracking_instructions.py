@@ -28,9 +28,14 @@ ANCHORS = {"instructions": "handover", "trunk": "trunk", "texts": "texts", "rati
 
 
 @bp.app_template_global()
-def handover_messages() -> list[str]:
-    """Return (and consume) the messages this section left for the next page."""
-    return list(get_flashed_messages(category_filter=[FLASH]))
+def handover_messages(section: str) -> list[str]:
+    """Return the messages a saved change of ``section`` left for this page.
+
+    Shown inside that section, which the redirect scrolls to.
+    """
+    return [
+        text for where, text in get_flashed_messages(category_filter=[FLASH]) if where == section
+    ]
 
 
 @bp.post("/t/<token>/instructions")
@@ -123,7 +128,7 @@ def _act(token: str, section: str, use_case: Callable[[], str]) -> ResponseRetur
         raise
     except DomainError as error:
         return _page(token, section, error.message, error.status_code)
-    flash(message, FLASH)
+    flash([section, message], FLASH)  # type: ignore[arg-type]
     return redirect(url_for("tracking.track", token=token) + f"#{ANCHORS[section]}", code=303)
 
 
