@@ -59,7 +59,9 @@ def test_a_neighbour_choice_shows_its_fields_and_a_bad_one_is_explained(
     expect(page.get_by_label("Neighbour's name")).to_have_value("Mrs Kaya")
     page.get_by_label("Their house number").fill("12a")
     page.get_by_test_id("handover-save").click()
-    expect(page.get_by_test_id("handover-where")).to_have_text("With your neighbour Mrs Kaya, no. 12a")
+    expect(page.get_by_test_id("handover-where")).to_have_text(
+        "With your neighbour Mrs Kaya, no. 12a"
+    )
 
 
 def test_rate_the_delivery_once_it_is_delivered(
