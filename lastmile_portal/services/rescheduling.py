@@ -154,7 +154,8 @@ def preview_slot(services: Services, token: str, slot_id: int) -> SlotPreview:
     offered = rules.offer([tried], now=parcel.now, current_slot_id=parcel.slot_id)
     if not offered:
         raise InvalidTransition("The driver's plan cannot keep that slot: please pick another.")
-    return SlotPreview(slot=offered[0], page=_page(parcel, (tried,)))
+    # Alone in its list it would always be "the greenest": the page's full list says.
+    return SlotPreview(slot=replace(offered[0], greenest=False), page=_page(parcel, (tried,)))
 
 
 def sms_offer(services: Services, delivery_id: int) -> tuple[rules.OfferedSlot, ...]:
@@ -270,6 +271,10 @@ def _window(services: Services, uow: UnitOfWork, d: m.Delivery) -> ChangeWindow:
     """Return the cut-off narrowed by the reschedule count and the parcel's kind."""
     opened = changes.live_window(services, uow, d)
     window = reschedule_window(services.settings.change_policy, opened.window, d.reschedules)
+    stop = uow.repo.get(m.Stop, d.stop_id) if d.stop_id is not None else None
+    if window.closes_at is not None and (stop is None or not stop.is_open):
+        # After a failed attempt the stop is history: its arrival closes nothing.
+        window = replace(window, closes_at=None)
     if window.open and d.option in LOCKER_OPTIONS:
         return ChangeWindow(
             open=False,

@@ -261,3 +261,14 @@ def test_a_stale_form_gets_a_409_and_an_unknown_token_a_404(services, world) -> 
     assert _load(services, m.DeliverySlot, slots["later"]).booked == 0
     with pytest.raises(NotFound):
         rescheduling.move_to_slot(services, "x" * 30, slots["later"])
+
+
+def test_a_failed_stop_closes_nothing_so_there_is_no_countdown(services, world) -> None:
+    ds, _route, _slots = _day(world)
+    with services.uow() as uow:
+        d = uow.repo.get(m.Delivery, ds[4].id)
+        d.mark_failed(at=services.clock.now(), driver_id=world.driver_ids[0], reason="nobody in")
+        uow.repo.get(m.Stop, d.stop_id).fail(at=services.clock.now())
+        uow.commit()
+    summary = rescheduling.offered_slots(services, ds[4].tracking_token).summary
+    assert summary.open and summary.failed and summary.closes_at is None

@@ -121,7 +121,7 @@ def test_a_stale_form_gets_409_with_the_fresh_state(client, services, world) -> 
     # The fresh state: today's slots again, the parcel's new window shown as its current one.
     assert str(slots["later"]) in re.findall(r'data-slot-id="(\d+)"', html)
     tomorrow = _load(services, m.DeliverySlot, slots["tomorrow"])
-    assert f"Now: {tomorrow.starts_at.strftime('%a')}" in html
+    assert f"Booked now: {tomorrow.starts_at.strftime('%a')}" in html
     assert _load(services, m.Delivery, ds[4].id).slot_id == slots["tomorrow"]
 
 
