@@ -240,3 +240,21 @@ def test_the_eta_says_how_sure_it_is(client, services, world) -> None:
     make_route(world, [d])
     html = client.get(f"/t/{d.tracking_token}").get_data(as_text=True)
     assert re.search(r"80&nbsp;% sure:</span> <span data-testid=\"eta\">\d\d:\d\d–\d\d:\d\d", html)
+
+
+def test_once_the_driver_is_at_the_door_the_instructions_only_say_why_they_are_closed(
+    client, services, world
+) -> None:
+    d = make_delivery(world, status=DeliveryStatus.ARRIVING, access_code="Door code: 55667788")
+    html = client.get(f"/t/{d.tracking_token}").get_data(as_text=True)
+
+    assert 'data-testid="handover-form"' not in html
+    assert "The driver is at your door now: it is too late to change where it is left." in html
+    assert "••••88" in html and "55667788" not in html
+    page = client.get(f"/t/{d.tracking_token}").get_data(as_text=True)
+    answer = client.post(
+        f"/t/{d.tracking_token}/instructions",
+        data={**form_fields(page, "texts-form"), "place": "porch"},
+    )
+    assert answer.status_code == 409
+    assert load(services, d.id).safe_place is None
