@@ -132,18 +132,6 @@ def offer(
     return tuple(offered)
 
 
-def choice(offered: Sequence[OfferedSlot], slot_ids: Sequence[int], digit: int) -> int | None:
-    """Return the slot a reply digit picks from an SMS offer, if it is still offered.
-
-    ``slot_ids`` are the slots the text listed, in its order; a slot that filled up or
-    passed since the offer is no longer a choice.
-    """
-    if not 1 <= digit <= len(slot_ids):
-        return None
-    wanted = slot_ids[digit - 1]
-    return wanted if any(o.slot_id == wanted for o in offered) else None
-
-
 def asks_for_slots(text: str) -> bool:
     """Return whether a text asks for other slots ("SLOT", "new day", "Reschedule!")."""
     word = "".join(c for c in text.upper() if c.isalpha())
