@@ -1040,6 +1040,24 @@ class Delivery:
         self.access_code = None
         self.record(AccessCodePurged(delivery_id=self.id, occurred_at=at, status=str(self.status)))
 
+    @property
+    def hand_over_place(self) -> tuple[float, float]:
+        """Return where the driver hands the parcel over: the car's pin, else the address."""
+        if (
+            self.option is DeliveryOption.VEHICLE_TRUNK
+            and self.trunk_lat is not None
+            and self.trunk_lng is not None
+        ):
+            return self.trunk_lat, self.trunk_lng
+        return self.lat, self.lng
+
+    @property
+    def hand_over_window(self) -> tuple[datetime | None, datetime | None]:
+        """Return when the parcel may be handed over: the car's window for a car boot."""
+        if self.option is DeliveryOption.VEHICLE_TRUNK and self.trunk_from and self.trunk_until:
+            return self.trunk_from, self.trunk_until
+        return self.window_start, self.window_end
+
     def _trunk_fields(self) -> tuple[object, ...]:
         return (
             self.trunk_make,

@@ -388,9 +388,7 @@ def rate(
 
 def hand_over_point(d: m.Delivery) -> Point:
     """Return where the driver hands the parcel over: the car's pin, else the address."""
-    if d.option is m.DeliveryOption.VEHICLE_TRUNK and d.trunk_lat is not None:
-        return Point(d.trunk_lat, d.trunk_lng)  # type: ignore[arg-type]
-    return Point(d.lat, d.lng)
+    return Point(*d.hand_over_place)
 
 
 def _follow_handover(uow: UnitOfWork, d: m.Delivery) -> bool:

@@ -89,8 +89,8 @@ def _depot_day(
     parcels = tuple(
         planning.Parcel(
             id=d_id,
-            location=Point(d.lat, d.lng),
-            window=(d.window_start, d.window_end),
+            location=Point(*d.hand_over_place),
+            window=d.hand_over_window,
             size=m.SIZE_ORDER[d.parcel_size],
             locker_id=d.locker_id if d.option in LOCKER_OPTIONS else None,
         )
@@ -382,7 +382,7 @@ def _day_state(uow: UnitOfWork, route_ids: list[int], now: datetime) -> planning
                     id=stop.id,
                     kind=stop.kind,
                     location=Point(stop.lat, stop.lng),
-                    windows=tuple((d.window_start, d.window_end) for d in parcels),
+                    windows=tuple(d.hand_over_window for d in parcels),
                     service_s=stop.service_seconds,
                     size=max((m.SIZE_ORDER[d.parcel_size] for d in parcels), default=0),
                     arrived=stop.status is m.StopStatus.ARRIVED,

@@ -457,3 +457,22 @@ def test_arrive_then_deliver_at_own_stop(services, world, two_routes, clock) -> 
         assert stop.departed_at == NOW + timedelta(minutes=2)
     # Delivering again is harmless: nothing is open at that stop any more.
     assert proof_of_delivery.mark_delivered(services, driver, two_routes.my_stop) == 0
+
+
+def test_a_car_boot_parcel_is_planned_at_the_car_inside_the_cars_window(services, world) -> None:  # type: ignore[no-untyped-def]
+    car = make_delivery(world, window_hours=(0, 8), lat=52.52, lng=13.40)
+    others = [make_delivery(world, window_hours=(0, 8), lng=13.41 + 0.01 * i).id for i in range(3)]
+    opens = services.clock.now() + timedelta(hours=5)
+    with services.uow() as uow:
+        d = uow.repo.get(m.Delivery, car.id)
+        d.option = m.DeliveryOption.VEHICLE_TRUNK
+        d.trunk_lat, d.trunk_lng = 52.53, 13.43  # parked at work, not at home
+        d.trunk_from, d.trunk_until = opens, opens + timedelta(hours=1)
+        uow.commit()
+
+    summary = routing.plan_depot_day(services, world.depot_id, world.service_date)
+
+    assert summary.planned == 1 + len(others)
+    stop = stop_of(services, car.id)
+    assert (stop.lat, stop.lng) == (52.53, 13.43)
+    assert opens <= stop.planned_arrival <= opens + timedelta(hours=1)
