@@ -190,6 +190,8 @@ def move_to_slot(
     today's route in the same transaction, so no driver's list and no other recipient's ETA
     counts a stop that is not served today.
     """
+    with services.uow() as uow:
+        changes.open_change(services, uow, token, version)  # a stale form hears so first
     parcel = _load(services, token)
     facts = next((f for f in parcel.facts if f.slot_id == slot_id), None)
     if facts is None:
@@ -314,8 +316,15 @@ def _load(services: Services, token: str) -> _Parcel:
         route_day = route.service_date if on_route and stop and stop.is_open and route else None
         today = now.astimezone(tz).date()
         # A parcel out with a driver (or back from a failed attempt) can only take a slot
-        # later today through its own route's dry run; otherwise today is for unplanned ones.
-        today_ok = route_day == today or (d.status in NOT_OUT and d.stop_id is None)
+        # later today through its own route's dry run. A parcel on no route can take one
+        # only while today's plan is still to be made: once a van has left, nothing would
+        # put it on a route today, and the page must not promise it.
+        vans_out = any(
+            r.status is not m.RouteStatus.PLANNED for r in uow.repo.routes_on(today, d.depot_id)
+        )
+        today_ok = route_day == today or (
+            d.status in NOT_OUT and d.stop_id is None and not vans_out
+        )
         slots = [
             s
             for s in uow.repo.slots_from(d.depot_id, today, SLOT_DAYS)

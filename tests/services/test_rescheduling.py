@@ -241,11 +241,31 @@ def test_after_the_cut_off_nothing_moves_and_the_reason_is_given(services, world
 def test_a_parcel_moves_at_most_max_reschedules_times(services, world) -> None:
     ds, _route, slots = _day(world)
     token = ds[4].tracking_token
+    later_tomorrow = make_slot(world, services.clock.now() + timedelta(days=1, hours=2))
     rescheduling.move_to_slot(services, token, slots["tomorrow"])
-    rescheduling.move_to_slot(services, token, slots["later"])  # back to today: a new stop later
+    rescheduling.move_to_slot(services, token, later_tomorrow)
     with pytest.raises(InvalidTransition, match="moved 2 times"):
-        rescheduling.move_to_slot(services, token, slots["evening"])
+        rescheduling.move_to_slot(services, token, slots["tomorrow"])
     assert _load(services, m.Delivery, ds[4].id).reschedules == 2
+
+
+def test_a_parcel_on_no_route_is_offered_today_only_before_the_vans_leave(services, world) -> None:
+    ds, _route, slots = _day(world)  # the van is out with five parcels
+    unplanned = make_delivery(world, window_hours=(1, 3))
+
+    offered = [
+        o.slot_id for o in rescheduling.offered_slots(services, unplanned.tracking_token).offered
+    ]
+    assert offered == [slots["tomorrow"]]  # nothing would put it on a route today
+    with services.uow() as uow:
+        for route in uow.repo.routes_on(world.service_date, world.depot_id):
+            uow.repo.delete(route)
+        for d in ds:
+            uow.repo.get(m.Delivery, d.id).stop_id = None
+        uow.commit()
+    page = rescheduling.offered_slots(services, unplanned.tracking_token)
+    assert [o.slot_id for o in page.offered][:2] == [slots["later"], slots["evening"]]
+    assert all(o.planned_later for o in page.offered)
 
 
 def test_a_stale_form_gets_a_409_and_an_unknown_token_a_404(services, world) -> None:

@@ -118,8 +118,9 @@ def test_a_stale_form_gets_409_with_the_fresh_state(client, services, world) -> 
     html = response.get_data(as_text=True)
     assert response.status_code == 409
     assert "changed since this page was opened" in html
-    # The fresh state: today's slots again, the parcel's new window shown as its current one.
-    assert str(slots["later"]) in re.findall(r'data-slot-id="(\d+)"', html)
+    # The fresh state: the parcel's new window shown as its current one, and no preview of
+    # the stale choice (today's slots are gone: the parcel left the van's route).
+    assert 'data-testid="slot-preview"' not in html
     tomorrow = _load(services, m.DeliverySlot, slots["tomorrow"])
     assert f"Booked now: {tomorrow.starts_at.strftime('%a')}" in html
     assert _load(services, m.Delivery, ds[4].id).slot_id == slots["tomorrow"]
