@@ -11,7 +11,7 @@
   var cutoffMinutes = parseInt(box.dataset.cutoffMinutes, 10);
   var cutoffStops = parseInt(box.dataset.cutoffStops, 10);
   var enRoute = box.dataset.enRoute === "1";
-  var timeFmt = new Intl.DateTimeFormat("en-GB", { hour: "2-digit", minute: "2-digit" });
+  var timeFmt = new Intl.DateTimeFormat("en-GB", { hour: "2-digit", minute: "2-digit", timeZone: box.dataset.timezone || undefined });
   var stopsBefore = null;
 
   function closeWith(reason) {
