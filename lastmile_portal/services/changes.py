@@ -57,6 +57,8 @@ def open_change(
 def live_window(services: Services, uow: UnitOfWork, d: m.Delivery) -> OpenChange:
     """Return ``d`` with its change window now (for the page's controls and countdown)."""
     stop = uow.repo.get(m.Stop, d.stop_id) if d.stop_id is not None else None
+    if stop is not None and not stop.is_open:
+        stop = None  # after a failed attempt the stop is history: its arrival closes nothing
     route = uow.repo.get(m.Route, stop.route_id) if stop and stop.route_id is not None else None
     stops_before = route.stops_before(stop) if route and stop else None
     expected = (stop.expected_arrival or stop.planned_arrival) if stop else None

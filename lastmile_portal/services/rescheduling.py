@@ -273,10 +273,6 @@ def _window(services: Services, uow: UnitOfWork, d: m.Delivery) -> ChangeWindow:
     """Return the cut-off narrowed by the reschedule count and the parcel's kind."""
     opened = changes.live_window(services, uow, d)
     window = reschedule_window(services.settings.change_policy, opened.window, d.reschedules)
-    stop = uow.repo.get(m.Stop, d.stop_id) if d.stop_id is not None else None
-    if window.closes_at is not None and (stop is None or not stop.is_open):
-        # After a failed attempt the stop is history: its arrival closes nothing.
-        window = replace(window, closes_at=None)
     if window.open and d.option in LOCKER_OPTIONS:
         return ChangeWindow(
             open=False,

@@ -8,7 +8,7 @@ import pytest
 from lastmile_portal.domain import model as m
 from lastmile_portal.domain.errors import ConcurrentUpdate, NotFound
 from lastmile_portal.domain.events import Actor
-from lastmile_portal.services import changes
+from lastmile_portal.services import changes, proof_of_delivery
 from tests.builders import make_delivery, make_route, make_world
 
 
@@ -63,3 +63,15 @@ def test_the_confirmation_texts_once_per_saved_version(services, world) -> None:
         texts = [t for t in uow.repo.outbox_of(ds[4].id) if t.kind == "change_confirmed"]
     assert len(texts) == 1
     assert "Done: safe place set" in texts[0].body and "10:00–12:00" in texts[0].body
+
+
+def test_after_a_failed_attempt_the_old_stop_closes_nothing(services, world) -> None:
+    ds, route_id = _on_route(world)
+    with services.uow() as uow:
+        first_stop = uow.repo.get(m.Delivery, ds[0].id).stop_id
+    proof_of_delivery.mark_failed(services, world.driver_ids[0], first_stop, "nobody home")
+
+    with services.uow() as uow:
+        failed = changes.open_change(services, uow, ds[0].tracking_token)
+    assert failed.window.open and failed.window.closes_at is None
+    assert failed.stops_before is None and failed.route_id is None
