@@ -16,7 +16,6 @@ from enum import StrEnum
 
 from . import model as m
 from .geo import haversine_m
-from .planning import service_seconds
 from .routing import Point
 from .status import CHANGEABLE, EN_ROUTE, TERMINAL, TRANSITIONS, DeliveryStatus
 
@@ -303,24 +302,3 @@ def stop_move(*, on_open_stop: bool, alone: bool, existing_target: bool) -> Stop
 def locker_window(window_end: datetime | None) -> tuple[datetime | None, datetime | None]:
     """Return a locker parcel's window for planning: in the locker by the promised end."""
     return (None, window_end)
-
-
-def place_stop(
-    stop: m.Stop, kind: m.StopKind, point: Point, locker_id: int | None, parcels: int
-) -> None:
-    """Move an open stop to a door or a locker (its only parcel changed where it goes).
-
-    ``Stop`` has no transition for this (it only knows the driver's and the re-plan's), so
-    it is written here, once; the re-plan after the commit times it.
-    """
-    if not stop.is_open:
-        raise ValueError(f"Stop {stop.id} is closed: it cannot move.")
-    stop.kind = kind
-    stop.lat, stop.lng = point.lat, point.lng
-    stop.locker_id = locker_id
-    stop.service_seconds = service_seconds(kind, parcels)
-
-
-def resize_stop(stop: m.Stop, parcels: int) -> None:
-    """Give a stop the service time of ``parcels`` parcels (one joined or left it)."""
-    stop.service_seconds = service_seconds(stop.kind, max(1, parcels))

@@ -121,6 +121,13 @@ def stop_window(
     return start, (min(ends) if ends else None)
 
 
+def stop_service_seconds(kind: StopKind, parcels: int) -> int:
+    """Return how long a stop takes: a locker per parcel loaded, a door per extra parcel."""
+    if kind is StopKind.LOCKER:
+        return 120 + 30 * parcels
+    return 180 + 60 * (parcels - 1)
+
+
 class StopStatus(StrEnum):
     """Progress of the driver at one stop."""
 
@@ -457,6 +464,18 @@ class Stop:
             )
 
     # issue 11: a door stop follows its parcel to the recipient's car (and back)
+    def move_to(
+        self, *, kind: StopKind, lat: float, lng: float, locker_id: int | None, parcels: int
+    ) -> None:
+        """Make an open stop a door or a locker stop (its only parcel changed where it goes)."""
+        self._require_open("moved")
+        self.kind, self.lat, self.lng, self.locker_id = kind, lat, lng, locker_id
+        self.resize(parcels)
+
+    def resize(self, parcels: int) -> None:
+        """Give the stop the service time of ``parcels`` parcels (one joined or left it)."""
+        self.service_seconds = stop_service_seconds(self.kind, max(1, parcels))
+
     def relocate(self, *, lat: float, lng: float) -> None:
         """Move an open door stop to where its parcel is now handed over."""
         self._require_open("moved")

@@ -28,6 +28,7 @@ from datetime import UTC, datetime, timedelta
 from . import model as m
 from .errors import RoutingError
 from .eta import eta_window, schedule
+from .model import stop_service_seconds as service_seconds
 from .routing import Matrix, Point, RoutePlan, RouteProblem, StopSpec, VehicleSpec, scaled
 
 # A driver's last fix older than this says nothing about where the van is now.
@@ -41,13 +42,6 @@ Window = tuple[datetime | None, datetime | None]
 
 
 # ---------------------------------------------------------------- shared rules
-
-
-def service_seconds(kind: m.StopKind, parcels: int) -> int:
-    """Return how long a stop takes: a locker per parcel loaded, a door per extra parcel."""
-    if kind is m.StopKind.LOCKER:
-        return 120 + 30 * parcels
-    return 180 + 60 * (parcels - 1)
 
 
 def service_window(

@@ -388,7 +388,7 @@ def _stop_plan(
         change: planning.Change = planning.StopChange(
             stop_id=target.id,
             windows=windows,
-            service_s=planning.service_seconds(m.StopKind.LOCKER, len(windows)),
+            service_s=m.stop_service_seconds(m.StopKind.LOCKER, len(windows)),
         )
         return route.id, change, target.id
     if move is rules.StopMove.RELOCATE:
@@ -396,7 +396,7 @@ def _stop_plan(
             stop_id=stop.id,
             location=point,
             windows=(window,),
-            service_s=planning.service_seconds(m.StopKind.LOCKER, 1),
+            service_s=m.stop_service_seconds(m.StopKind.LOCKER, 1),
         )
         return route.id, change, stop.id
     new = planning.OpenStop(
@@ -404,7 +404,7 @@ def _stop_plan(
         kind=m.StopKind.LOCKER,
         location=point,
         windows=(window,),
-        service_s=planning.service_seconds(m.StopKind.LOCKER, 1),
+        service_s=m.stop_service_seconds(m.StopKind.LOCKER, 1),
         size=m.SIZE_ORDER[d.parcel_size],
     )
     return route.id, planning.AddStop(route_id=route.id, stop=new), -1
@@ -422,15 +422,17 @@ def _move_to_locker(uow: UnitOfWork, d: m.Delivery, locker: m.Locker) -> None:
     if move is rules.StopMove.JOIN:
         assert target is not None
         d.stop_id = target.id
-        rules.resize_stop(target, len(uow.repo.deliveries_at_stop(target.id)) + 1)  # type: ignore[arg-type]
+        target.resize(len(uow.repo.deliveries_at_stop(target.id)) + 1)  # type: ignore[arg-type]
         if not members:
             route.stops.remove(stop)  # empty now: the driver has nothing to do there
         else:
-            rules.resize_stop(stop, len(members))
+            stop.resize(len(members))
     elif move is rules.StopMove.RELOCATE:
-        rules.place_stop(stop, m.StopKind.LOCKER, Point(locker.lat, locker.lng), locker.id, 1)
+        stop.move_to(
+            kind=m.StopKind.LOCKER, lat=locker.lat, lng=locker.lng, locker_id=locker.id, parcels=1
+        )
     else:
-        rules.resize_stop(stop, len(members))
+        stop.resize(len(members))
         d.stop_id = _new_stop(uow, route, stop, m.StopKind.LOCKER, locker).id
 
 
@@ -442,9 +444,9 @@ def _move_to_door(uow: UnitOfWork, d: m.Delivery) -> None:
     stop, route = placed
     members = [p for p in uow.repo.deliveries_at_stop(stop.id) if p.id != d.id]  # type: ignore[arg-type]
     if not members:
-        rules.place_stop(stop, m.StopKind.ADDRESS, Point(d.lat, d.lng), None, 1)
+        stop.move_to(kind=m.StopKind.ADDRESS, lat=d.lat, lng=d.lng, locker_id=None, parcels=1)
         return
-    rules.resize_stop(stop, len(members))
+    stop.resize(len(members))
     d.stop_id = _new_stop(uow, route, stop, m.StopKind.ADDRESS, None, Point(d.lat, d.lng)).id
 
 
@@ -464,7 +466,7 @@ def _new_stop(
         kind=kind,
         lat=where.lat,
         lng=where.lng,
-        service_seconds=planning.service_seconds(kind, 1),
+        service_seconds=m.stop_service_seconds(kind, 1),
         planned_arrival=near.planned_arrival,
         expected_arrival=near.expected_arrival,
         eta_earliest=near.eta_earliest,

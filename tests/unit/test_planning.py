@@ -364,7 +364,7 @@ def test_a_day_has_one_stop_per_door_and_one_per_locker() -> None:
     assert set(stops) == {"D1", "L3"}
     assert stops["L3"].location == Point(52.53, 13.41)  # the locker, not the recipients' doors
     assert (stops["L3"].demand, stops["L3"].size) == (2, 2)
-    assert stops["L3"].service_s == planning.service_seconds(m.StopKind.LOCKER, 2) == 180
+    assert stops["L3"].service_s == m.stop_service_seconds(m.StopKind.LOCKER, 2) == 180
     assert stops["D1"].service_s == 180
     assert built.problem.epoch == datetime(2026, 12, 2, 6, 0, tzinfo=UTC)  # 07:00 Berlin
     assert built.problem.vehicles[0].shift_end == 15 * 3600  # an hour past 21:00 closing
