@@ -83,6 +83,12 @@ class ReplyKind(StrEnum):
     RATED = "reply_rated"
     NOT_AVAILABLE = "reply_not_available"
     REFUSED = "reply_refused"
+    # Numbered choices by text: an offer, then the digit that takes one.
+    SLOTS_OFFERED = "reply_slots_offered"
+    SLOT_MOVED = "reply_slot_moved"
+    LOCKERS_OFFERED = "reply_lockers_offered"
+    LOCKER_CHOSEN = "reply_locker_chosen"
+    NO_CHOICES = "reply_no_choices"
 
 
 # A recipient wants these even at night: the driver is about to ring, or they just acted.

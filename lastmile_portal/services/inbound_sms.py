@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -30,22 +29,6 @@ RATING_WINDOW = timedelta(days=7)
 
 
 MAX_INBOUND_CHARS = 1600
-
-
-class ChoiceReply(StrEnum):
-    """Answers about numbered choices by text (``templates/sms/reply_<kind>.txt``).
-
-    They belong with ``domain/sms.ReplyKind``; kept here while that module is another's.
-    """
-
-    SLOTS_OFFERED = "reply_slots_offered"
-    SLOT_MOVED = "reply_slot_moved"
-    LOCKERS_OFFERED = "reply_lockers_offered"
-    LOCKER_CHOSEN = "reply_locker_chosen"
-    NO_CHOICES = "reply_no_choices"
-
-
-Reply = ReplyKind | ChoiceReply
 
 
 @dataclass(frozen=True)
@@ -147,7 +130,7 @@ def _parcel(d: m.Delivery | None) -> _Parcel | None:
 
 def _answer(
     services: Services, command: Command, sender: _Sender
-) -> tuple[Reply, dict[str, Any], int | None]:
+) -> tuple[ReplyKind, dict[str, Any], int | None]:
     """Run what the text asks for; return the reply's kind, its values, and the parcel."""
     parcel = sender.current
     link = services.tracking_url(parcel.token) if parcel else ""
@@ -275,7 +258,7 @@ def _slot_label(services: Services, starts_at: datetime, ends_at: datetime) -> s
 
 def _offer_slots(
     services: Services, parcel: _Parcel, link: str
-) -> tuple[Reply, dict[str, Any], int | None]:
+) -> tuple[ReplyKind, dict[str, Any], int | None]:
     """Text the first slots the page offers, numbered; the digits then choose one."""
     try:
         offered = rescheduling.sms_offer(services, parcel.id)
@@ -283,7 +266,7 @@ def _offer_slots(
         return _refused(error, link, parcel.id)
     if not offered:
         none = {"tracking_number": parcel.tracking_number, "what": "other slot", "link": link}
-        return ChoiceReply.NO_CHOICES, none, parcel.id
+        return ReplyKind.NO_CHOICES, none, parcel.id
     _record_offer(services, parcel, "slots", [o.slot_id for o in offered])
     choices = [_slot_label(services, o.starts_at, o.ends_at) for o in offered]
     values: dict[str, Any] = {
@@ -291,12 +274,12 @@ def _offer_slots(
         "choices": choices,
         "link": link,
     }
-    return ChoiceReply.SLOTS_OFFERED, values, parcel.id
+    return ReplyKind.SLOTS_OFFERED, values, parcel.id
 
 
 def _offer_lockers(
     services: Services, parcel: _Parcel, link: str
-) -> tuple[Reply, dict[str, Any], int | None]:
+) -> tuple[ReplyKind, dict[str, Any], int | None]:
     """Text the nearest lockers with room for the parcel, numbered."""
     try:
         near = lockers.nearby(services, parcel.id, slot_rules.SMS_CHOICES)
@@ -304,7 +287,7 @@ def _offer_lockers(
         return _refused(error, link, parcel.id)
     if not near:
         none = {"tracking_number": parcel.tracking_number, "what": "locker", "link": link}
-        return ChoiceReply.NO_CHOICES, none, parcel.id
+        return ReplyKind.NO_CHOICES, none, parcel.id
     _record_offer(services, parcel, "lockers", [o.locker_id for o in near])
     choices = [f"{gsm_safe(o.name, 30)} ({_distance(o.distance_m)})" for o in near]
     values: dict[str, Any] = {
@@ -312,7 +295,7 @@ def _offer_lockers(
         "choices": choices,
         "link": link,
     }
-    return ChoiceReply.LOCKERS_OFFERED, values, parcel.id
+    return ReplyKind.LOCKERS_OFFERED, values, parcel.id
 
 
 def _distance(metres: float) -> str:
@@ -321,7 +304,7 @@ def _distance(metres: float) -> str:
 
 def _choose(
     services: Services, parcel: _Parcel, offer: _Offer, digit: int, link: str
-) -> tuple[Reply, dict[str, Any], int | None]:
+) -> tuple[ReplyKind, dict[str, Any], int | None]:
     """Act on a digit answering an open offer, through the page's own use cases."""
     if digit > len(offer.ids):
         # Not one of the numbers we texted: say them again rather than guess.
@@ -336,7 +319,7 @@ def _choose(
                 "locker": gsm_safe(choice.locker_name, 40),
                 "by": by,
             }
-            return ChoiceReply.LOCKER_CHOSEN, chosen_values, parcel.id
+            return ReplyKind.LOCKER_CHOSEN, chosen_values, parcel.id
         moved = rescheduling.move_to_slot(services, parcel.token, chosen, actor=Actor.SMS)
     except DomainError as error:
         return _refused(error, link, parcel.id)
@@ -345,4 +328,4 @@ def _choose(
         "window": _slot_label(services, moved.window_start, moved.window_end),
         "same_day": moved.same_day,
     }
-    return ChoiceReply.SLOT_MOVED, values, parcel.id
+    return ReplyKind.SLOT_MOVED, values, parcel.id
