@@ -16,6 +16,7 @@ from flask import flash, get_flashed_messages, redirect, render_template, reques
 from flask.typing import ResponseReturnValue
 
 from ..domain.errors import ConcurrentUpdate, DomainError, InvalidInput, NotFound
+from ..extensions import limiter
 from ..services import lockers as locker_service
 from ..services import tracking as tracking_service
 from . import limits as rate_limits
@@ -41,6 +42,7 @@ def locker_messages() -> list[str]:
 
 
 @bp.get("/t/<token>/lockers")
+@limiter.limit(lambda: settings().tracking_rate_limit)
 def lockers(token: str) -> ResponseReturnValue:
     """Show the lockers near the parcel and, for ``?locker=<id>``, the preview to confirm."""
     with rate_limits.token_check():
@@ -59,6 +61,7 @@ def lockers(token: str) -> ResponseReturnValue:
 
 
 @bp.post("/t/<token>/locker")
+@limiter.limit(lambda: settings().tracking_rate_limit)
 def choose(token: str) -> ResponseReturnValue:
     """Send the parcel to the locker the form names (after its preview)."""
     with rate_limits.token_check():
@@ -88,6 +91,7 @@ def choose(token: str) -> ResponseReturnValue:
 
 
 @bp.post("/t/<token>/locker/undo")
+@limiter.limit(lambda: settings().tracking_rate_limit)
 def undo(token: str) -> ResponseReturnValue:
     """Take back the locker choice: the parcel comes to the door again."""
     with rate_limits.token_check():
