@@ -580,6 +580,10 @@ WORST: dict[str, Any] = {
     "safe_place": "x" * 60,
     "score": 5,
     "what": "a slot or a locker",
+    # Numbered choices by text: three locker names cut to 30 characters, with the distance.
+    "choices": ["Packstation 123 Hauptbahnhof N (12.5 km)"] * 3,
+    "by": "Thu 26 Nov, 14:30",
+    "same_day": False,
     "reason": (
         "The parcel is 'going to a parcel locker': it is too late to change where it is left."
     ),
