@@ -464,6 +464,12 @@ class Stop:
             )
 
     # issue 11: a door stop follows its parcel to the recipient's car (and back)
+    def estimate(self, *, expected: datetime, eta: tuple[datetime, datetime]) -> None:
+        """Keep the live estimate of an open stop (the plan's arrival stays as it was)."""
+        self._require_open("estimated")
+        self.expected_arrival = expected
+        self.eta_earliest, self.eta_latest = eta
+
     def move_to(
         self, *, kind: StopKind, lat: float, lng: float, locker_id: int | None, parcels: int
     ) -> None:

@@ -107,12 +107,7 @@ def refresh_route(
     )
     by_stop = {s.id: s for s in open_stops}
     for eta in work.moved:
-        stop = by_stop[eta.stop_id]
-        stop.expected_arrival, stop.eta_earliest, stop.eta_latest = (
-            eta.expected,
-            eta.earliest,
-            eta.latest,
-        )
+        by_stop[eta.stop_id].estimate(expected=eta.expected, eta=(eta.earliest, eta.latest))
     by_id = {d.id: d for members in parcels.values() for d in members}
     stored: list[str] = []
     for arriving, delivery_id, eta in work.actions:
