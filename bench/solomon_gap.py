@@ -67,6 +67,10 @@ def main(argv: list[str] | None = None) -> int:
     files = sorted(Path(args.dir).glob("*.txt"), key=lambda p: _order(p.stem))
     if args.only:
         files = [f for f in files if f.stem.upper() in {o.upper() for o in args.only}]
+    if not files:
+        # An empty table would read as a pass: say where we looked instead.
+        print(f"no instances (*.txt) in {args.dir}; pass --dir", file=sys.stderr)
+        return 2
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
         rows = list(
             pool.map(
