@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 
@@ -20,6 +21,11 @@ class SocketIOPublisher:
         """Send ``event`` with ``payload`` to everyone in ``room``."""
         self._server.emit(event, payload, to=room, namespace=self._namespace)
 
+    def publish_many(self, rooms: Sequence[str], event: str, payload: dict[str, Any]) -> None:
+        """Send one ``event`` to everyone in any of ``rooms``: one packet, one queue message."""
+        if rooms:
+            self._server.emit(event, payload, to=list(rooms), namespace=self._namespace)
+
 
 class RecordingPublisher:
     """Remember what would have been published (tests, CLI)."""
@@ -30,3 +36,8 @@ class RecordingPublisher:
     def publish(self, room: str, event: str, payload: dict[str, Any]) -> None:
         """Record the event."""
         self.published.append((room, event, payload))
+
+    def publish_many(self, rooms: Sequence[str], event: str, payload: dict[str, Any]) -> None:
+        """Record the event once per room, as the rooms' members receive it."""
+        for room in rooms:
+            self.publish(room, event, payload)

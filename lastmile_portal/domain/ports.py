@@ -58,6 +58,10 @@ class Publisher(Protocol):
 
     def publish(self, room: str, event: str, payload: dict[str, Any]) -> None: ...
 
+    def publish_many(self, rooms: Sequence[str], event: str, payload: dict[str, Any]) -> None:
+        """Push the same event to several rooms at once (encoded and queued once)."""
+        ...
+
 
 class JobQueue(Protocol):
     """Run a job later, somewhere else.

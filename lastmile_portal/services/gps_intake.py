@@ -153,9 +153,9 @@ def _seed(services: Services, driver_id: int, live: DriverLive) -> None:
 def _publish_position(services: Services, live: DriverLive) -> None:
     payload = payloads.position(live.lat, live.lng, live.at)  # type: ignore[arg-type]
     show_within = services.settings.show_driver_within_stops
-    for room, stops_before in live.rooms or []:
-        if stops_before <= show_within:
-            services.publisher.publish(room, "position", payload)
+    # One emit for all the rooms: the packet is encoded (and queued) once, not once a room.
+    rooms = [room for room, stops_before in live.rooms or [] if stops_before <= show_within]
+    services.publisher.publish_many(rooms, "position", payload)
 
 
 def _persist(

@@ -132,6 +132,50 @@ def test_customer_never_hears_about_another_delivery(live, clock) -> None:
         listener.close()
 
 
+def test_one_ping_reaches_every_near_page_once_and_no_page_beyond_the_privacy_line(
+    live, clock
+) -> None:
+    url, services, world = live
+    shown = services.settings.show_driver_within_stops
+    ds = [make_delivery(world) for _ in range(shown + 2)]
+    make_route(world, ds)
+    near = [Listener(url, "/live", {"token": d.tracking_token}) for d in ds[:2]]
+    far = Listener(url, "/live", {"token": ds[-1].tracking_token})  # shown + 1 stops before
+    try:
+        for listener in [*near, far]:
+            listener.wait_for("snapshot")
+        from lastmile_portal.services import gps_intake
+
+        for i in range(2):  # the first ping works out the rooms, the second uses them
+            clock.advance(seconds=1)
+            gps_intake.record_positions(
+                services,
+                world.driver_ids[0],
+                [
+                    {
+                        "lat": 52.50 + i * 0.0001,  # 11 m in a second: driving
+                        "lng": 13.40,
+                        "recorded_at": clock.now().isoformat(),
+                    }
+                ],
+            )
+        for listener in near:
+            with listener.got:
+                assert listener.got.wait_for(
+                    lambda lst=listener: any(
+                        n == "position" and p["lat"] == 52.5001  # type: ignore[index]
+                        for n, p in lst.events
+                    ),
+                    5,
+                ), listener.events
+            positions = [p for n, p in listener.events if n == "position"]
+            assert len(positions) == len({p["at"] for p in positions})  # type: ignore[index]
+        assert not [n for n, _ in far.events if n == "position"]
+    finally:
+        for listener in [*near, far]:
+            listener.close()
+
+
 @pytest.mark.parametrize(
     "auth", [None, {}, {"token": "x" * 32}, {"token": 42}, {"token": "../../etc"}]
 )
