@@ -231,11 +231,11 @@ def check(inst: Instance, routes: list[list[int]]) -> list[str]:
     return errors
 
 
-def bks(name: str, objective_type: str = "distance_dimacs") -> float | None:
-    """Return the best-known distance of ``name`` from bks.csv, if listed."""
+def bks(name: str, objective_type: str = "distance_dimacs", directory: Path = DATA) -> float | None:
+    """Return the best-known distance of ``name`` from ``directory``'s bks.csv, if listed."""
     import csv
 
-    path = DATA / "bks.csv"
+    path = directory / "bks.csv"
     if not path.exists():
         return None
     with path.open() as fh:

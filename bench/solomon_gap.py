@@ -39,7 +39,7 @@ def run_one(path: str, time_limit: float, workers: int, strategies: list[dict]) 
     chosen = tuple(SearchStrategy(**s) for s in strategies) or None
     optimizer = OrToolsOptimizer(workers=workers, strategies=chosen)
     routes, errors = solve_checked(inst, optimizer, started + time_limit - 0.05)
-    best = bks(inst.name)
+    best = bks(inst.name, directory=Path(path).parent)  # the instance's own folder
     trunc = route_distance(inst, routes, trunc1=True)
     return {
         "instance": inst.name,
