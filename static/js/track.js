@@ -109,6 +109,14 @@
     var hero = $("#hero");
     hero.className = hero.className.replace(/status-\S+/, "status-" + status);
     document.title = "Parcel " + $(".tn").textContent + " · " + label;
+    if (status === "failed") {
+      removeDriver(); last = null;
+      var failedText = $("[data-testid=map-text]");
+      if (failedText) {
+        failedText.textContent = "We could not hand your parcel over this time. Pick a new day or a parcel locker below, and it comes again.";
+        failedText.classList.remove("stale");
+      }
+    }
     if (finished) {
       $("#eta-block").hidden = true; $("#window-block").hidden = true; removeDriver(); last = null;
       var text = $("[data-testid=map-text]");

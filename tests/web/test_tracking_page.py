@@ -185,3 +185,19 @@ def test_a_parcel_in_the_locker_says_where_it_waits_not_when_it_comes(
     assert "Your parcel is in the locker (Wed 25 Nov, 10:00)." in html
     assert "Waiting at <strong>Packstation Test</strong>" in html
     assert "Delivered by" in html
+
+
+def test_after_a_failed_attempt_the_page_says_what_happened_and_what_to_do(
+    client, services, world
+) -> None:
+    from lastmile_portal.services import proof_of_delivery
+
+    d = make_delivery(world)
+    make_route(world, [d])
+    with services.uow() as uow:
+        stop_id = uow.repo.get(type(d), d.id).stop_id
+    proof_of_delivery.mark_failed(services, world.driver_ids[0], stop_id, "nobody home")
+
+    html = client.get(f"/t/{d.tracking_token}").get_data(as_text=True)
+    assert "We could not hand your parcel over this time" in html
+    assert "appears once your parcel is on its way" not in html
