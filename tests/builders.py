@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 from lastmile_portal.domain import model as m
@@ -210,3 +212,40 @@ def make_route(
                 loaded.status = DeliveryStatus.OUT_FOR_DELIVERY
         uow.commit()
         return route.id
+
+
+# ---------------------------------------------------------------- reading state back
+
+PING_AT = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)  # the test clock's start (conftest.MORNING)
+
+
+def iso(dt: datetime) -> str:
+    return dt.isoformat()
+
+
+def ping(lat: float = 52.521, lng: float = 13.401, at: datetime = PING_AT, **extra: Any) -> dict:  # type: ignore[type-arg]
+    """Return one GPS fix as a driver's phone sends it."""
+    return {"lat": lat, "lng": lng, "recorded_at": iso(at), **extra}
+
+
+def snapshot(obj: Any) -> SimpleNamespace:
+    """Copy an entity's fields while its session is open (closing it expires the object)."""
+    return SimpleNamespace(**{f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)})
+
+
+def stored_positions(services: Services) -> list[SimpleNamespace]:
+    """Return the stored GPS history, oldest first."""
+    with services.uow() as uow:
+        rows = sorted(uow.repo.all(m.DriverPosition), key=lambda p: p.recorded_at)
+        return [snapshot(p) for p in rows]
+
+
+def load(services: Services, cls: Any, id_: int) -> SimpleNamespace:
+    """Return a copy of the stored entity ``cls`` ``id_``."""
+    with services.uow() as uow:
+        return snapshot(uow.repo.get(cls, id_))
+
+
+def load_stop_id(services: Services, delivery: m.Delivery) -> int:
+    """Return the stop a delivery is on now."""
+    return load(services, m.Delivery, delivery.id).stop_id  # type: ignore[arg-type, no-any-return]

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import UTC, datetime, timedelta, timezone
-from types import SimpleNamespace
-from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -13,7 +10,16 @@ import sqlalchemy as sa
 from lastmile_portal.domain import model as m
 from lastmile_portal.domain.errors import InvalidInput, NotFound
 from lastmile_portal.services import gps_intake, proof_of_delivery, tracking
-from tests.builders import make_delivery, make_route, make_world
+from tests.builders import (
+    iso,
+    load,
+    load_stop_id,
+    make_delivery,
+    make_route,
+    make_world,
+    ping,
+    stored_positions,
+)
 
 NOW = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
 
@@ -21,34 +27,6 @@ NOW = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
 @pytest.fixture
 def world(services):  # type: ignore[no-untyped-def]
     return make_world(services)
-
-
-def iso(dt: datetime) -> str:
-    return dt.isoformat()
-
-
-def ping(lat: float = 52.521, lng: float = 13.401, at: datetime = NOW, **extra: Any) -> dict:
-    return {"lat": lat, "lng": lng, "recorded_at": iso(at), **extra}
-
-
-def snapshot(obj: Any) -> SimpleNamespace:
-    """Copy an entity's fields while its session is open (closing it expires the object)."""
-    return SimpleNamespace(**{f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)})
-
-
-def stored_positions(services) -> list[SimpleNamespace]:  # type: ignore[no-untyped-def]
-    with services.uow() as uow:
-        rows = sorted(uow.repo.all(m.DriverPosition), key=lambda p: p.recorded_at)
-        return [snapshot(p) for p in rows]
-
-
-def load(services, cls, id_) -> SimpleNamespace:  # type: ignore[no-untyped-def]
-    with services.uow() as uow:
-        return snapshot(uow.repo.get(cls, id_))
-
-
-def load_stop_id(services, delivery: m.Delivery) -> int:  # type: ignore[no-untyped-def]
-    return load(services, m.Delivery, delivery.id).stop_id
 
 
 # ---------------------------------------------------------------- record_positions: validation
