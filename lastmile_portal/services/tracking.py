@@ -114,7 +114,13 @@ def get_tracking(services: Services, token: str) -> TrackingView:
         return _view(services, uow, d)
 
 
-def _view(services: Services, uow: UnitOfWork, d: m.Delivery) -> TrackingView:
+def _view(
+    services: Services, uow: UnitOfWork, d: m.Delivery, *, controls: bool = True
+) -> TrackingView:
+    """Build what the page shows; ``controls=False`` leaves out the change sections.
+
+    The socket snapshot (every connect) carries no controls, so it skips their queries.
+    """
     now = services.clock.now()
     stop = uow.repo.get(m.Stop, d.stop_id) if d.stop_id else None
     route = uow.repo.get(m.Route, stop.route_id) if stop and stop.route_id else None
@@ -187,8 +193,8 @@ def _view(services: Services, uow: UnitOfWork, d: m.Delivery) -> TrackingView:
         finished=d.status in FINISHED,
         plan_version=route.plan_version if route else None,
         generated_at=now,
-        reschedule=rescheduling.summary(services, uow, d),
-        handover=instructions.handover_view(services, uow, d),
+        reschedule=rescheduling.summary(services, uow, d) if controls else None,
+        handover=instructions.handover_view(services, uow, d) if controls else None,
     )
 
 
@@ -216,7 +222,7 @@ def live_snapshot(services: Services, delivery_id: int) -> dict[str, Any]:
         d = uow.repo.get(m.Delivery, delivery_id)
         if d is None:
             raise NotFound("This tracking link is not valid.")
-        return snapshot_payload(_view(services, uow, d))
+        return snapshot_payload(_view(services, uow, d, controls=False))
 
 
 def snapshot_payload(view: TrackingView) -> dict[str, Any]:
