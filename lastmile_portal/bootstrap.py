@@ -13,6 +13,7 @@ from .adapters.job_queue import InlineJobQueue, RqJobQueue, ThreadJobQueue
 from .adapters.ortools_optimizer import OrToolsOptimizer
 from .adapters.periodic import Every
 from .adapters.phone_numbers import LibPhoneNumbers
+from .adapters.photo_images import PillowPhotoProcessor
 from .adapters.photo_store import LocalPhotoStore
 from .adapters.redis_check import check_redis
 from .adapters.sms import ConsoleSmsGateway, FakeSmsGateway
@@ -68,6 +69,7 @@ def build_services(
         publisher=publisher,
         jobs=jobs or _job_queue(settings, lambda job, *args: run_job(services, job, *args)),
         photos=LocalPhotoStore(settings.photo_dir),
+        photo_processor=PillowPhotoProcessor(max_bytes=settings.photo_max_bytes),
         phones=phones,
         sms_templates=JinjaSmsTemplates(PROJECT_ROOT / "templates" / "sms"),
         settings=ServiceSettings(
@@ -86,6 +88,8 @@ def build_services(
                 cutoff_minutes=settings.change_cutoff_minutes,
                 max_reschedules=settings.max_reschedules,
             ),
+            photo_max_bytes=settings.photo_max_bytes,
+            proof_max_distance_m=settings.proof_max_distance_m,
         ),
         health_checks=_health_checks(settings, engine),
     )

@@ -82,6 +82,9 @@ class Settings:
     max_reschedules: int = 2
     position_retention_days: int = 30
     photo_dir: str = ""
+    photo_max_bytes: int = 10 * 1024 * 1024
+    # A proof photo taken farther than this from the address is flagged for support.
+    proof_max_distance_m: float = 150.0
     log_level: str = "INFO"
     testing: bool = False
 
@@ -208,6 +211,10 @@ def _complete(s: Settings) -> Settings:
         raise ConfigError(
             "POSITION_RETENTION_DAYS must be at least 1 (today's positions drive live ETAs)."
         )
+    if s.photo_max_bytes < 1:
+        raise ConfigError("PHOTO_MAX_BYTES must be a positive number of bytes.")
+    if s.proof_max_distance_m <= 0:
+        raise ConfigError("PROOF_MAX_DISTANCE_M must be a positive number of metres.")
     if s.sms_sweep_seconds < 0:
         raise ConfigError("SMS_SWEEP_SECONDS must be 0 (off) or a number of seconds.")
     for name in (

@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
+from .proof import ProcessedPhoto
 from .routing import Matrix, Point, RoutePlan, RouteProblem
 
 
@@ -82,3 +83,12 @@ class PhotoStore(Protocol):
     def put(self, data: bytes, content_type: str) -> str: ...
 
     def get(self, key: str) -> bytes: ...
+
+
+class PhotoProcessor(Protocol):
+    """Check an uploaded photo by its content and re-encode it; raise InvalidInput if refused.
+
+    The result is a JPEG without EXIF (the orientation applied first) plus a thumbnail.
+    """
+
+    def process(self, data: bytes) -> ProcessedPhoto: ...

@@ -12,6 +12,7 @@ from ..domain.ports import (
     Clock,
     JobQueue,
     PhoneNumbers,
+    PhotoProcessor,
     PhotoStore,
     Publisher,
     RouteOptimizer,
@@ -37,6 +38,8 @@ class ServiceSettings:
     sms_retry_s: float = 30.0  # first retry; doubles each time
     sms_claim_s: float = 60.0  # a sender that holds a text longer than this is presumed dead
     change_policy: ChangePolicy = field(default_factory=ChangePolicy)
+    photo_max_bytes: int = 10 * 1024 * 1024
+    proof_max_distance_m: float = 150.0
 
 
 @dataclass
@@ -51,6 +54,7 @@ class Services:
     publisher: Publisher
     jobs: JobQueue
     photos: PhotoStore
+    photo_processor: PhotoProcessor
     phones: PhoneNumbers
     sms_templates: SmsTemplates
     settings: ServiceSettings
