@@ -395,6 +395,19 @@ ratings = sa.Table(
     sa.CheckConstraint("score BETWEEN 1 AND 5", name="score_range"),
 )
 
+idempotency_keys = sa.Table(
+    "idempotency_keys",
+    metadata,
+    _id(),
+    _fk("driver_id", "drivers.id", ondelete="CASCADE"),
+    sa.Column("key", sa.String(100), nullable=False),
+    sa.Column("request", sa.String(60), nullable=False),
+    sa.Column("status_code", sa.Integer, nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.UniqueConstraint("driver_id", "key", name="uq_idempotency_keys_driver_key"),
+)
+
 staff_users = sa.Table(
     "staff_users",
     metadata,
@@ -450,6 +463,7 @@ def start_mappers() -> None:
     reg.map_imperatively(m.ProofPhoto, proof_photos)
     reg.map_imperatively(m.Rating, ratings)
     reg.map_imperatively(m.StaffUser, staff_users)
+    reg.map_imperatively(m.IdempotentAnswer, idempotency_keys)
     # Loaded deliveries skip __init__, so give them their list of unrecorded events here.
     event.listen(m.Delivery, "load", lambda obj, _ctx: obj.init_events())
     _mapped = True

@@ -203,6 +203,33 @@ class SqlAlchemyRepository:
             sa.select(m.Rating).filter_by(delivery_id=delivery_id)
         ).one_or_none()
 
+    # ------------------------------------------------------------ idempotency keys
+
+    def idempotent_answer(self, driver_id: int, key: str) -> m.IdempotentAnswer | None:
+        """Return the answer stored for a driver's Idempotency-Key, if any."""
+        return self.session.scalars(
+            sa.select(m.IdempotentAnswer).filter_by(driver_id=driver_id, key=key)
+        ).one_or_none()
+
+    def add_idempotent_answer(self, answer: m.IdempotentAnswer) -> bool:
+        """Insert ``answer`` unless the driver's key is taken; return whether it was.
+
+        ON CONFLICT DO NOTHING: two retries racing each other store one answer, and the
+        loser reads the winner's instead of failing at commit.
+        """
+        table = orm.idempotency_keys
+        values = {c.name: getattr(answer, c.name) for c in table.columns if c.name != "id"}
+        dialect = self.session.get_bind().dialect.name
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        statement = (
+            insert(table)
+            .values(**values)
+            .on_conflict_do_nothing(index_elements=[table.c.driver_id, table.c.key])
+            .returning(table.c.id)
+        )
+        answer.id = self.session.execute(statement).scalar_one_or_none()
+        return answer.id is not None
+
     # ------------------------------------------------------------ SMS
 
     def outbox_message(self, idempotency_key: str) -> m.OutboundSms | None:

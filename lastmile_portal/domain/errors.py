@@ -25,6 +25,12 @@ class Unauthorized(DomainError):
     status_code = 401
 
 
+class Forbidden(DomainError):
+    """Raise when the thing exists but belongs to someone else (another driver's stop)."""
+
+    status_code = 403
+
+
 class InvalidTransition(DomainError):
     """Raise when a delivery, stop, route or text cannot move from its status to the one asked."""
 

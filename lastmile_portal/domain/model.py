@@ -1286,3 +1286,19 @@ class StaffUser:
     role: StaffRole = StaffRole.AGENT
     active: bool = True
     id: int | None = None
+
+
+# issue 12: the driver API's stop actions are retry-safe
+
+
+@dataclass(eq=False, kw_only=True)
+class IdempotentAnswer:
+    """The answer a driver's request with an Idempotency-Key got, replayed on a retry."""
+
+    driver_id: int
+    key: str
+    request: str  # which action on which stop, e.g. "delivered:12": a reused key is refused
+    status_code: int
+    body: str
+    created_at: datetime
+    id: int | None = None

@@ -12,6 +12,8 @@ from flask import Blueprint, jsonify
 from flask.typing import ResponseReturnValue
 
 from ..domain import gps
+from ..services.proof_photos import MAX_PHOTOS
+from .driver_api import FAILURE_REASONS, MAX_NOTE, MAX_RECIPIENT_NAME
 from .webhooks import ERROR_CODE, OUTBOX_ID, PHONE, SID, STATUS
 
 bp = Blueprint("api_spec", __name__)
@@ -135,6 +137,67 @@ def _form(fields: dict[str, Any], required: list[str]) -> dict[str, Any]:
     }
 
 
+def _stop_action(summary: str, body: dict[str, Any]) -> dict[str, Any]:
+    """Describe one of a driver's stop actions (arrived, failed, delivered)."""
+    own = {"application/json": {"schema": ERROR}}
+    return {
+        "post": {
+            "summary": summary,
+            "security": [{"driverToken": []}],
+            "parameters": [
+                {
+                    "name": "stop_id",
+                    "in": "path",
+                    "required": True,
+                    "schema": {"type": "integer", "minimum": 0, "maximum": 2**31 - 1},
+                },
+                {
+                    "name": "Idempotency-Key",
+                    "in": "header",
+                    "required": False,
+                    "description": (
+                        "Retry-safe: a retry with the same key gets the first answer again and "
+                        "changes nothing; the same key for another action or stop is a 422"
+                    ),
+                    "schema": {"type": "string", "minLength": 1, "maxLength": 100},
+                },
+            ],
+            "requestBody": body,
+            "responses": {
+                "200": {
+                    "description": "Done; the stop's status now",
+                    "content": {
+                        "application/json": {"schema": {"$ref": "#/components/schemas/StopAnswer"}}
+                    },
+                },
+                "403": {"description": "A stop on another driver's route", "content": own},
+                "404": {"description": "No such stop", "content": own},
+                "409": {
+                    "description": "The stop is already closed; stop_status says how",
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "allOf": [
+                                    ERROR,
+                                    {
+                                        "type": "object",
+                                        "required": ["stop_status"],
+                                        "properties": {"stop_status": {"type": "string"}},
+                                    },
+                                ]
+                            }
+                        }
+                    },
+                },
+                **_errors(400, 401, 413, 422, 429, 503),
+            },
+        }
+    }
+
+
+_NUMBER = {"type": "number", "nullable": True}
+_WHEN = {"type": "string", "format": "date-time", "nullable": True}
+
 SPEC: dict[str, Any] = {
     "openapi": "3.0.3",
     "info": {"title": "Lastmile Portal API", "version": "1.0.0"},
@@ -150,6 +213,16 @@ SPEC: dict[str, Any] = {
                 "properties": {"error": {"type": "string"}, "status": {"type": "integer"}},
             },
             "Position": _position(),
+            "StopAnswer": {
+                "type": "object",
+                "required": ["stop_id", "stop_status"],
+                "properties": {
+                    "stop_id": {"type": "integer"},
+                    "stop_status": {"type": "string", "enum": ["arrived", "done", "failed"]},
+                    "parcels": {"type": "integer", "minimum": 0},
+                    "photos": {"type": "integer", "minimum": 0},
+                },
+            },
             "PositionsResult": {
                 "type": "object",
                 "required": ["accepted", "ignored", "flagged", "rejected"],
@@ -258,6 +331,73 @@ SPEC: dict[str, Any] = {
                 },
             }
         },
+        "/api/v1/driver/stops/{stop_id}/arrived": _stop_action(
+            "The driver is at the stop: its recipients see 'arriving'",
+            {
+                "required": False,
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "properties": {
+                                "lat": {**_NUMBER, "minimum": -90, "maximum": 90},
+                                "lng": {**_NUMBER, "minimum": -180, "maximum": 180},
+                                "recorded_at": _WHEN,
+                            },
+                        }
+                    }
+                },
+            },
+        ),
+        "/api/v1/driver/stops/{stop_id}/failed": _stop_action(
+            "The stop could not be served: the parcels fail, the rest of the route is re-planned",
+            {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "required": ["reason"],
+                            "properties": {
+                                "reason": {"type": "string", "enum": list(FAILURE_REASONS)},
+                                "note": {"type": "string", "maxLength": MAX_NOTE},
+                            },
+                        }
+                    }
+                },
+            },
+        ),
+        "/api/v1/driver/stops/{stop_id}/delivered": _stop_action(
+            "The parcels at the stop were handed over, with up to 5 proof photos",
+            {
+                "required": True,
+                "description": (
+                    "Photos: JPEG, PNG or WebP by content, each at most PHOTO_MAX_BYTES; a "
+                    "refused photo is a 422 and nothing changes"
+                ),
+                "content": {
+                    "multipart/form-data": {
+                        "schema": {
+                            "type": "object",
+                            "properties": {
+                                "photo": {
+                                    "type": "array",
+                                    "maxItems": MAX_PHOTOS,
+                                    "items": {"type": "string", "format": "binary"},
+                                },
+                                "lat": {"type": "number", "minimum": -90, "maximum": 90},
+                                "lng": {"type": "number", "minimum": -180, "maximum": 180},
+                                "recorded_at": {"type": "string", "format": "date-time"},
+                                "recipient_name": {
+                                    "type": "string",
+                                    "maxLength": MAX_RECIPIENT_NAME,
+                                },
+                            },
+                        }
+                    }
+                },
+            },
+        ),
         "/webhooks/twilio/sms": {
             "post": {
                 "summary": "A recipient's text, from Twilio (answered in TwiML)",

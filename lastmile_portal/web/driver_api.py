@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Callable
 from datetime import datetime
 from functools import wraps
@@ -12,9 +13,12 @@ from flask import Blueprint, Response, g, jsonify, request
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import TooManyRequests
 
-from ..domain.errors import InvalidInput
+from ..domain import model as m
+from ..domain.errors import DomainError, InvalidInput
+from ..domain.proof import PhotoUpload, photo_position
 from ..extensions import csrf, limiter
-from ..services import drivers, gps_intake
+from ..services import drivers, gps_intake, proof_of_delivery
+from ..services.proof_photos import MAX_PHOTOS
 from . import limits as rate_limits
 from . import services
 
@@ -24,6 +28,8 @@ csrf.exempt(bp)  # bearer tokens, not cookies: no cross-site request can carry t
 F = TypeVar("F", bound=Callable[..., Any])
 # A full batch of fixes with every field is about 150 KB.
 MAX_BODY_BYTES = 1024 * 1024
+# Multipart boundaries, part headers and the text fields of a delivered form.
+FORM_SLACK_BYTES = 64 * 1024
 
 
 def driver_required(view: F) -> F:
@@ -47,7 +53,12 @@ def _driver_key() -> str:
 @bp.before_request
 def limit_body() -> None:
     """Refuse (413) bodies far larger than the largest valid request before reading them."""
-    request.max_content_length = MAX_BODY_BYTES
+    if request.endpoint == "driver_api.post_delivered":
+        # Up to MAX_PHOTOS full-size photos, plus room for the form's few small fields.
+        photo_max = services().settings.photo_max_bytes
+        request.max_content_length = photo_max * MAX_PHOTOS + FORM_SLACK_BYTES
+    else:
+        request.max_content_length = MAX_BODY_BYTES
 
 
 @bp.after_request
@@ -117,3 +128,198 @@ def post_positions() -> ResponseReturnValue:
 def get_manifest() -> ResponseReturnValue:
     """Return today's route in visiting order with each parcel's hand-over instructions."""
     return jsonify(_plain(drivers.manifest(services(), g.driver_id)))
+
+
+# ---------------------------------------------------------------- stop actions (issue 12)
+
+FAILURE_REASONS = {
+    "not_home": "Nobody home",
+    "no_access": "No access to the building",
+    "address_not_found": "Address not found",
+    "refused": "Refused by the recipient",
+    "damaged": "Parcel damaged",
+    "unsafe": "Unsafe to deliver",
+}
+MAX_NOTE = 280
+MAX_RECIPIENT_NAME = 120
+MAX_IDEMPOTENCY_KEY = 100
+
+Answer = tuple[int, dict[str, Any]]
+
+
+def _optional_body() -> dict[str, Any]:
+    if not request.get_data(cache=True):
+        return {}
+    return _json_body()
+
+
+def _float(value: Any, name: str) -> float | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        raise InvalidInput(f"{name} must be a number.")
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise InvalidInput(f"{name} must be a number.") from None
+    if number != number or number in (float("inf"), float("-inf")):
+        raise InvalidInput(f"{name} must be a finite number.")
+    return number
+
+
+def _position(values: Any) -> tuple[float | None, float | None]:
+    lat, lng = _float(values.get("lat"), "lat"), _float(values.get("lng"), "lng")
+    photo_position(lat, lng)  # both or neither, and in range
+    return lat, lng
+
+
+def _recorded_at(value: Any) -> datetime | None:
+    if value is None or value == "":
+        return None
+    try:
+        at = datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        at = None
+    if at is None or at.tzinfo is None:
+        raise InvalidInput("recorded_at must be an ISO 8601 time with its UTC offset.")
+    return at
+
+
+def _text(value: Any, name: str, limit: int) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise InvalidInput(f"{name} must be text.")
+    value = value.strip()
+    if len(value) > limit:
+        raise InvalidInput(f"{name} is too long (at most {limit} characters).")
+    return value
+
+
+def _run(action: Callable[[], Answer]) -> Answer:
+    try:
+        return action()
+    except proof_of_delivery.StopClosed as error:
+        return error.status_code, {
+            "error": error.message,
+            "status": error.status_code,
+            "stop_status": error.stop_status,
+        }
+    except DomainError as error:
+        return error.status_code, {"error": error.message, "status": error.status_code}
+
+
+def _answer_once(name: str, stop_id: int, action: Callable[[], Answer]) -> ResponseReturnValue:
+    """Run a stop action once per Idempotency-Key; a retry gets the first answer again.
+
+    The answer (success or a refusal the driver caused) is stored after the action's own
+    transaction, keyed by driver and key; a key sent for another action or stop is refused.
+    """
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        status, body = _run(action)
+        return jsonify(body), status
+    key = key.strip()
+    if not key or len(key) > MAX_IDEMPOTENCY_KEY:
+        raise InvalidInput(f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} characters.")
+    scope = f"{name}:{stop_id}"
+    stored = _stored_answer(g.driver_id, key, scope)
+    if stored is not None:
+        return stored
+    status, body = _run(action)
+    text = json.dumps(body)
+    svc = services()
+    with svc.uow() as uow:
+        added = uow.repo.add_idempotent_answer(
+            m.IdempotentAnswer(
+                driver_id=g.driver_id,
+                key=key,
+                request=scope,
+                status_code=status,
+                body=text,
+                created_at=svc.clock.now(),
+            )
+        )
+        uow.commit()
+    if not added:
+        # A concurrent retry stored its answer first: both phones' requests get that one.
+        return _stored_answer(g.driver_id, key, scope) or (jsonify(body), status)
+    return Response(text, status=status, mimetype="application/json")
+
+
+def _stored_answer(driver_id: int, key: str, scope: str) -> ResponseReturnValue | None:
+    with services().uow() as uow:
+        stored = uow.repo.idempotent_answer(driver_id, key)
+        if stored is None:
+            return None
+        if stored.request != scope:
+            raise InvalidInput("This Idempotency-Key was used for another request: send a new key.")
+        return Response(stored.body, status=stored.status_code, mimetype="application/json")
+
+
+@bp.post("/stops/<int:stop_id>/arrived")
+@driver_required
+def post_arrived(stop_id: int) -> ResponseReturnValue:
+    """Mark the driver arrived at one of their stops."""
+    body = _optional_body()
+    _position(body)
+    _recorded_at(body.get("recorded_at"))
+
+    def action() -> Answer:
+        status = proof_of_delivery.mark_arrived(services(), g.driver_id, stop_id)
+        return 200, {"stop_id": stop_id, "stop_status": status}
+
+    return _answer_once("arrived", stop_id, action)
+
+
+@bp.post("/stops/<int:stop_id>/failed")
+@driver_required
+def post_failed(stop_id: int) -> ResponseReturnValue:
+    """Mark a stop failed with one of the known reasons and an optional note."""
+    body = _json_body()
+    reason = body.get("reason")
+    if not isinstance(reason, str) or reason not in FAILURE_REASONS:
+        raise InvalidInput("reason must be one of: " + ", ".join(FAILURE_REASONS) + ".")
+    note = _text(body.get("note"), "note", MAX_NOTE)
+    text = FAILURE_REASONS[reason] + (f": {note}" if note else "")
+
+    def action() -> Answer:
+        count = proof_of_delivery.mark_failed(services(), g.driver_id, stop_id, text, strict=True)
+        return 200, {"stop_id": stop_id, "stop_status": "failed", "parcels": count}
+
+    return _answer_once("failed", stop_id, action)
+
+
+@bp.post("/stops/<int:stop_id>/delivered")
+@driver_required
+def post_delivered(stop_id: int) -> ResponseReturnValue:
+    """Mark a stop delivered, with up to MAX_PHOTOS proof photos (multipart/form-data)."""
+    form = request.form
+    lat, lng = _position(form)
+    taken_at = _recorded_at(form.get("recorded_at"))
+    recipient = _text(form.get("recipient_name"), "recipient_name", MAX_RECIPIENT_NAME)
+    uploads = [
+        PhotoUpload(data=f.read(), declared_type=f.mimetype or "", filename=f.filename or "")
+        for f in request.files.getlist("photo")
+    ]
+
+    def action() -> Answer:
+        count = proof_of_delivery.mark_delivered(
+            services(),
+            g.driver_id,
+            stop_id,
+            f"Received by {recipient}" if recipient else "",
+            photos=uploads,
+            taken_at=taken_at,
+            lat=lat,
+            lng=lng,
+            strict=True,
+        )
+        return 200, {
+            "stop_id": stop_id,
+            "stop_status": "done",
+            "parcels": count,
+            "photos": len(uploads),
+        }
+
+    return _answer_once("delivered", stop_id, action)
