@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 from typing import Any
 
@@ -193,3 +194,18 @@ def test_a_refused_photo_is_422_and_the_stop_stays_open(client, services, stop) 
     assert load(services, m.Stop, stop[0]).status is m.StopStatus.PENDING
     assert load(services, m.Delivery, stop[1]).status is DeliveryStatus.OUT_FOR_DELIVERY
     assert _photos(services) == []
+
+
+def test_the_delivered_body_cap_takes_photos_over_1_mib_and_refuses_past_five(
+    client, services, stop, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    # Over the 1 MiB cap of the other endpoints, under PHOTO_MAX_BYTES: judged, not cut off.
+    big = b"\0" * (2 * 1024 * 1024)
+    assert _deliver(client, stop[0], [big]).status_code == 422
+
+    small = dataclasses.replace(services.settings, photo_max_bytes=100_000)
+    monkeypatch.setattr(services, "settings", small)
+    response = _deliver(client, stop[0], [b"\0" * 100_000] * 6)
+
+    assert response.status_code == 413
+    assert load(services, m.Stop, stop[0]).status is m.StopStatus.PENDING
