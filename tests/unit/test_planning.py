@@ -165,12 +165,18 @@ def _plan(problem: RouteProblem, orders: dict[str, list[tuple[str, int]]], dropp
     )
 
 
-def test_the_outcome_gives_each_stop_its_place_arrival_and_eta_and_says_what_moved() -> None:
+def two_stops_planned() -> tuple[datetime, planning.DayState, RouteProblem]:
+    """Return the epoch, a van out with stops 11 then 12 planned 10 and 20 minutes on, and
+    the re-plan problem built from it."""
     epoch = NOW.replace(microsecond=0)
     a = open_stop(11, 13.41, planned_arrival=epoch + timedelta(seconds=600))
     b = open_stop(12, 13.42, planned_arrival=epoch + timedelta(seconds=1200))
     state = planning.DayState(now=NOW, routes=(open_route(1, (a, b)),))
-    problem = planning.build_replan(state)
+    return epoch, state, planning.build_replan(state)
+
+
+def test_the_outcome_gives_each_stop_its_place_arrival_and_eta_and_says_what_moved() -> None:
+    epoch, state, problem = two_stops_planned()
     matrix = grid_matrix(problem)
     # The solver swaps them: b first, a 20 seconds later than promised.
     plan = _plan(problem, {"1": [("S12", 900), ("S11", 620)]})
@@ -192,11 +198,7 @@ def test_the_outcome_gives_each_stop_its_place_arrival_and_eta_and_says_what_mov
 
 
 def test_a_shift_under_a_minute_in_the_same_place_is_not_news() -> None:
-    epoch = NOW.replace(microsecond=0)
-    a = open_stop(11, 13.41, planned_arrival=epoch + timedelta(seconds=600))
-    b = open_stop(12, 13.42, planned_arrival=epoch + timedelta(seconds=1200))
-    state = planning.DayState(now=NOW, routes=(open_route(1, (a, b)),))
-    problem = planning.build_replan(state)
+    epoch, state, problem = two_stops_planned()
     plan = _plan(problem, {"1": [("S11", 630), ("S12", 1500)]})
 
     outcome = planning.read_replan(state, problem, plan, grid_matrix(problem))
@@ -207,11 +209,7 @@ def test_a_shift_under_a_minute_in_the_same_place_is_not_news() -> None:
 
 
 def test_a_dropped_stop_stays_last_on_its_route_with_an_honest_late_eta() -> None:
-    epoch = NOW.replace(microsecond=0)
-    a = open_stop(11, 13.41, planned_arrival=epoch + timedelta(seconds=600))
-    b = open_stop(12, 13.42, planned_arrival=epoch + timedelta(seconds=1200))
-    state = planning.DayState(now=NOW, routes=(open_route(1, (a, b)),))
-    problem = planning.build_replan(state)
+    epoch, state, problem = two_stops_planned()
     matrix = grid_matrix(problem)
     plan = _plan(problem, {"1": [("S12", 900)]}, dropped={"S11": "no time left"})
 
@@ -225,11 +223,7 @@ def test_a_dropped_stop_stays_last_on_its_route_with_an_honest_late_eta() -> Non
 
 
 def test_a_stop_closed_while_solving_keeps_its_record_and_the_rest_close_up() -> None:
-    epoch = NOW.replace(microsecond=0)
-    a = open_stop(11, 13.41, planned_arrival=epoch + timedelta(seconds=600))
-    b = open_stop(12, 13.42, planned_arrival=epoch + timedelta(seconds=1200))
-    state = planning.DayState(now=NOW, routes=(open_route(1, (a, b)),))
-    problem = planning.build_replan(state)
+    epoch, state, problem = two_stops_planned()
     plan = _plan(problem, {"1": [("S11", 600), ("S12", 1200)]})
 
     outcome = planning.read_replan(state, problem, plan, grid_matrix(problem), frozenset({11}))
