@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Blueprint, render_template
 
+from ..domain.errors import DomainError
 from ..extensions import limiter
+from ..services import lockers as locker_service
 from ..services import tracking as tracking_service
 from . import limits as rate_limits
 from . import services, settings
@@ -21,14 +25,25 @@ def track(token: str) -> str:
     """
     with rate_limits.token_check():
         view = tracking_service.get_tracking(services(), token)
+    return render_page(token, view)
+
+
+def render_page(token: str, view: tracking_service.TrackingView, **extra: Any) -> str:
+    """Render the tracking page of ``view`` with its change sections (and ``extra``)."""
+    try:
+        lockers = locker_service.locker_section(services(), token)
+    except DomainError:
+        lockers = None  # no locker can take this parcel now: the section stays away
     cfg = settings()
     return render_template(
         "tracking/track.html",
         view=view,
         token=token,
+        lockers=lockers,
         timezone=cfg.timezone,
         map_tile_url=cfg.map_tile_url,
         map_tile_attribution=cfg.map_tile_attribution,
+        **extra,
     )
 
 

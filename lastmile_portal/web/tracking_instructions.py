@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from flask import flash, get_flashed_messages, redirect, render_template, request, url_for
+from flask import flash, get_flashed_messages, redirect, request, url_for
 from flask.typing import ResponseReturnValue
 
 from ..domain.errors import DomainError, InvalidInput, NotFound
@@ -21,7 +21,7 @@ from ..services import instructions as service
 from ..services import tracking as tracking_service
 from . import limits as rate_limits
 from . import services, settings
-from .tracking import bp
+from .tracking import bp, render_page
 
 FLASH = "handover"  # the flash category this section shows
 ANCHORS = {"instructions": "handover", "trunk": "trunk", "texts": "texts", "rating": "rating"}
@@ -135,16 +135,11 @@ def _act(token: str, section: str, use_case: Callable[[], str]) -> ResponseRetur
 def _page(token: str, section: str, error: str, status: int) -> ResponseReturnValue:
     """Show the tracking page as the parcel is now, with ``error`` next to ``section``'s form."""
     view = tracking_service.get_tracking(services(), token)
-    cfg = settings()
     # What was typed comes back into the form, except the access code (never shown back).
     typed = {k: v for k, v in request.form.items() if k not in ("code", "csrf_token", "version")}
-    html = render_template(
-        "tracking/track.html",
-        view=view,
-        token=token,
-        timezone=cfg.timezone,
-        map_tile_url=cfg.map_tile_url,
-        map_tile_attribution=cfg.map_tile_attribution,
+    html = render_page(
+        token,
+        view,
         handover_error={"section": section, "message": error},
         handover_typed=typed if status != 409 else {},
     )

@@ -27,15 +27,6 @@ FLASH = "lockers"  # the flash category this section shows
 
 
 @bp.app_template_global()
-def locker_section_for(token: str) -> locker_service.LockerSection | None:
-    """Return the locker section of the tracking page (None when it cannot be shown)."""
-    try:
-        return locker_service.locker_section(services(), token)
-    except DomainError:
-        return None
-
-
-@bp.app_template_global()
 def locker_messages() -> list[str]:
     """Return (and consume) the messages this section left for the next page."""
     return list(get_flashed_messages(category_filter=[FLASH]))
