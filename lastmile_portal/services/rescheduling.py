@@ -24,7 +24,7 @@ from ..domain.policy import ChangeWindow, reschedule_window
 from ..domain.routing import Point
 from ..domain.status import EN_ROUTE, DeliveryStatus
 from . import Services, changes, notifications
-from .routing import REPLANNABLE, preview_replan
+from .routing import REPLANNABLE, preview_replans
 from .unit_of_work import UnitOfWork
 
 # How far ahead slots are offered: today and the next few days.
@@ -150,7 +150,7 @@ def preview_slot(services: Services, token: str, slot_id: int) -> SlotPreview:
     if facts is None:
         raise InvalidInput("That slot is not one we offer for your parcel: please pick another.")
     _require_choosable(facts, parcel)
-    tried = _try(services, parcel, facts, _baseline(services, parcel) if facts.on_route_day else 0)
+    (tried,) = _tried(services, parcel, [facts])
     offered = rules.offer([tried], now=parcel.now, current_slot_id=parcel.slot_id)
     if not offered:
         raise InvalidTransition("The driver's plan cannot keep that slot: please pick another.")
@@ -201,7 +201,7 @@ def move_to_slot(
         _require_choosable(facts, parcel)
     if parcel.summary.open and facts.on_route_day:
         # The dry run runs before the transaction writes anything (it reads on its own).
-        tried = _try(services, parcel, facts, _baseline(services, parcel))
+        (tried,) = _tried(services, parcel, [facts])
         if not tried.fits:
             raise InvalidTransition(
                 "The driver's plan cannot keep that slot any more: please pick another."
@@ -372,27 +372,54 @@ def _neighbours(
     return out
 
 
-def _baseline(services: Services, parcel: _Parcel) -> float:
-    """Return the metres the parcel's route drives as planned now (the dry run of no change)."""
-    if parcel.route_id is None:
-        return 0.0
-    return preview_replan(services, [parcel.route_id], None, PREVIEW_BUDGET_S).total_distance_m
+def _try_all(services: Services, parcel: _Parcel) -> tuple[rules.SlotFacts, ...]:
+    """Try every slot that could be offered; a closed window tries none."""
+    if not parcel.summary.open:
+        return ()
+    now = parcel.now
+    worth = [
+        f
+        for f in parcel.facts
+        if f.remaining > 0 and rules.is_ahead(f.starts_at, now) and f.slot_id != parcel.slot_id
+    ]
+    return _tried(services, parcel, worth)
 
 
-def _try(
-    services: Services, parcel: _Parcel, facts: rules.SlotFacts, baseline: float
+def _tried(
+    services: Services, parcel: _Parcel, worth: list[rules.SlotFacts]
+) -> tuple[rules.SlotFacts, ...]:
+    """Return ``worth`` with the dry runs' answers for the slots on the route's day.
+
+    They are dry runs of one day, loaded once: the plan as it is (the baseline for the
+    extra distance) and one per slot with the stop's window moved.
+    """
+    on_day = [f for f in worth if f.on_route_day]
+    if not on_day or parcel.route_id is None or parcel.stop_id is None:
+        return tuple(worth)
+    stop_id = parcel.stop_id
+    changes: list[planning.Change | None] = [None]
+    changes += [
+        planning.StopChange(stop_id=stop_id, windows=((f.starts_at, f.ends_at),)) for f in on_day
+    ]
+    baseline, *tries = preview_replans(services, [parcel.route_id], changes, PREVIEW_BUDGET_S)
+    base_m = baseline.total_distance_m if isinstance(baseline, planning.ReplanOutcome) else 0.0
+    answers = {
+        f.slot_id: _judge(f, outcome, stop_id, base_m)
+        for f, outcome in zip(on_day, tries, strict=True)
+    }
+    return tuple(answers.get(f.slot_id, f) for f in worth)
+
+
+def _judge(
+    facts: rules.SlotFacts,
+    outcome: planning.ReplanOutcome | RoutingError,
+    stop_id: int,
+    baseline: float,
 ) -> rules.SlotFacts:
-    """Return ``facts`` with the dry run's answer (only on the route's day)."""
-    if not facts.on_route_day or parcel.route_id is None or parcel.stop_id is None:
-        return facts
-    change = planning.StopChange(
-        stop_id=parcel.stop_id, windows=((facts.starts_at, facts.ends_at),)
-    )
-    try:
-        outcome = preview_replan(services, [parcel.route_id], change, PREVIEW_BUDGET_S)
-    except RoutingError:
+    """Return ``facts`` with what the dry run of moving the stop into the slot says."""
+    if isinstance(outcome, RoutingError):
         return replace(facts, fits=False)
-    replanned = outcome.stop(parcel.stop_id)
+    replanned = outcome.stop(stop_id)
     fits = replanned is not None and rules.fits(
         replanned.arrival, replanned.dropped, facts.starts_at, facts.ends_at
     )
@@ -404,20 +431,6 @@ def _try(
         else None,
         extra_m=outcome.total_distance_m - baseline,
     )
-
-
-def _try_all(services: Services, parcel: _Parcel) -> tuple[rules.SlotFacts, ...]:
-    """Try every slot that could be offered; a closed window tries none."""
-    if not parcel.summary.open:
-        return ()
-    now = parcel.now
-    worth = [
-        f
-        for f in parcel.facts
-        if f.remaining > 0 and rules.is_ahead(f.starts_at, now) and f.slot_id != parcel.slot_id
-    ]
-    baseline = _baseline(services, parcel) if any(f.on_route_day for f in worth) else 0.0
-    return tuple(_try(services, parcel, f, baseline) for f in worth)
 
 
 def _page(parcel: _Parcel, tried: tuple[rules.SlotFacts, ...]) -> SlotsPage:

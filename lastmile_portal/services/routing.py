@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from time import monotonic, perf_counter
@@ -10,9 +11,9 @@ from zoneinfo import ZoneInfo
 from ..domain import model as m
 from ..domain import planning
 from ..domain.construction import repair
-from ..domain.errors import NotFound
+from ..domain.errors import NotFound, RoutingError
 from ..domain.events import Actor, DeliveryDropped, DeliveryPlanned, EtaChanged
-from ..domain.routing import Point
+from ..domain.routing import Matrix, Point
 from ..domain.sms import MessageKind, attempt_occasion
 from ..domain.status import DeliveryStatus
 from . import Services, notifications
@@ -309,16 +310,45 @@ def preview_replan(
     The what-if path behind previews and slot feasibility: the pure-Python repair answers
     within a request (OR-Tools never runs inside one), from today's order, in ``budget_s``.
     """
+    outcome = preview_replans(services, route_ids, [change], budget_s)[0]
+    if isinstance(outcome, RoutingError):
+        raise outcome
+    return outcome
+
+
+def preview_replans(
+    services: Services,
+    route_ids: list[int],
+    changes: Sequence[planning.Change | None],
+    budget_s: float = 0.2,
+) -> list[planning.ReplanOutcome | RoutingError]:
+    """Return the dry run of each of ``changes`` (None: no change) on the same day.
+
+    The day is loaded once, and travel times are asked once per set of places (a new window
+    keeps the places, so trying every slot costs one matrix); a change that cannot be
+    planned gives its ``RoutingError`` in its place instead of failing the others.
+    """
     with services.uow() as uow:
-        state = _day_state(uow, route_ids, services.clock.now())
-    if change is not None:
-        state = planning.propose(state, change)
-    if not state.routes:
-        return planning.ReplanOutcome(routes={}, dropped={})
-    problem = planning.build_replan(state)
-    matrix = services.travel_times.matrix(problem.points(), problem.epoch)
-    plan, _orders = repair(problem, matrix, deadline=monotonic() + budget_s)
-    return planning.read_replan(state, problem, plan, matrix)
+        today = _day_state(uow, route_ids, services.clock.now())
+    matrices: dict[tuple[Point, ...], Matrix] = {}
+    outcomes: list[planning.ReplanOutcome | RoutingError] = []
+    for change in changes:
+        try:
+            state = today if change is None else planning.propose(today, change)
+        except RoutingError as error:
+            outcomes.append(error)
+            continue
+        if not state.routes:
+            outcomes.append(planning.ReplanOutcome(routes={}, dropped={}))
+            continue
+        problem = planning.build_replan(state)
+        points = tuple(problem.points())
+        if points not in matrices:
+            matrices[points] = services.travel_times.matrix(list(points), problem.epoch)
+        matrix = matrices[points]
+        plan, _orders = repair(problem, matrix, deadline=monotonic() + budget_s)
+        outcomes.append(planning.read_replan(state, problem, plan, matrix))
+    return outcomes
 
 
 def _replan(services: Services, route_ids: list[int], reason: str) -> ReplanResult:
