@@ -165,6 +165,18 @@ def _add_commands(app: Flask) -> None:
             f"{len(result.changes)} ETAs changed, {len(result.dropped)} stops could not fit."
         )
 
+    @app.cli.command("driver-token")
+    @click.argument("driver")
+    def driver_token_command(driver: str) -> None:
+        """Issue DRIVER (id or exact name) a new API token; the old one stops working now."""
+        from .services import drivers
+
+        issued = drivers.issue_driver_token(_services(), driver)
+        base = _settings().public_base_url
+        click.echo(f"New token for driver {issued.driver_id} ({issued.name}), shown only once:")
+        click.echo(issued.token)
+        click.echo(f"Driver page sign-in link: {base}/driver/sign-in#token={issued.token}")
+
     @app.cli.command("demo-seed")
     def demo_seed_command() -> None:
         """Create today's demo city (migrating first); a demo from an earlier day is replaced."""

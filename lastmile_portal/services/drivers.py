@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from ..domain import model as m
-from ..domain.errors import Unauthorized
+from ..domain.errors import InvalidInput, NotFound, Unauthorized
 from . import Services
 
 MIN_TOKEN_LENGTH = 20
@@ -158,3 +162,89 @@ def _trunk(d: m.Delivery) -> ManifestTrunk | None:
         opens=d.trunk_from,
         closes=d.trunk_until,
     )
+
+
+# ------------------------------------------------------ tokens and the driver page (issue 12)
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    """A driver's new API token, shown once: only its hash is stored."""
+
+    driver_id: int
+    name: str
+    token: str
+
+
+@dataclass(frozen=True)
+class DriverSession:
+    """Who is signed in on the driver page, and which token they signed in with."""
+
+    driver_id: int
+    name: str
+    # Of the token's hash, so a cookie never carries what the database compares.
+    fingerprint: str
+
+
+def issue_driver_token(services: Services, driver: str) -> IssuedToken:
+    """Give a driver (id, or exact name) a new random API token; the old one stops working now.
+
+    Every process re-reads the hash within ``live_state.TOKEN_TTL``; this process forgets its
+    cached confirmations at once, and a driver page signed in with the old token signs out on
+    its next request (``session_driver``).
+    """
+    token = secrets.token_urlsafe(32)
+    with services.uow() as uow:
+        found = _find_driver(uow.repo.all(m.Driver), driver)
+        found.api_token_hash = m.hash_api_token(token)
+        issued = IssuedToken(driver_id=found.id, name=found.name, token=token)  # type: ignore[arg-type]
+        uow.commit()
+    services.live.forget_tokens_of(issued.driver_id)
+    return issued
+
+
+def _find_driver(drivers: Sequence[m.Driver], wanted: str) -> m.Driver:
+    wanted = wanted.strip()
+    if wanted.isdigit():
+        by_id = [d for d in drivers if d.id == int(wanted)]
+        if by_id:
+            return by_id[0]
+    named = [d for d in drivers if d.name == wanted]
+    if len(named) > 1:
+        ids = ", ".join(str(d.id) for d in named)
+        raise InvalidInput(f"{len(named)} drivers are called {wanted!r} (ids {ids}): give the id.")
+    if not named:
+        raise NotFound(f"No driver with the id or name {wanted!r}.")
+    return named[0]
+
+
+def _fingerprint(token_hash: str) -> str:
+    return hashlib.sha256(f"driver-page:{token_hash}".encode()).hexdigest()[:32]
+
+
+def sign_in_driver(services: Services, token: str | None) -> DriverSession:
+    """Return the session for an active driver's token (always read from the database)."""
+    if not token or len(token) < MIN_TOKEN_LENGTH or len(token) > 200:
+        raise Unauthorized("That driver token is not valid: check the link or ask your depot.")
+    token_hash = m.hash_api_token(token.strip())
+    with services.uow() as uow:
+        driver = uow.repo.driver_by_token_hash(token_hash)
+        if driver is None or driver.id is None:
+            raise Unauthorized("That driver token is not valid: check the link or ask your depot.")
+        return DriverSession(driver.id, driver.name, _fingerprint(token_hash))
+
+
+def session_driver(services: Services, driver_id: int, fingerprint: str) -> DriverSession:
+    """Return the signed-in driver if their token is unchanged and they are active, else raise.
+
+    Raise Unauthorized when the token was rotated or the driver deactivated since sign-in.
+    """
+    with services.uow() as uow:
+        driver = uow.repo.get(m.Driver, driver_id)
+        if (
+            driver is None
+            or not driver.active
+            or not hmac.compare_digest(_fingerprint(driver.api_token_hash), fingerprint)
+        ):
+            raise Unauthorized("Your sign-in has ended: open your new sign-in link.")
+        return DriverSession(driver_id, driver.name, fingerprint)

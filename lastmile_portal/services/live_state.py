@@ -112,3 +112,8 @@ class LiveState:
             if len(self._tokens) > 10_000:
                 self._tokens.clear()
             self._tokens[token_hash] = (driver_id, now)
+
+    def forget_tokens_of(self, driver_id: int) -> None:
+        """Drop the driver's confirmed tokens (a rotated token must fail on its next use)."""
+        with self._lock:
+            self._tokens = {h: hit for h, hit in self._tokens.items() if hit[0] != driver_id}
