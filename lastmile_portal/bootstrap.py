@@ -22,6 +22,7 @@ from .adapters.socketio_publisher import RecordingPublisher, SocketIOPublisher
 from .adapters.travel_times import HaversineTravelTimes, OsrmTravelTimes
 from .adapters.twilio_sms import TwilioSmsGateway
 from .config import PROJECT_ROOT, ConfigError, Settings
+from .domain import photo_links
 from .domain.policy import ChangePolicy
 from .domain.ports import Clock, JobQueue, Publisher, SmsGateway
 from .jobs import run as run_job
@@ -90,6 +91,10 @@ def build_services(
             ),
             photo_max_bytes=settings.photo_max_bytes,
             proof_max_distance_m=settings.proof_max_distance_m,
+            photo_link_key=photo_links.derive_key(settings.secret_key),
+            photo_url_ttl_s=settings.photo_url_ttl_s,
+            proof_photo_required=settings.proof_photo_required,
+            manifest_code_stops=settings.manifest_code_stops,
         ),
         health_checks=_health_checks(settings, engine),
     )

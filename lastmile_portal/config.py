@@ -85,6 +85,14 @@ class Settings:
     photo_max_bytes: int = 10 * 1024 * 1024
     # A proof photo taken farther than this from the address is flagged for support.
     proof_max_distance_m: float = 150.0
+    # How long a signed link to a proof photo opens it (tracking and support pages).
+    photo_url_ttl_s: int = 900
+    # When a hand-over needs a photo: "never", "unattended" (safe place, car boot, and
+    # nobody named as receiving it) or "always".
+    proof_photo_required: str = "unattended"
+    # The manifest shows a building's access code this many open stops ahead (and at the
+    # stop once arrived); never after the stop closes.
+    manifest_code_stops: int = 3
     log_level: str = "INFO"
     testing: bool = False
 
@@ -99,6 +107,7 @@ CHOICES = {
     "job_backend": {"inline", "thread", "rq"},
     "sms_backend": {"console", "twilio", "fake"},
     "log_level": {"DEBUG", "INFO", "WARNING", "ERROR"},
+    "proof_photo_required": {"never", "unattended", "always"},
 }
 
 
@@ -179,6 +188,7 @@ def _complete(s: Settings) -> Settings:
         "change_cutoff_stops",
         "change_cutoff_minutes",
         "max_reschedules",
+        "manifest_code_stops",
     ):
         if getattr(s, name) < 0:
             raise ConfigError(f"{name.upper()} must be 0 or more, not {getattr(s, name)}.")
@@ -215,6 +225,10 @@ def _complete(s: Settings) -> Settings:
         raise ConfigError("PHOTO_MAX_BYTES must be a positive number of bytes.")
     if s.proof_max_distance_m <= 0:
         raise ConfigError("PROOF_MAX_DISTANCE_M must be a positive number of metres.")
+    if not 1 <= s.photo_url_ttl_s <= 86400:
+        raise ConfigError(
+            "PHOTO_URL_TTL_S must be between 1 and 86400 seconds (photo links are short-lived)."
+        )
     if s.sms_sweep_seconds < 0:
         raise ConfigError("SMS_SWEEP_SECONDS must be 0 (off) or a number of seconds.")
     for name in (

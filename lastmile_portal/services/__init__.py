@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
@@ -40,6 +41,12 @@ class ServiceSettings:
     change_policy: ChangePolicy = field(default_factory=ChangePolicy)
     photo_max_bytes: int = 10 * 1024 * 1024
     proof_max_distance_m: float = 150.0
+    # Signs the proof photos' links (domain/photo_links): bootstrap derives it from
+    # SECRET_KEY; the random default makes links no other process can check, never forgeable.
+    photo_link_key: bytes = field(default_factory=lambda: secrets.token_bytes(32), repr=False)
+    photo_url_ttl_s: int = 900
+    proof_photo_required: str = "unattended"  # "never" | "unattended" | "always"
+    manifest_code_stops: int = 3
 
 
 @dataclass
