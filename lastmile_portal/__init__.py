@@ -82,6 +82,7 @@ def create_app(config: Mapping[str, Any] | None = None, **overrides: Any) -> Fla
         api_spec,
         auth,
         driver_api,
+        driver_page,
         errors,
         filters,
         security,
@@ -93,6 +94,7 @@ def create_app(config: Mapping[str, Any] | None = None, **overrides: Any) -> Fla
     app.register_blueprint(tracking.bp)
     app.register_blueprint(system.bp)
     app.register_blueprint(driver_api.bp)
+    app.register_blueprint(driver_page.bp)
     app.register_blueprint(api_spec.bp)
     app.register_blueprint(webhooks.bp)
     socketio.on_namespace(LiveNamespace("/live"))
