@@ -376,6 +376,7 @@ proof_photos = sa.Table(
     sa.Column("taken_at", UTCDateTime()),
     sa.Column("lat", sa.Float),
     sa.Column("lng", sa.Float),
+    sa.Column("thumbnail_key", sa.String(128)),
 )
 
 ratings = sa.Table(

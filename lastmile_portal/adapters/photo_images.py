@@ -14,6 +14,7 @@ DEFAULT_MAX_BYTES = 10 * 1024 * 1024
 DEFAULT_MAX_PIXELS = 40_000_000
 THUMBNAIL_PX = 320
 ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP")
+SOURCE_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp", "": ""}
 NOT_AN_IMAGE = "The photo is not a JPEG, PNG or WebP image."
 
 # Pillow only warns between MAX_IMAGE_PIXELS and twice that; a warning must refuse too.
@@ -59,7 +60,7 @@ class PillowPhotoProcessor:
             raise InvalidInput(
                 "The photo could not be read (damaged or incomplete file)."
             ) from None
-        return self._encode(image)
+        return self._encode(image, SOURCE_TYPES[image.format or ""])
 
     def _too_many_pixels(self) -> str:
         return f"The photo has more than {self.max_pixels / 1_000_000:g} million pixels."
@@ -79,7 +80,7 @@ class PillowPhotoProcessor:
         image.load()
         return image
 
-    def _encode(self, image: Image.Image) -> ProcessedPhoto:
+    def _encode(self, image: Image.Image, source_type: str) -> ProcessedPhoto:
         upright = ImageOps.exif_transpose(image) or image
         rgb = _to_rgb(upright)
         # A fresh image carries no info dict, so no EXIF, XMP or ICC can ride along.
@@ -96,6 +97,7 @@ class PillowPhotoProcessor:
             thumbnail=thumb_out.getvalue(),
             width=clean.width,
             height=clean.height,
+            source_type=source_type,
         )
 
 

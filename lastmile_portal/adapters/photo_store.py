@@ -23,7 +23,18 @@ class LocalPhotoStore:
 
     def get(self, key: str) -> bytes:
         """Return the bytes stored under ``key``; raise KeyError for unknown keys."""
+        return self._path(key).read_bytes()
+
+    def delete(self, key: str) -> None:
+        """Remove the file under ``key``; an unknown key is no error."""
+        try:
+            self._path(key).unlink(missing_ok=True)
+        except KeyError:
+            return
+
+    def _path(self, key: str) -> Path:
+        # Keys are our own random names: anything that could leave the folder is unknown.
         path = self.folder / key
-        if "/" in key or key.startswith(".") or not path.is_file():
+        if not key or "/" in key or "\\" in key or key.startswith(".") or not path.is_file():
             raise KeyError(key)
-        return path.read_bytes()
+        return path

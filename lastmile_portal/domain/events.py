@@ -258,6 +258,28 @@ class ParcelDelivered(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
+class ProofRecorded(Event):
+    """The driver's photos of a hand-over (or of a failed attempt) were stored."""
+
+    photo_ids: list[int]
+    # How far from the address the photos were taken: None when the phone sent no position.
+    distance_m: float | None = None
+    flagged: bool = False  # farther than PROOF_MAX_DISTANCE_M: support should look
+    failed_attempt: bool = False
+
+    def summary(self) -> str:
+        """Describe the event."""
+        count = len(self.photo_ids)
+        what = "Photo" if count == 1 else f"{count} photos"
+        of = "the failed attempt" if self.failed_attempt else "the hand-over"
+        text = f"{what} of {of}"
+        if self.distance_m is None:
+            return text + " (no position)"
+        text += f", taken {round(self.distance_m)} m from the address"
+        return text + " — too far, check it" if self.flagged else text
+
+
+@dataclass(frozen=True, kw_only=True)
 class DeliveryAttemptFailed(Event):
     """The driver could not deliver and said why."""
 

@@ -1262,6 +1262,7 @@ class ProofPhoto:
     taken_at: datetime | None = None
     lat: float | None = None
     lng: float | None = None
+    thumbnail_key: str | None = None  # the small copy for pages (issue 12)
     id: int | None = None
 
 

@@ -84,6 +84,10 @@ class PhotoStore(Protocol):
 
     def get(self, key: str) -> bytes: ...
 
+    def delete(self, key: str) -> None:
+        """Remove the file under ``key``; an unknown key is no error."""
+        ...
+
 
 class PhotoProcessor(Protocol):
     """Check an uploaded photo by its content and re-encode it; raise InvalidInput if refused.

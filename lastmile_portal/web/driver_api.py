@@ -53,7 +53,7 @@ def _driver_key() -> str:
 @bp.before_request
 def limit_body() -> None:
     """Refuse (413) bodies far larger than the largest valid request before reading them."""
-    if request.endpoint == "driver_api.post_delivered":
+    if request.endpoint in ("driver_api.post_delivered", "driver_api.post_failed"):
         # Up to MAX_PHOTOS full-size photos, plus room for the form's few small fields.
         photo_max = services().settings.photo_max_bytes
         request.max_content_length = photo_max * MAX_PHOTOS + FORM_SLACK_BYTES
@@ -143,6 +143,8 @@ FAILURE_REASONS = {
 MAX_NOTE = 280
 MAX_RECIPIENT_NAME = 120
 MAX_IDEMPOTENCY_KEY = 100
+MAX_PARCELS_NAMED = 50
+MAX_TRACKING_NUMBER = 40
 
 Answer = tuple[int, dict[str, Any]]
 
@@ -199,6 +201,8 @@ def _text(value: Any, name: str, limit: int) -> str:
 def _run(action: Callable[[], Answer]) -> Answer:
     try:
         return action()
+    except proof_of_delivery.AlreadyAnswered:
+        raise  # not a refusal: the caller replays the answer stored by the request that won
     except proof_of_delivery.StopClosed as error:
         return error.status_code, {
             "error": error.message,
@@ -209,15 +213,20 @@ def _run(action: Callable[[], Answer]) -> Answer:
         return error.status_code, {"error": error.message, "status": error.status_code}
 
 
-def _answer_once(name: str, stop_id: int, action: Callable[[], Answer]) -> ResponseReturnValue:
+StopAction = Callable[[proof_of_delivery.Idempotency | None], proof_of_delivery.StopOutcome]
+
+
+def _answer_once(name: str, stop_id: int, action: StopAction) -> ResponseReturnValue:
     """Run a stop action once per Idempotency-Key; a retry gets the first answer again.
 
-    The answer (success or a refusal the driver caused) is stored after the action's own
-    transaction, keyed by driver and key; a key sent for another action or stop is refused.
+    A success is stored by the action inside its own transaction, so two racing retries
+    cannot both act: the loser rolls back and replays the winner's answer. A refusal the
+    driver caused changes nothing, so it is stored after; a key sent for another action or
+    stop is refused.
     """
     key = request.headers.get("Idempotency-Key")
     if key is None:
-        status, body = _run(action)
+        status, body = _run(lambda: (200, dataclasses.asdict(action(None))))
         return jsonify(body), status
     key = key.strip()
     if not key or len(key) > MAX_IDEMPOTENCY_KEY:
@@ -226,7 +235,14 @@ def _answer_once(name: str, stop_id: int, action: Callable[[], Answer]) -> Respo
     stored = _stored_answer(g.driver_id, key, scope)
     if stored is not None:
         return stored
-    status, body = _run(action)
+    idempotency = proof_of_delivery.Idempotency(driver_id=g.driver_id, key=key, request=scope)
+    try:
+        status, body = _run(lambda: (200, dataclasses.asdict(action(idempotency))))
+    except proof_of_delivery.AlreadyAnswered:
+        status, body = 200, {}
+    if status == 200:
+        # Stored with the action (or by the concurrent request that won).
+        return _stored_answer(g.driver_id, key, scope) or (jsonify(body), status)
     text = json.dumps(body)
     svc = services()
     with svc.uow() as uow:
@@ -257,6 +273,24 @@ def _stored_answer(driver_id: int, key: str, scope: str) -> ResponseReturnValue 
         return Response(stored.body, status=stored.status_code, mimetype="application/json")
 
 
+def _uploads() -> list[PhotoUpload]:
+    return [
+        PhotoUpload(data=f.read(), declared_type=f.mimetype or "", filename=f.filename or "")
+        for f in request.files.getlist("photo")
+    ]
+
+
+def _tracking_numbers(form: Any) -> list[str] | None:
+    """Read ``deliveries``: repeated fields or one comma-separated list; None means all."""
+    values = form.getlist("deliveries")
+    if not values:
+        return None
+    numbers = [n.strip() for v in values for n in v.split(",")]
+    if len(numbers) > MAX_PARCELS_NAMED or any(len(n) > MAX_TRACKING_NUMBER for n in numbers):
+        raise InvalidInput("deliveries must be tracking numbers of this stop's parcels.")
+    return numbers
+
+
 @bp.post("/stops/<int:stop_id>/arrived")
 @driver_required
 def post_arrived(stop_id: int) -> ResponseReturnValue:
@@ -264,62 +298,73 @@ def post_arrived(stop_id: int) -> ResponseReturnValue:
     body = _optional_body()
     _position(body)
     _recorded_at(body.get("recorded_at"))
-
-    def action() -> Answer:
-        status = proof_of_delivery.mark_arrived(services(), g.driver_id, stop_id)
-        return 200, {"stop_id": stop_id, "stop_status": status}
-
-    return _answer_once("arrived", stop_id, action)
+    return _answer_once(
+        "arrived",
+        stop_id,
+        lambda key: proof_of_delivery.mark_arrived(
+            services(), g.driver_id, stop_id, idempotency=key
+        ),
+    )
 
 
 @bp.post("/stops/<int:stop_id>/failed")
 @driver_required
 def post_failed(stop_id: int) -> ResponseReturnValue:
-    """Mark a stop failed with one of the known reasons and an optional note."""
-    body = _json_body()
-    reason = body.get("reason")
+    """Mark a stop failed with one of the known reasons, an optional note and photo.
+
+    JSON, or multipart/form-data when a photo of the attempt comes with it.
+    """
+    values = request.form if request.mimetype == "multipart/form-data" else _json_body()
+    reason = values.get("reason")
     if not isinstance(reason, str) or reason not in FAILURE_REASONS:
         raise InvalidInput("reason must be one of: " + ", ".join(FAILURE_REASONS) + ".")
-    note = _text(body.get("note"), "note", MAX_NOTE)
+    note = _text(values.get("note"), "note", MAX_NOTE)
     text = FAILURE_REASONS[reason] + (f": {note}" if note else "")
-
-    def action() -> Answer:
-        count = proof_of_delivery.mark_failed(services(), g.driver_id, stop_id, text, strict=True)
-        return 200, {"stop_id": stop_id, "stop_status": "failed", "parcels": count}
-
-    return _answer_once("failed", stop_id, action)
-
-
-@bp.post("/stops/<int:stop_id>/delivered")
-@driver_required
-def post_delivered(stop_id: int) -> ResponseReturnValue:
-    """Mark a stop delivered, with up to MAX_PHOTOS proof photos (multipart/form-data)."""
-    form = request.form
-    lat, lng = _position(form)
-    taken_at = _recorded_at(form.get("recorded_at"))
-    recipient = _text(form.get("recipient_name"), "recipient_name", MAX_RECIPIENT_NAME)
-    uploads = [
-        PhotoUpload(data=f.read(), declared_type=f.mimetype or "", filename=f.filename or "")
-        for f in request.files.getlist("photo")
-    ]
-
-    def action() -> Answer:
-        count = proof_of_delivery.mark_delivered(
+    lat, lng = _position(values)
+    taken_at = _recorded_at(values.get("recorded_at"))
+    uploads = _uploads() if request.mimetype == "multipart/form-data" else []
+    return _answer_once(
+        "failed",
+        stop_id,
+        lambda key: proof_of_delivery.mark_failed(
             services(),
             g.driver_id,
             stop_id,
-            f"Received by {recipient}" if recipient else "",
+            text,
             photos=uploads,
             taken_at=taken_at,
             lat=lat,
             lng=lng,
             strict=True,
-        )
-        return 200, {
-            "stop_id": stop_id,
-            "stop_status": "done",
-            "parcels": count,
-            "photos": len(uploads),
-        }
+            idempotency=key,
+        ),
+    )
 
-    return _answer_once("delivered", stop_id, action)
+
+@bp.post("/stops/<int:stop_id>/delivered")
+@driver_required
+def post_delivered(stop_id: int) -> ResponseReturnValue:
+    """Mark a stop's parcels (or the named ``deliveries``) delivered, with proof photos."""
+    form = request.form
+    lat, lng = _position(form)
+    taken_at = _recorded_at(form.get("recorded_at"))
+    recipient = _text(form.get("recipient_name"), "recipient_name", MAX_RECIPIENT_NAME)
+    numbers = _tracking_numbers(form)
+    uploads = _uploads()
+    return _answer_once(
+        "delivered",
+        stop_id,
+        lambda key: proof_of_delivery.mark_delivered(
+            services(),
+            g.driver_id,
+            stop_id,
+            photos=uploads,
+            taken_at=taken_at,
+            lat=lat,
+            lng=lng,
+            tracking_numbers=numbers,
+            received_by=recipient,
+            strict=True,
+            idempotency=key,
+        ),
+    )

@@ -21,7 +21,7 @@ from lastmile_portal.domain.errors import InvalidInput
 from lastmile_portal.domain.proof import PhotoUpload, check_geofence
 from lastmile_portal.domain.routing import Point
 from lastmile_portal.services import Services
-from lastmile_portal.services.proof_photos import store_proof_photos
+from lastmile_portal.services.proof_photos import discard, store_proof_photos
 from tests.builders import make_delivery, make_route, make_world
 
 GPS_IFD = 0x8825
@@ -62,7 +62,7 @@ def store(services: Services, delivery_id: int, uploads: list[PhotoUpload], **kw
         result = store_proof_photos(
             services,
             uow,
-            target,
+            [target],
             uploads,
             kw.get("taken_at", services.clock.now()),
             kw.get("lat"),
@@ -100,7 +100,7 @@ def test_photos_are_stored_as_jpeg_with_thumbnails_and_rows(services, world) -> 
     assert len(stored_files(services)) == 4  # two photos, two thumbnails
     for p in saved:
         assert reopen(services.photos.get(p.storage_key)).format == "JPEG"
-        thumb = reopen(services.photos.get(result.thumbnails[p.storage_key]))
+        thumb = reopen(services.photos.get(p.thumbnail_key))
         assert max(thumb.size) == 320
     assert result.geofence[d.id].distance_m < 1 and not result.geofence[d.id].flagged
 
@@ -111,22 +111,31 @@ def test_keys_are_random_and_say_nothing(services, world) -> None:  # type: igno
 
     result = store(services, d.id, [upload, upload])
 
-    keys = [p.storage_key for p in result.photos] + list(result.thumbnails.values())
+    keys = result.keys
     assert len(set(keys)) == 4
+    assert set(keys) == {p.storage_key for p in result.photos} | {
+        p.thumbnail_key for p in result.photos
+    }
     for key in keys:
         assert len(key) >= 32 and key.endswith(".jpg")
         assert d.tracking_number not in key
 
 
-def test_the_declared_type_is_ignored_content_decides(services, world) -> None:  # type: ignore[no-untyped-def]
+def test_the_content_decides_and_a_contradicting_declared_type_is_refused(services, world) -> None:  # type: ignore[no-untyped-def]
     d = make_delivery(world)
 
-    store(services, d.id, [PhotoUpload(photo("PNG", (300, 200)), "image/gif", "x.gif")])
+    # Unknown to the phone: the bytes say PNG, stored as a JPEG.
+    store(services, d.id, [PhotoUpload(photo("PNG", (300, 200)), "application/octet-stream")])
     with pytest.raises(InvalidInput, match="not a JPEG, PNG or WebP"):
         store(services, d.id, [PhotoUpload(b"<html>hello</html>", "image/jpeg", "a.jpg")])
+    with pytest.raises(InvalidInput, match="sent as image/gif"):
+        store(services, d.id, [PhotoUpload(photo("PNG"), "image/gif", "x.gif")])
+    with pytest.raises(InvalidInput, match="sent as WebP but the file is JPEG"):
+        store(services, d.id, [PhotoUpload(photo(), "image/webp")])
 
     [saved] = rows(services)
     assert (saved.content_type, saved.width, saved.height) == ("image/jpeg", 300, 200)
+    assert len(stored_files(services)) == 2  # the one accepted photo and its thumbnail
 
 
 def test_a_refused_upload_in_a_batch_stores_nothing(services, world) -> None:  # type: ignore[no-untyped-def]
@@ -200,8 +209,9 @@ def test_a_stop_gives_every_parcel_there_its_own_copy(services, world) -> None: 
     with services.uow() as uow:
         stop = uow.repo.get(m.Stop, stop_id)
         far = Point(stop.lat + 0.01, stop.lng)  # about 1.1 km north
+        parcels = uow.repo.deliveries_at_stop(stop_id)
         result = store_proof_photos(
-            services, uow, stop, [PhotoUpload(photo())], None, far.lat, far.lng
+            services, uow, parcels, [PhotoUpload(photo())], None, far.lat, far.lng, stop=stop
         )
         uow.commit()
 
@@ -214,7 +224,13 @@ def test_nothing_is_committed_when_the_caller_rolls_back(services, world) -> Non
     d = make_delivery(world)
     with services.uow() as uow:
         store_proof_photos(
-            services, uow, uow.repo.get(m.Delivery, d.id), [PhotoUpload(photo())], None, None, None
+            services,
+            uow,
+            [uow.repo.get(m.Delivery, d.id)],
+            [PhotoUpload(photo())],
+            None,
+            None,
+            None,
         )
         # No commit: the caller's transaction decides.
 
@@ -255,3 +271,33 @@ def test_the_geofence_flags_only_beyond_the_setting(services) -> None:  # type: 
     assert round(close.distance_m) == 100 and not close.flagged
     assert round(away.distance_m) == 200 and away.flagged
     assert not check_geofence(door, door, 150).flagged
+
+
+def test_each_parcel_records_its_proof_on_the_timeline_with_the_distance(services, world) -> None:  # type: ignore[no-untyped-def]
+    d = make_delivery(world)
+
+    result = store(services, d.id, [PhotoUpload(photo())], lat=d.lat + 0.01, lng=d.lng)
+
+    with services.uow() as uow:
+        [entry] = [e for e in uow.repo.timeline(d.id) if e.kind == "ProofRecorded"]
+    assert entry.data["photo_ids"] == [p.id for p in result.photos]
+    assert entry.data["flagged"] is True and entry.data["distance_m"] > 1000
+    assert "too far" in entry.summary
+
+
+def test_discard_deletes_the_files_of_an_unsaved_proof(services, world) -> None:  # type: ignore[no-untyped-def]
+    d = make_delivery(world)
+    with services.uow() as uow:
+        result = store_proof_photos(
+            services,
+            uow,
+            [uow.repo.get(m.Delivery, d.id)],
+            [PhotoUpload(photo())],
+            None,
+            None,
+            None,
+        )
+        assert len(stored_files(services)) == 2
+        discard(services, [*result.keys, "never-stored.jpg", "../escape.jpg"])
+
+    assert stored_files(services) == [] and rows(services) == []

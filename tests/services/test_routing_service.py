@@ -411,11 +411,11 @@ def test_mark_failed_requires_a_reason(services, world, two_routes, reason) -> N
 def test_mark_failed_with_a_reason_records_the_attempt(
     services, world, two_routes, publisher
 ) -> None:  # type: ignore[no-untyped-def]
-    count = proof_of_delivery.mark_failed(
+    outcome = proof_of_delivery.mark_failed(
         services, world.driver_ids[0], two_routes.my_stop, "  Nobody home  "
     )
 
-    assert count == 1
+    assert (outcome.parcels, outcome.stop_status) == (1, "failed")
     mine = deliveries(services, [two_routes.mine])[two_routes.mine]
     assert mine.status is DeliveryStatus.FAILED
     assert mine.attempts == 1
@@ -439,7 +439,10 @@ def test_arrive_then_deliver_at_own_stop(services, world, two_routes, clock) -> 
     clock.advance(minutes=2)
 
     assert (
-        proof_of_delivery.mark_delivered(services, driver, two_routes.my_stop, "to the door") == 1
+        proof_of_delivery.mark_delivered(
+            services, driver, two_routes.my_stop, "to the door"
+        ).parcels
+        == 1
     )
 
     mine = deliveries(services, [two_routes.mine])[two_routes.mine]
@@ -451,7 +454,7 @@ def test_arrive_then_deliver_at_own_stop(services, world, two_routes, clock) -> 
         assert stop.arrived_at == NOW
         assert stop.departed_at == NOW + timedelta(minutes=2)
     # Delivering again is harmless: nothing is open at that stop any more.
-    assert proof_of_delivery.mark_delivered(services, driver, two_routes.my_stop) == 0
+    assert proof_of_delivery.mark_delivered(services, driver, two_routes.my_stop).parcels == 0
 
 
 def test_a_car_boot_parcel_is_planned_at_the_car_inside_the_cars_window(services, world) -> None:  # type: ignore[no-untyped-def]

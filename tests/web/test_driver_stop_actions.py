@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -62,6 +63,11 @@ def _deliver(client, stop_id: int, photos: list[bytes], **headers: str) -> Any: 
     )
 
 
+def _files(services) -> list[Path]:  # type: ignore[no-untyped-def]
+    folder = Path(services.photos.folder)
+    return sorted(folder.iterdir()) if folder.exists() else []
+
+
 def _photos(services) -> list[m.ProofPhoto]:  # type: ignore[no-untyped-def]
     with services.uow() as uow:
         return list(uow.repo.all(m.ProofPhoto))
@@ -72,18 +78,23 @@ def test_arrived_then_delivered_with_a_photo(client, services, stop) -> None:  #
 
     arrived = client.post(_url(stop_id, "arrived"), json={"lat": 52.52, "lng": 13.4}, headers=AUTH)
     assert arrived.status_code == 200, arrived.get_json()
-    assert arrived.get_json() == {"stop_id": stop_id, "stop_status": "arrived"}
+    assert arrived.get_json()["stop_status"] == "arrived"
+    assert arrived.get_json()["open_parcels"] == 1
     assert load(services, m.Delivery, delivery_id).status is DeliveryStatus.ARRIVING
 
     delivered = _deliver(client, stop_id, [_jpeg()])
 
     assert delivered.status_code == 200, delivered.get_json()
-    assert delivered.get_json() == {
+    body = delivered.get_json()
+    assert body == {
         "stop_id": stop_id,
         "stop_status": "done",
         "parcels": 1,
+        "tracking_numbers": body["tracking_numbers"],
         "photos": 1,
+        "open_parcels": 0,
     }
+    assert len(body["tracking_numbers"]) == 1
     assert load(services, m.Delivery, delivery_id).status is DeliveryStatus.DELIVERED
     photos = _photos(services)
     assert [p.delivery_id for p in photos] == [delivery_id]
@@ -113,7 +124,8 @@ def test_failed_with_a_reason_fails_the_delivery_and_asks_for_a_replan(
     )
 
     assert response.status_code == 200, response.get_json()
-    assert response.get_json() == {"stop_id": stop_id, "stop_status": "failed", "parcels": 1}
+    body = response.get_json()
+    assert (body["stop_id"], body["stop_status"], body["parcels"]) == (stop_id, "failed", 1)
     delivery = load(services, m.Delivery, delivery_id)
     assert delivery.status is DeliveryStatus.FAILED
     assert delivery.attempts == 1
@@ -208,4 +220,260 @@ def test_the_delivered_body_cap_takes_photos_over_1_mib_and_refuses_past_five(
     response = _deliver(client, stop[0], [b"\0" * 100_000] * 6)
 
     assert response.status_code == 413
+    assert load(services, m.Stop, stop[0]).status is m.StopStatus.PENDING
+
+
+# ---------------------------------------------------------------- several parcels at a stop
+
+
+@pytest.fixture
+def shared_stop(world):  # type: ignore[no-untyped-def]
+    """Two parcels for one address on one stop of driver 0's route."""
+    first = make_delivery(world)
+    second = make_delivery(world, lat=first.lat, lng=first.lng, address_line=first.address_line)
+    make_route(world, [first])
+    stop_id = load_stop_id(world.services, first)
+    with world.services.uow() as uow:
+        uow.repo.get(m.Delivery, second.id).stop_id = stop_id
+        uow.repo.get(m.Delivery, second.id).status = DeliveryStatus.OUT_FOR_DELIVERY
+        uow.commit()
+    return stop_id, first, second
+
+
+def _form_post(client, stop_id: int, action: str, data: dict[str, Any], **headers: str) -> Any:  # type: ignore[no-untyped-def]
+    return client.post(
+        _url(stop_id, action),
+        data=data,
+        content_type="multipart/form-data",
+        headers={**AUTH, **headers},
+    )
+
+
+def test_delivering_some_parcels_keeps_the_stop_open_for_the_rest(
+    client, services, shared_stop
+) -> None:  # type: ignore[no-untyped-def]
+    stop_id, first, second = shared_stop
+
+    response = _form_post(
+        client,
+        stop_id,
+        "delivered",
+        {"deliveries": first.tracking_number, "recipient_name": "Ada", "photo": []},
+    )
+
+    assert response.status_code == 200, response.get_json()
+    body = response.get_json()
+    assert body["tracking_numbers"] == [first.tracking_number]
+    assert (body["parcels"], body["open_parcels"]) == (1, 1)
+    assert body["stop_status"] in ("pending", "arrived")
+    assert load(services, m.Delivery, first.id).status is DeliveryStatus.DELIVERED
+    assert load(services, m.Delivery, second.id).status is DeliveryStatus.OUT_FOR_DELIVERY
+
+    # The other one was refused at the door: the stop closes, done (one parcel went).
+    rest = client.post(_url(stop_id, "failed"), json={"reason": "refused"}, headers=AUTH)
+
+    assert rest.status_code == 200, rest.get_json()
+    assert rest.get_json()["tracking_numbers"] == [second.tracking_number]
+    assert rest.get_json()["stop_status"] == "done"
+    assert load(services, m.Delivery, second.id).status is DeliveryStatus.FAILED
+    assert load(services, m.Delivery, first.id).status is DeliveryStatus.DELIVERED
+
+
+def test_a_parcel_not_at_the_stop_is_422_and_nothing_changes(client, services, shared_stop) -> None:  # type: ignore[no-untyped-def]
+    stop_id, first, second = shared_stop
+
+    response = _form_post(
+        client,
+        stop_id,
+        "delivered",
+        {"deliveries": f"{first.tracking_number},LM9999999999", "recipient_name": "Ada"},
+    )
+
+    assert response.status_code == 422
+    assert "LM9999999999" in response.get_json()["error"]
+    assert load(services, m.Delivery, first.id).status is DeliveryStatus.OUT_FOR_DELIVERY
+    assert load(services, m.Stop, stop_id).status is m.StopStatus.PENDING
+
+
+def test_a_parcel_already_delivered_cannot_be_delivered_again_by_name(
+    client, services, shared_stop
+) -> None:  # type: ignore[no-untyped-def]
+    stop_id, first, _second = shared_stop
+    data = {"deliveries": first.tracking_number, "recipient_name": "Ada"}
+    assert _form_post(client, stop_id, "delivered", data).status_code == 200
+
+    again = _form_post(client, stop_id, "delivered", data)
+
+    assert again.status_code == 409
+    assert first.tracking_number in again.get_json()["error"]
+
+
+# ---------------------------------------------------------------- photo rules and texts
+
+
+def _outbox_kinds(services, delivery_id: int) -> list[str]:  # type: ignore[no-untyped-def]
+    with services.uow() as uow:
+        return [msg.kind for msg in uow.repo.outbox_of(delivery_id)]
+
+
+def test_a_safe_place_hand_over_without_a_photo_is_refused_by_default(
+    client, services, world
+) -> None:  # type: ignore[no-untyped-def]
+    d = make_delivery(world, option=m.DeliveryOption.SAFE_PLACE, safe_place="Behind the bin")
+    make_route(world, [d])
+    stop_id = load_stop_id(services, d)
+
+    refused = _form_post(client, stop_id, "delivered", {"lat": "52.52", "lng": "13.40"})
+
+    assert refused.status_code == 422
+    assert "photo is required" in refused.get_json()["error"]
+    assert load(services, m.Delivery, d.id).status is DeliveryStatus.OUT_FOR_DELIVERY
+
+    with_photo = _form_post(
+        client, stop_id, "delivered", {"photo": [(io.BytesIO(_jpeg()), "p.jpg", "image/jpeg")]}
+    )
+    assert with_photo.status_code == 200, with_photo.get_json()
+
+
+def test_photo_required_always_refuses_even_a_hand_over_in_person(
+    client, services, stop, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    always = dataclasses.replace(services.settings, proof_photo_required="always")
+    monkeypatch.setattr(services, "settings", always)
+
+    response = _deliver(client, stop[0], [])
+
+    assert response.status_code == 422
+    assert "photo of the hand-over is required" in response.get_json()["error"]
+    assert _photos(services) == []
+
+
+def test_a_photo_sends_the_proof_text_with_its_link_then_asks_for_a_rating(
+    client, services, stop
+) -> None:  # type: ignore[no-untyped-def]
+    assert _deliver(client, stop[0], [_jpeg()]).status_code == 200
+
+    kinds = _outbox_kinds(services, stop[1])
+    assert "delivered_with_proof" in kinds and "delivered" not in kinds
+    assert "rating_request" in kinds
+    with services.uow() as uow:
+        proof = next(s for s in uow.repo.outbox_of(stop[1]) if s.kind == "delivered_with_proof")
+        token = uow.repo.get(m.Delivery, stop[1]).tracking_token
+    assert f"/t/{token}#proof" in proof.body
+
+
+def test_a_hand_over_without_a_photo_sends_the_plain_delivered_text(client, services, stop) -> None:  # type: ignore[no-untyped-def]
+    assert _deliver(client, stop[0], []).status_code == 200
+
+    kinds = _outbox_kinds(services, stop[1])
+    assert "delivered" in kinds and "delivered_with_proof" not in kinds
+
+
+def test_a_failed_attempt_can_carry_a_photo_for_support(client, services, stop) -> None:  # type: ignore[no-untyped-def]
+    response = _form_post(
+        client,
+        stop[0],
+        "failed",
+        {
+            "reason": "no_access",
+            "note": "gate locked",
+            "lat": "52.52",
+            "lng": "13.40",
+            "photo": [(io.BytesIO(_jpeg()), "gate.jpg", "image/jpeg")],
+        },
+    )
+
+    assert response.status_code == 200, response.get_json()
+    assert response.get_json()["photos"] == 1
+    assert load(services, m.Delivery, stop[1]).status is DeliveryStatus.FAILED
+    assert [p.delivery_id for p in _photos(services)] == [stop[1]]
+    with services.uow() as uow:
+        recorded = [e for e in uow.repo.timeline(stop[1]) if e.kind == "ProofRecorded"]
+    assert recorded and recorded[0].data["failed_attempt"] is True
+
+
+# ---------------------------------------------------------------- bad uploads over HTTP
+
+
+def _png() -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (64, 48), (10, 120, 40)).save(out, "PNG")
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("data", "declared", "message"),
+    [
+        (b"%PDF-1.4 not a photo", "image/jpeg", "not a JPEG, PNG or WebP"),
+        (_jpeg()[:200], "image/jpeg", "could not be read"),
+        (_png(), "image/jpeg", "sent as JPEG but the file is PNG"),
+        (_jpeg(), "text/html", "send a JPEG, PNG or WebP image"),
+    ],
+    ids=["not-an-image", "truncated-jpeg", "png-declared-as-jpeg", "declared-html"],
+)
+def test_a_bad_upload_is_422_and_nothing_is_stored(  # type: ignore[no-untyped-def]
+    client, services, stop, data, declared, message
+) -> None:
+    response = _form_post(
+        client, stop[0], "delivered", {"photo": [(io.BytesIO(data), "x", declared)]}
+    )
+
+    assert response.status_code == 422
+    assert message in response.get_json()["error"]
+    assert _photos(services) == []
+    assert _files(services) == []
+    assert load(services, m.Delivery, stop[1]).status is DeliveryStatus.OUT_FOR_DELIVERY
+
+
+def test_a_decompression_bomb_is_refused_before_it_is_decoded(client, services, stop) -> None:  # type: ignore[no-untyped-def]
+    out = io.BytesIO()
+    Image.new("1", (20_000, 20_000)).save(out, "PNG")  # 400 Mpx in a few KB
+    assert len(out.getvalue()) < 200_000
+
+    response = _form_post(
+        client,
+        stop[0],
+        "delivered",
+        {"photo": [(io.BytesIO(out.getvalue()), "b.png", "image/png")]},
+    )
+
+    assert response.status_code == 422
+    assert "million pixels" in response.get_json()["error"]
+    assert _photos(services) == []
+
+
+def test_a_polyglot_is_stored_as_the_re_encoded_image_only(client, services, stop) -> None:  # type: ignore[no-untyped-def]
+    payload = b"<script>alert(document.cookie)</script>"
+    response = _form_post(
+        client,
+        stop[0],
+        "delivered",
+        {"photo": [(io.BytesIO(_jpeg() + payload), "p.jpg", "image/jpeg")]},
+    )
+
+    assert response.status_code == 200, response.get_json()
+    (row,) = _photos(services)
+    stored = services.photos.get(row.storage_key)
+    assert payload not in stored and b"<script" not in stored
+    assert stored.startswith(b"\xff\xd8") and stored.rstrip(b"\0").endswith(b"\xff\xd9")
+
+
+def test_a_50_mb_photo_is_refused_as_too_large_and_nothing_is_stored(
+    client, services, stop
+) -> None:  # type: ignore[no-untyped-def]
+    response = _form_post(
+        client,
+        stop[0],
+        "delivered",
+        {
+            "photo": [
+                (io.BytesIO(b"\xff\xd8" + b"\0" * (50 * 1024 * 1024)), "big.jpg", "image/jpeg")
+            ]
+        },
+    )
+
+    # Under the body cap (five full-size photos), so judged: one photo over PHOTO_MAX_BYTES.
+    assert response.status_code == 422
+    assert "larger than 10 MB" in response.get_json()["error"]
+    assert _photos(services) == [] and _files(services) == []
     assert load(services, m.Stop, stop[0]).status is m.StopStatus.PENDING
