@@ -134,15 +134,15 @@ def _sign_in(
 def stops() -> ResponseReturnValue:
     """Show today's stops in visiting order, each with its parcels and actions."""
     manifest = drivers.manifest(services(), g.driver.driver_id)
-    next_open = next((s.id for s in manifest.stops if s.status not in CLOSED), None)
+    open_stops = [s for s in manifest.stops if s.status not in CLOSED]
     return render_template(
         "driver/stops.html",
         driver=g.driver,
         manifest=manifest,
-        next_open=next_open,
-        closed=CLOSED,
+        open_stops=open_stops,
+        done_stops=[s for s in manifest.stops if s.status in CLOSED],
+        open_ids={s.id for s in open_stops},
         reasons=FAILURE_REASONS,
-        open_count=sum(1 for s in manifest.stops if s.status not in CLOSED),
         **_messages(),
     )
 
@@ -156,7 +156,7 @@ def arrived(stop_id: int) -> ResponseReturnValue:
         proof_of_delivery.mark_arrived(services(), g.driver.driver_id, stop_id)
         return "Arrived: the recipients see you are at the door."
 
-    return _act(stop_id, action)
+    return _act(stop_id, action, stays_open=True)
 
 
 @bp.post("/stops/<int:stop_id>/delivered")
@@ -210,24 +210,41 @@ def failed(stop_id: int) -> ResponseReturnValue:
     return _act(stop_id, action)
 
 
-def _act(stop_id: int, action: Callable[[], str]) -> ResponseReturnValue:
-    """Run one stop action and come back to that stop on the list with what happened."""
+def _act(
+    stop_id: int, action: Callable[[], str], *, stays_open: bool = False
+) -> ResponseReturnValue:
+    """Run one stop action and come back to the list with what happened.
+
+    The message goes with the stop while it is open (and the list scrolls to it); about a
+    stop now closed, it shows at the top, above the next stop.
+    """
     try:
-        flash(action(), OK)
+        said, kind = action(), OK
     except (Forbidden, NotFound):
         raise  # not a stop of this driver's list: the error page, nothing changed
     except proof_of_delivery.StopClosed as error:
-        flash(f"Not changed: this stop is already {error.stop_status}.", BAD)
+        said, kind, stays_open = (
+            f"Not changed: this stop is already {error.stop_status}.",
+            BAD,
+            False,
+        )
     except DomainError as error:
-        flash(f"Not sent: {error.message}", BAD)
-    return redirect(url_for("driver_page.stops") + f"#stop-{stop_id}", code=303)
+        said, kind, stays_open = f"Not sent: {error.message}", BAD, True
+    flash({"stop": stop_id, "text": said}, kind)
+    anchor = f"#stop-{stop_id}" if stays_open else ""
+    return redirect(url_for("driver_page.stops") + anchor, code=303)
 
 
-def _messages() -> dict[str, list[str]]:
-    return {
-        "ok_messages": list(get_flashed_messages(category_filter=[OK])),
-        "error_messages": list(get_flashed_messages(category_filter=[BAD])),
-    }
+def _messages() -> dict[str, list[dict[str, Any]]]:
+    """Return the flashed messages as {"stop": id or None, "text": ...}, by kind."""
+
+    def plain(category: str) -> list[dict[str, Any]]:
+        return [
+            m if isinstance(m, dict) else {"stop": None, "text": str(m)}
+            for m in get_flashed_messages(category_filter=[category])
+        ]
+
+    return {"ok_messages": plain(OK), "error_messages": plain(BAD)}
 
 
 def _count(n: int, word: str) -> str:

@@ -5,15 +5,19 @@
   "use strict";
 
   var linkForm = document.getElementById("link-sign-in");
-  var match = /^#token=([^&]+)/.exec(window.location.hash);
-  if (linkForm && match) {
+  var signInFromLink = function () {
+    var match = /^#token=([^&]+)/.exec(window.location.hash);
+    if (!linkForm || !match) return;
     // Out of the address bar (and the history) before anything else can read it.
     window.history.replaceState(null, "", window.location.pathname + window.location.search);
     linkForm.elements.token.value = decodeURIComponent(match[1]);
     linkForm.hidden = false;
     document.getElementById("paste-sign-in").hidden = true;
     linkForm.submit();
-  }
+  };
+  signInFromLink();
+  // The link opened in a tab already showing this page changes only the fragment.
+  window.addEventListener("hashchange", signInFromLink);
 
   var positioned = document.querySelectorAll("form[data-position]");
   if (positioned.length && navigator.geolocation) {
