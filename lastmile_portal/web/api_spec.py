@@ -12,8 +12,9 @@ from flask import Blueprint, jsonify
 from flask.typing import ResponseReturnValue
 
 from ..domain import gps
+from ..domain.attempts import FAILURE_REASONS
 from ..services.proof_photos import MAX_PHOTOS
-from .driver_api import FAILURE_REASONS, MAX_NOTE, MAX_RECIPIENT_NAME
+from .driver_api import MAX_NOTE, MAX_PARCELS_NAMED, MAX_RECIPIENT_NAME, MAX_TRACKING_NUMBER
 from .webhooks import ERROR_CODE, OUTBOX_ID, PHONE, SID, STATUS
 
 bp = Blueprint("api_spec", __name__)
@@ -215,12 +216,33 @@ SPEC: dict[str, Any] = {
             "Position": _position(),
             "StopAnswer": {
                 "type": "object",
-                "required": ["stop_id", "stop_status"],
+                "required": [
+                    "stop_id",
+                    "stop_status",
+                    "parcels",
+                    "tracking_numbers",
+                    "photos",
+                    "open_parcels",
+                ],
                 "properties": {
                     "stop_id": {"type": "integer"},
-                    "stop_status": {"type": "string", "enum": ["arrived", "done", "failed"]},
-                    "parcels": {"type": "integer", "minimum": 0},
+                    "stop_status": {
+                        "type": "string",
+                        "enum": ["pending", "arrived", "done", "failed"],
+                        "description": "pending or arrived while parcels are left at the stop",
+                    },
+                    "parcels": {
+                        "type": "integer",
+                        "minimum": 0,
+                        "description": "how many parcels this action changed",
+                    },
+                    "tracking_numbers": {"type": "array", "items": {"type": "string"}},
                     "photos": {"type": "integer", "minimum": 0},
+                    "open_parcels": {
+                        "type": "integer",
+                        "minimum": 0,
+                        "description": "parcels still to hand over at this stop",
+                    },
                 },
             },
             "PositionsResult": {
@@ -353,6 +375,7 @@ SPEC: dict[str, Any] = {
             "The stop could not be served: the parcels fail, the rest of the route is re-planned",
             {
                 "required": True,
+                "description": "JSON, or multipart/form-data with a photo of the attempt",
                 "content": {
                     "application/json": {
                         "schema": {
@@ -363,7 +386,25 @@ SPEC: dict[str, Any] = {
                                 "note": {"type": "string", "maxLength": MAX_NOTE},
                             },
                         }
-                    }
+                    },
+                    "multipart/form-data": {
+                        "schema": {
+                            "type": "object",
+                            "required": ["reason"],
+                            "properties": {
+                                "reason": {"type": "string", "enum": list(FAILURE_REASONS)},
+                                "note": {"type": "string", "maxLength": MAX_NOTE},
+                                "photo": {
+                                    "type": "array",
+                                    "maxItems": MAX_PHOTOS,
+                                    "items": {"type": "string", "format": "binary"},
+                                },
+                                "lat": {"type": "number", "minimum": -90, "maximum": 90},
+                                "lng": {"type": "number", "minimum": -180, "maximum": 180},
+                                "recorded_at": {"type": "string", "format": "date-time"},
+                            },
+                        }
+                    },
                 },
             },
         ),
@@ -373,7 +414,8 @@ SPEC: dict[str, Any] = {
                 "required": True,
                 "description": (
                     "Photos: JPEG, PNG or WebP by content, each at most PHOTO_MAX_BYTES; a "
-                    "refused photo is a 422 and nothing changes"
+                    "refused photo is a 422 and nothing changes. PROOF_PHOTO_REQUIRED says "
+                    "when one is needed (422 without)"
                 ),
                 "content": {
                     "multipart/form-data": {
@@ -391,6 +433,16 @@ SPEC: dict[str, Any] = {
                                 "recipient_name": {
                                     "type": "string",
                                     "maxLength": MAX_RECIPIENT_NAME,
+                                    "description": "who took it; a photo is then optional",
+                                },
+                                "deliveries": {
+                                    "type": "array",
+                                    "maxItems": MAX_PARCELS_NAMED,
+                                    "items": {"type": "string", "maxLength": MAX_TRACKING_NUMBER},
+                                    "description": (
+                                        "tracking numbers of the parcels handed over (repeated "
+                                        "or comma-separated); default all open at the stop"
+                                    ),
                                 },
                             },
                         }

@@ -14,6 +14,7 @@ from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import TooManyRequests
 
 from ..domain import model as m
+from ..domain.attempts import FAILURE_REASONS, failure_text
 from ..domain.errors import DomainError, InvalidInput
 from ..domain.proof import PhotoUpload, photo_position
 from ..extensions import csrf, limiter
@@ -132,14 +133,6 @@ def get_manifest() -> ResponseReturnValue:
 
 # ---------------------------------------------------------------- stop actions (issue 12)
 
-FAILURE_REASONS = {
-    "not_home": "Nobody home",
-    "no_access": "No access to the building",
-    "address_not_found": "Address not found",
-    "refused": "Refused by the recipient",
-    "damaged": "Parcel damaged",
-    "unsafe": "Unsafe to deliver",
-}
 MAX_NOTE = 280
 MAX_RECIPIENT_NAME = 120
 MAX_IDEMPOTENCY_KEY = 100
@@ -319,7 +312,7 @@ def post_failed(stop_id: int) -> ResponseReturnValue:
     if not isinstance(reason, str) or reason not in FAILURE_REASONS:
         raise InvalidInput("reason must be one of: " + ", ".join(FAILURE_REASONS) + ".")
     note = _text(values.get("note"), "note", MAX_NOTE)
-    text = FAILURE_REASONS[reason] + (f": {note}" if note else "")
+    text = failure_text(reason, note)
     lat, lng = _position(values)
     taken_at = _recorded_at(values.get("recorded_at"))
     uploads = _uploads() if request.mimetype == "multipart/form-data" else []
