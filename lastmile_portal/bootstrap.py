@@ -91,6 +91,7 @@ def build_services(
             ),
             photo_max_bytes=settings.photo_max_bytes,
             proof_max_distance_m=settings.proof_max_distance_m,
+            locker_hold_days=settings.locker_hold_days,
             photo_link_key=photo_links.derive_key(settings.secret_key),
             photo_url_ttl_s=settings.photo_url_ttl_s,
             proof_photo_required=settings.proof_photo_required,

@@ -85,6 +85,8 @@ class Settings:
     photo_max_bytes: int = 10 * 1024 * 1024
     # A proof photo taken farther than this from the address is flagged for support.
     proof_max_distance_m: float = 150.0
+    # A parcel not collected from a locker by the end of this many days goes back.
+    locker_hold_days: int = 7
     # How long a signed link to a proof photo opens it (tracking and support pages).
     photo_url_ttl_s: int = 900
     # When a hand-over needs a photo: "never", "unattended" (safe place, car boot, and
@@ -225,6 +227,10 @@ def _complete(s: Settings) -> Settings:
         raise ConfigError("PHOTO_MAX_BYTES must be a positive number of bytes.")
     if s.proof_max_distance_m <= 0:
         raise ConfigError("PROOF_MAX_DISTANCE_M must be a positive number of metres.")
+    if not 1 <= s.locker_hold_days <= 60:
+        raise ConfigError(
+            f"LOCKER_HOLD_DAYS must be from 1 to 60 (days), not {s.locker_hold_days}."
+        )
     if not 1 <= s.photo_url_ttl_s <= 86400:
         raise ConfigError(
             "PHOTO_URL_TTL_S must be between 1 and 86400 seconds (photo links are short-lived)."

@@ -192,6 +192,8 @@ lockers = sa.Table(
     _fk("depot_id", "depots.id"),
     sa.Column("opening_hours", sa.String(255), nullable=False),
     sa.Column("active", sa.Boolean, nullable=False),
+    # issue 12 (migration 0007): the operator's API key, hashed like drivers' tokens
+    sa.Column("api_key_hash", sa.String(64), unique=True),
 )
 
 locker_compartments = sa.Table(

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from ..domain import model as m
 from ..domain.events import TimelineEntry
+from ..domain.status import DeliveryStatus
 from . import orm
 
 T = TypeVar("T")
@@ -452,6 +453,18 @@ class SqlAlchemyRepository:
         locker is never overbooked; PostgreSQL skips doors another request has locked (it
         is reserving them), SQLite runs one writer at a time. None when the locker is full.
         """
+        return self._claim_free_compartment(
+            locker_id,
+            size,
+            status=m.CompartmentStatus.RESERVED,
+            delivery_id=delivery_id,
+            reserved_at=now,
+        )
+
+    def _claim_free_compartment(
+        self, locker_id: int, size: m.ParcelSize, **values: Any
+    ) -> m.LockerCompartment | None:
+        """Give the smallest free compartment of ``locker_id`` taking ``size`` the ``values``."""
         t = orm.locker_compartments
         rank = sa.case({str(size_): rank_ for size_, rank_ in m.SIZE_ORDER.items()}, value=t.c.size)
         free = sa.and_(
@@ -465,7 +478,7 @@ class SqlAlchemyRepository:
         claimed = self.session.execute(
             sa.update(t)
             .where(t.c.id == pick.scalar_subquery(), t.c.status == m.CompartmentStatus.FREE)
-            .values(status=m.CompartmentStatus.RESERVED, delivery_id=delivery_id, reserved_at=now)
+            .values(**values)
             .returning(t.c.id)
         ).scalar_one_or_none()
         if claimed is None:
@@ -488,6 +501,148 @@ class SqlAlchemyRepository:
         for compartment_id in freed:  # objects already loaded see the change
             self.session.get(m.LockerCompartment, compartment_id, populate_existing=True)
         return len(freed)
+
+    # ------------------------------------------------------------ locker pickups (issue 12)
+
+    def occupy_compartment(
+        self, locker_id: int, delivery_id: int, size: m.ParcelSize
+    ) -> m.LockerCompartment | None:
+        """Mark the parcel's compartment of ``locker_id`` occupied; None when none can take it.
+
+        The compartment reserved for the parcel when one is (or the one it already occupies:
+        a repeat); else the smallest free one that takes ``size``, claimed with the same
+        conditional UPDATE as a reservation, so concurrent deposits never share a door. A
+        reservation left in another locker is given back.
+        """
+        t = orm.locker_compartments
+        held = (
+            sa.select(t.c.id)
+            .where(
+                t.c.locker_id == locker_id,
+                t.c.delivery_id == delivery_id,
+                t.c.status.in_([m.CompartmentStatus.RESERVED, m.CompartmentStatus.OCCUPIED]),
+            )
+            .order_by(t.c.id)
+            .limit(1)
+        )
+        kept = self.session.execute(
+            sa.update(t)
+            .where(t.c.id == held.scalar_subquery(), t.c.delivery_id == delivery_id)
+            .values(status=m.CompartmentStatus.OCCUPIED)
+            .returning(t.c.id)
+        ).scalar_one_or_none()
+        if kept is not None:
+            return self.session.get(m.LockerCompartment, kept, populate_existing=True)
+        self.release_compartment(delivery_id)
+        return self._claim_free_compartment(
+            locker_id,
+            size,
+            status=m.CompartmentStatus.OCCUPIED,
+            delivery_id=delivery_id,
+            reserved_at=None,
+        )
+
+    def empty_compartment(self, delivery_id: int) -> str | None:
+        """Free the compartment ``delivery_id`` occupies or holds; return its label, or None."""
+        t = orm.locker_compartments
+        rows = self.session.execute(
+            sa.update(t)
+            .where(
+                t.c.delivery_id == delivery_id,
+                t.c.status.in_([m.CompartmentStatus.RESERVED, m.CompartmentStatus.OCCUPIED]),
+            )
+            .values(status=m.CompartmentStatus.FREE, delivery_id=None, reserved_at=None)
+            .returning(t.c.id, t.c.label)
+        ).all()
+        for compartment_id, _label in rows:  # objects already loaded see the change
+            self.session.get(m.LockerCompartment, compartment_id, populate_existing=True)
+        return str(rows[0][1]) if rows else None
+
+    def compartment_of(self, delivery_id: int) -> m.LockerCompartment | None:
+        """Return the compartment reserved for or occupied by ``delivery_id``, if any."""
+        t = orm.locker_compartments
+        return self.session.scalars(
+            sa.select(m.LockerCompartment)
+            .where(
+                t.c.delivery_id == delivery_id,
+                t.c.status.in_([m.CompartmentStatus.RESERVED, m.CompartmentStatus.OCCUPIED]),
+            )
+            .order_by(t.c.id)
+            .limit(1)
+        ).first()
+
+    def locker_by_code(self, code: str) -> m.Locker | None:
+        """Return the locker with ``code``."""
+        return self.session.scalars(sa.select(m.Locker).filter_by(code=code)).one_or_none()
+
+    def locker_by_key_hash(self, key_hash: str) -> m.Locker | None:
+        """Return the active locker whose API key hashes to ``key_hash``."""
+        return self.session.scalars(
+            sa.select(m.Locker).filter_by(api_key_hash=key_hash, active=True)
+        ).one_or_none()
+
+    def pickup_code_in_use(self, locker_id: int, code: str, but: int) -> bool:
+        """Say whether another parcel waiting in ``locker_id`` has the pickup code ``code``."""
+        t = orm.deliveries
+        found = self.session.scalar(
+            sa.select(t.c.id)
+            .where(
+                t.c.locker_id == locker_id,
+                t.c.pickup_code == code,
+                t.c.status == DeliveryStatus.AT_LOCKER,
+                t.c.id != but,
+            )
+            .limit(1)
+        )
+        return found is not None
+
+    def locker_parcel(
+        self, locker_id: int, *, tracking_number: str | None = None, pickup_code: str | None = None
+    ) -> m.Delivery | None:
+        """Return the parcel of ``locker_id`` with that tracking number or pickup code.
+
+        Only parcels that were put in: the one waiting there first, else the one that
+        left last (a repeated report of a collection).
+        """
+        t = orm.deliveries
+        if tracking_number is not None:
+            which = t.c.tracking_number == tracking_number
+        elif pickup_code is not None:
+            which = t.c.pickup_code == pickup_code
+        else:
+            return None
+        put_in = [DeliveryStatus.AT_LOCKER, DeliveryStatus.COLLECTED, DeliveryStatus.RETURNED]
+        waiting_first = sa.case((t.c.status == DeliveryStatus.AT_LOCKER, 0), else_=1)
+        return self.session.scalars(
+            sa.select(m.Delivery)
+            .where(t.c.locker_id == locker_id, t.c.status.in_(put_in), which)
+            .order_by(waiting_first, t.c.updated_at.desc(), t.c.id.desc())
+            .limit(1)
+        ).first()
+
+    def waiting_in_lockers(
+        self, put_in_before: datetime, after_id: int, limit: int
+    ) -> list[tuple[int, datetime]]:
+        """Return (id, when put in) of parcels in a locker since before ``put_in_before``.
+
+        By id after ``after_id``, at most ``limit``: a job pages through them. When put in:
+        the newest deposit (or locker hand-over) on the parcel's timeline.
+        """
+        d, e = orm.deliveries, orm.delivery_events
+        put_in = (
+            sa.select(sa.func.max(e.c.occurred_at))
+            .where(e.c.delivery_id == d.c.id, e.c.kind.in_(["ParcelDeposited", "ParcelDelivered"]))
+            .scalar_subquery()
+        )
+        since = sa.func.coalesce(put_in, d.c.updated_at, d.c.created_at)
+        rows = self.session.execute(
+            sa.select(d.c.id, since.label("since"))
+            .where(d.c.status == DeliveryStatus.AT_LOCKER, d.c.id > after_id)
+            .where(since < put_in_before)
+            .order_by(d.c.id)
+            .limit(limit)
+        ).all()
+        return [(int(row[0]), row[1]) for row in rows]
 
     # ------------------------------------------------------------ slots (issue 11)
 

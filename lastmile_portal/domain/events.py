@@ -476,3 +476,56 @@ class RatingCommented(Event):
     def summary(self) -> str:
         """Describe the event."""
         return f"Rating comment: {self.comment!r}" if self.comment else "Rating comment removed"
+
+
+# ---------------------------------------------------------------- locker pickups (issue 12)
+# The pickup code is the recipient's secret: no event carries it, so no timeline shows it.
+
+
+@dataclass(frozen=True, kw_only=True)
+class ParcelDeposited(Event):
+    """The driver put the parcel into a locker compartment; the recipient may collect it."""
+
+    locker_id: int
+    locker_name: str
+    compartment: str
+    last_day: str  # the last local day to collect it, ISO (YYYY-MM-DD)
+
+    def summary(self) -> str:
+        """Describe the event."""
+        return (
+            f"Put in compartment {self.compartment} of {self.locker_name}; "
+            f"to be collected by {self.last_day}"
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class ParcelCollected(Event):
+    """The recipient took the parcel out of the locker (reported by the locker's operator)."""
+
+    locker_id: int
+    locker_name: str
+    compartment: str | None
+
+    def summary(self) -> str:
+        """Describe the event."""
+        where = f" (compartment {self.compartment})" if self.compartment else ""
+        return f"Collected from {self.locker_name}{where}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ParcelReturned(Event):
+    """Nobody collected the parcel in time: it goes back to the sender."""
+
+    locker_id: int
+    locker_name: str
+    compartment: str | None
+    hold_days: int
+    last_day: str  # the last local day it could have been collected, ISO
+
+    def summary(self) -> str:
+        """Describe the event."""
+        return (
+            f"Returned to the sender: not collected from {self.locker_name} within "
+            f"{self.hold_days} days (by {self.last_day})"
+        )

@@ -26,7 +26,10 @@ from .events import (
     HandOverInstructionsSet,
     LockerChoiceUndone,
     LockerChosen,
+    ParcelCollected,
     ParcelDelivered,
+    ParcelDeposited,
+    ParcelReturned,
     RatingCommented,
     SafePlaceChosen,
     TextPreferencesChanged,
@@ -355,6 +358,14 @@ class Locker:
     active: bool = True
     compartments: list[LockerCompartment] = field(default_factory=list)
     id: int | None = None
+    # issue 12: the operator's API key (reports collections), stored hashed; None: no key yet
+    api_key_hash: str | None = None
+
+    def key_matches(self, key: str) -> bool:
+        """Return whether ``key`` is this locker's API key (constant time)."""
+        if self.api_key_hash is None:
+            return False
+        return secrets.compare_digest(self.api_key_hash, hash_api_token(key))
 
     def free_count(self, size: ParcelSize) -> int:
         """Return how many free compartments can take a parcel of ``size``."""
@@ -844,6 +855,89 @@ class Delivery:
                 actor_id=actor_id,
                 locker_id=locker.id,  # type: ignore[arg-type]
                 locker_name=locker.name,
+            )
+        )
+
+    # ------------------------------------------------------------ locker pickups (issue 12)
+    # The compartment is claimed and freed by the caller's unit of work; the deadline rules
+    # are domain/locker_pickup.py's. These check the status and record what happened.
+
+    def put_in_locker(
+        self,
+        locker: Locker,
+        *,
+        compartment: str,
+        pickup_code: str,
+        last_day: date,
+        at: datetime,
+        actor_id: str | None = None,
+    ) -> None:
+        """Record that the driver put the parcel (now "ready for pickup") into ``compartment``."""
+        if self.status is not DeliveryStatus.AT_LOCKER or self.locker_id != locker.id:
+            raise InvalidTransition(f"This parcel is not waiting at {locker.name}.")
+        self.pickup_code = pickup_code
+        self.updated_at = at
+        self.record(
+            ParcelDeposited(
+                delivery_id=self.id,
+                occurred_at=at,
+                actor=Actor.DRIVER,
+                actor_id=actor_id,
+                locker_id=locker.id,  # type: ignore[arg-type]
+                locker_name=locker.name,
+                compartment=compartment,
+                last_day=last_day.isoformat(),
+            )
+        )
+
+    def collect_from_locker(
+        self, locker: Locker, *, compartment: str | None, at: datetime, actor_id: str | None
+    ) -> None:
+        """Record that the recipient took the parcel out of ``locker``."""
+        self.transition_to(
+            DeliveryStatus.COLLECTED,
+            at=at,
+            actor=Actor.SYSTEM,
+            actor_id=actor_id,
+            reason=f"collected from {locker.name}",
+        )
+        self.record(
+            ParcelCollected(
+                delivery_id=self.id,
+                occurred_at=at,
+                actor=Actor.SYSTEM,
+                actor_id=actor_id,
+                locker_id=locker.id,  # type: ignore[arg-type]
+                locker_name=locker.name,
+                compartment=compartment,
+            )
+        )
+
+    def return_from_locker(
+        self,
+        locker: Locker,
+        *,
+        compartment: str | None,
+        hold_days: int,
+        last_day: date,
+        at: datetime,
+    ) -> None:
+        """Send the uncollected parcel back to the sender, saying why."""
+        self.transition_to(
+            DeliveryStatus.RETURNED,
+            at=at,
+            actor=Actor.SYSTEM,
+            reason=f"not collected from {locker.name} within {hold_days} days",
+        )
+        self.record(
+            ParcelReturned(
+                delivery_id=self.id,
+                occurred_at=at,
+                locker_id=locker.id,  # type: ignore[arg-type]
+                locker_name=locker.name,
+                compartment=compartment,
+                hold_days=hold_days,
+                last_day=last_day.isoformat(),
             )
         )
 

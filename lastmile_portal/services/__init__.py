@@ -41,6 +41,7 @@ class ServiceSettings:
     change_policy: ChangePolicy = field(default_factory=ChangePolicy)
     photo_max_bytes: int = 10 * 1024 * 1024
     proof_max_distance_m: float = 150.0
+    locker_hold_days: int = 7  # then an uncollected parcel goes back to the sender
     # Signs the proof photos' links (domain/photo_links): bootstrap derives it from
     # SECRET_KEY; the random default makes links no other process can check, never forgeable.
     photo_link_key: bytes = field(default_factory=lambda: secrets.token_bytes(32), repr=False)

@@ -19,23 +19,39 @@ otherwise a parcel alone at its stop moves the stop, and one sharing a stop gets
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
+import logging
+import secrets
+from dataclasses import dataclass, replace
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from ..domain import locker_pickup as pickup_rules
 from ..domain import lockers as rules
 from ..domain import model as m
 from ..domain import planning
-from ..domain.errors import InvalidInput, InvalidTransition, NotFound
-from ..domain.events import Actor
+from ..domain.errors import (
+    ConcurrentUpdate,
+    Forbidden,
+    InvalidInput,
+    InvalidTransition,
+    NotFound,
+    Unauthorized,
+)
+from ..domain.events import Actor, TimelineEntry
 from ..domain.policy import ChangeWindow, change_window
 from ..domain.routing import Point
+from ..domain.sms import MessageKind, gsm_safe
 from ..domain.status import DeliveryStatus
-from . import Services, changes
+from . import Services, changes, notifications
 from .routing import preview_replan
 from .unit_of_work import UnitOfWork
 
 OFFERED = 5  # lockers listed on the page
+RETURN_JOB = "return_uncollected"
+RETURN_BATCH = 200  # parcels looked at per page of the return job
+LOCKER_KEY_MIN = 32  # characters; keys are 43 (token_urlsafe(32))
+
+log = logging.getLogger("lastmile.lockers")
 
 
 class LockerFull(InvalidTransition):
@@ -500,3 +516,351 @@ def _window_text(services: Services, start: datetime | None, end: datetime | Non
     zone = ZoneInfo(services.settings.timezone)
     a, b = start.astimezone(zone), end.astimezone(zone)
     return f"{a:%a %d %b}, {a:%H:%M}–{b:%H:%M}"
+
+
+# ---------------------------------------------------------------- after the driver (issue 12)
+# The deposit (inside the driver's mark_delivered), what the recipient's page says, the
+# operator's report of the collection, and the return of what nobody collected. The pickup
+# code is shown only on the recipient's own page and in their text: never in an event, a
+# socket payload or an answer to the operator.
+
+WAITING, COLLECTED, RETURNED = "waiting", "collected", "returned"
+
+
+class NoCompartment(InvalidTransition):
+    """Raise when a locker has no compartment left for the parcel the driver is putting in."""
+
+    def __init__(self, locker: m.Locker, size: m.ParcelSize) -> None:
+        super().__init__(
+            f"{locker.name} ({locker.code}) has no free compartment for a parcel of size "
+            f"{size}: nothing was marked delivered. Mark this parcel failed and take it back."
+        )
+
+
+@dataclass(frozen=True)
+class LockerPickup:
+    """What the recipient's page says about their parcel in (or once in) a locker."""
+
+    state: str  # WAITING, COLLECTED or RETURNED
+    locker_name: str
+    address: str
+    hours: str
+    compartment: str | None
+    pickup_code: str | None  # only while it waits
+    last_day: date | None  # the last local day to collect it
+    collected_at: datetime | None = None
+    returned_at: datetime | None = None
+
+    @property
+    def last_day_text(self) -> str:
+        """Return the last day as the recipient reads it ("Tue 8 Dec")."""
+        return pickup_rules.day_text(self.last_day) if self.last_day else ""
+
+
+@dataclass(frozen=True)
+class Collection:
+    """The answer to the locker's operator: the parcel, its status, the door it left."""
+
+    tracking_number: str
+    status: str
+    compartment: str | None
+    collected_at: datetime | None
+
+
+@dataclass(frozen=True)
+class ReturnRun:
+    """What one run of the return job did."""
+
+    checked: int
+    returned: int
+    failed: int
+
+
+def deposit_at_locker(
+    services: Services, uow: UnitOfWork, delivery: m.Delivery, *, at: datetime
+) -> None:
+    """Put ``delivery``, just marked "ready for pickup", into its locker (caller's transaction).
+
+    Occupies the compartment reserved for it, else the smallest free one that takes it (a
+    parcel addressed to the locker from the start), with a conditional UPDATE: concurrent
+    deposits never share a door. Makes sure it has a pickup code no other parcel waiting
+    there has, records the deposit and queues the ``locker_ready`` text. No room raises
+    NoCompartment (409) and the caller's whole transaction is refused: the driver fails
+    that parcel instead.
+    """
+    d = delivery
+    assert d.id is not None
+    locker = uow.repo.get(m.Locker, d.locker_id) if d.locker_id is not None else None
+    if locker is None or locker.id is None:
+        raise InvalidTransition(f"Parcel {d.tracking_number} names no locker to be put into.")
+    compartment = uow.repo.occupy_compartment(locker.id, d.id, d.parcel_size)
+    if compartment is None:
+        raise NoCompartment(locker, d.parcel_size)
+    code = d.pickup_code
+    if (
+        code is None
+        or not pickup_rules.is_pickup_code(code)
+        or uow.repo.pickup_code_in_use(locker.id, code, d.id)
+    ):
+        code = _fresh_code(uow, locker.id, d.id)
+    last = pickup_rules.last_day(at, services.settings.locker_hold_days, _zone(services, uow, d))
+    d.put_in_locker(
+        locker,
+        compartment=compartment.label,
+        pickup_code=code,
+        last_day=last,
+        at=at,
+        actor_id=_driver_of(uow, d),
+    )
+    notifications.queue_message(
+        services,
+        uow,
+        d,
+        MessageKind.LOCKER_READY,
+        values={
+            "locker": gsm_safe(locker.name, 40) or locker.code,
+            "address": gsm_safe(locker.address, 60) or locker.postcode,
+            "code": code,
+            "deadline": pickup_rules.day_text(last),
+        },
+    )
+
+
+def pickup_view(services: Services, uow: UnitOfWork, d: m.Delivery) -> LockerPickup | None:
+    """Return the pickup section of the page of ``d`` (opened with its own tracking token).
+
+    None unless the parcel is, or was, in a locker.
+    """
+    if d.locker_id is None or d.status not in (
+        DeliveryStatus.AT_LOCKER,
+        DeliveryStatus.COLLECTED,
+        DeliveryStatus.RETURNED,
+    ):
+        return None
+    locker = uow.repo.get(m.Locker, d.locker_id)
+    if locker is None:
+        return None
+    timeline = uow.repo.timeline(d.id)  # type: ignore[arg-type]
+    deposited = _last(timeline, "ParcelDeposited")
+    told = deposited.data.get("compartment") if deposited else None
+    view = LockerPickup(
+        state=WAITING,
+        locker_name=locker.name,
+        address=f"{locker.address}, {locker.postcode}",
+        hours=rules.hours_text(locker.opening_hours),
+        compartment=told,
+        pickup_code=None,
+        last_day=None,
+    )
+    if d.status is DeliveryStatus.COLLECTED:
+        collected = _last(timeline, "ParcelCollected")
+        at = collected.occurred_at if collected else d.updated_at
+        return replace(view, state=COLLECTED, collected_at=at)
+    if d.status is DeliveryStatus.RETURNED:
+        returned = _last(timeline, "ParcelReturned")
+        if returned is None:
+            return None  # sent back for another reason, never waiting in the locker
+        last = date.fromisoformat(returned.data["last_day"])
+        return replace(view, state=RETURNED, last_day=last, returned_at=returned.occurred_at)
+    put_in = _put_in_at(timeline) or d.updated_at or d.created_at
+    hold = services.settings.locker_hold_days
+    return replace(
+        view,
+        pickup_code=d.pickup_code,
+        compartment=told or _compartment_label(uow, d),
+        last_day=pickup_rules.last_day(put_in, hold, _zone(services, uow, d)),
+    )
+
+
+def authenticate_locker(services: Services, key: str | None) -> int:
+    """Return the id of the active locker whose API key this is, or raise Unauthorized."""
+    refused = "A valid locker API key is required (Authorization: Bearer <key>)."
+    if not key or not LOCKER_KEY_MIN <= len(key) <= 200:
+        raise Unauthorized(refused)
+    with services.uow() as uow:
+        locker = uow.repo.locker_by_key_hash(m.hash_api_token(key))
+        if locker is None or locker.id is None:
+            raise Unauthorized(refused)
+        return locker.id
+
+
+def collect_parcel(
+    services: Services,
+    locker_id: int,
+    locker_code: str,
+    *,
+    tracking_number: str | None = None,
+    pickup_code: str | None = None,
+) -> Collection:
+    """Record that a parcel was taken out of locker ``locker_code``, named one of two ways.
+
+    ``locker_id`` is the locker whose key the operator used: another locker's is Forbidden.
+    In one transaction: collected, its compartment freed, the timeline line, and the
+    ``rating_request`` text queued. A repeat answers the same; a parcel already returned to
+    the sender is a conflict (409); one that was never put into that locker NotFound.
+    """
+    ref = _parcel_ref(tracking_number, pickup_code)
+    try:
+        return _collect(services, locker_id, locker_code, ref)
+    except ConcurrentUpdate:
+        # The return job or a second report changed the parcel first: answer as it is now.
+        return _collect(services, locker_id, locker_code, ref)
+
+
+def issue_locker_key(services: Services, locker_code: str) -> str:
+    """Give locker ``locker_code`` a new API key and return it (only its hash is stored).
+
+    The previous key, if any, stops working at once.
+    """
+    key = secrets.token_urlsafe(32)
+    with services.uow() as uow:
+        locker = uow.repo.locker_by_code(locker_code.strip())
+        if locker is None:
+            raise NotFound(f"There is no locker with the code {locker_code.strip()!r}.")
+        locker.api_key_hash = m.hash_api_token(key)
+        uow.commit()
+    return key
+
+
+def return_uncollected(services: Services) -> ReturnRun:
+    """Send back every parcel left in a locker past its last day, each in its own transaction.
+
+    Pages through the candidates by id, so the run is bounded however many there are; one
+    that fails (a broken row, a collection racing the job) is logged and counted, and the
+    rest are still returned. Running again changes nothing more.
+    """
+    now = services.clock.now()
+    hold = services.settings.locker_hold_days
+    # Every deadline lies at least ``hold`` days after the deposit: the query's first cut.
+    put_in_before = now - timedelta(days=hold)
+    checked = returned = failed = 0
+    after = 0
+    while True:
+        with services.uow() as uow:
+            page = uow.repo.waiting_in_lockers(put_in_before, after, RETURN_BATCH)
+        for delivery_id, put_in in page:
+            checked += 1
+            try:
+                returned += _return_one(services, delivery_id, put_in, now)
+            except Exception:  # one bad row must not keep the others in their lockers
+                failed += 1
+                log.exception("could not return parcel %s from its locker", delivery_id)
+        if len(page) < RETURN_BATCH:
+            return ReturnRun(checked=checked, returned=returned, failed=failed)
+        after = page[-1][0]
+
+
+def _return_one(services: Services, delivery_id: int, put_in: datetime, now: datetime) -> int:
+    """Return one parcel if it is still waiting and overdue; say how many were returned."""
+    hold = services.settings.locker_hold_days
+    with services.uow() as uow:
+        d = uow.repo.get(m.Delivery, delivery_id)
+        if d is None or d.status is not DeliveryStatus.AT_LOCKER:
+            return 0  # collected meanwhile
+        zone = _zone(services, uow, d)
+        if not pickup_rules.is_overdue(put_in, hold, zone, now):
+            return 0
+        locker = uow.repo.get(m.Locker, d.locker_id) if d.locker_id is not None else None
+        if locker is None:
+            raise InvalidTransition(f"Parcel {d.tracking_number} is in no known locker.")
+        compartment = uow.repo.empty_compartment(delivery_id)
+        d.return_from_locker(
+            locker,
+            compartment=compartment,
+            hold_days=hold,
+            last_day=pickup_rules.last_day(put_in, hold, zone),
+            at=now,
+        )
+        uow.commit()
+        return 1
+
+
+def _collect(
+    services: Services, locker_id: int, locker_code: str, ref: tuple[str, str]
+) -> Collection:
+    what, value = ref
+    now = services.clock.now()
+    with services.uow() as uow:
+        locker = uow.repo.get(m.Locker, locker_id)
+        if locker is None or locker.code != locker_code:
+            raise Forbidden(f"This key is not the key of locker {locker_code}.")
+        d = uow.repo.locker_parcel(
+            locker_id,
+            tracking_number=value if what == "tracking_number" else None,
+            pickup_code=value if what == "pickup_code" else None,
+        )
+        if d is None or d.id is None:
+            words = "tracking number" if what == "tracking_number" else "pickup code"
+            raise NotFound(f"No parcel with that {words} was put into {locker.code}.")
+        if d.status is DeliveryStatus.RETURNED:
+            raise InvalidTransition(
+                f"Parcel {d.tracking_number} was not collected in time and went back to the "
+                f"sender: it is no longer in {locker.code}."
+            )
+        if d.status is DeliveryStatus.COLLECTED:
+            collected = _last(uow.repo.timeline(d.id), "ParcelCollected")
+            return Collection(
+                d.tracking_number,
+                str(d.status),
+                collected.data.get("compartment") if collected else None,
+                collected.occurred_at if collected else d.updated_at,
+            )
+        compartment = uow.repo.empty_compartment(d.id)
+        d.collect_from_locker(
+            locker, compartment=compartment, at=now, actor_id=f"locker:{locker.code}"
+        )
+        notifications.queue_rating_request(services, uow, d)
+        answer = Collection(d.tracking_number, str(d.status), compartment, now)
+        uow.commit()
+    return answer
+
+
+def _parcel_ref(tracking_number: str | None, pickup_code: str | None) -> tuple[str, str]:
+    """Return which way the operator named the parcel, and the value; refuse bad input."""
+    tn = (tracking_number or "").strip()
+    code = (pickup_code or "").strip()
+    if bool(tn) == bool(code):
+        raise InvalidInput("Send either tracking_number or pickup_code (one of them).")
+    if tn:
+        if len(tn) > 32:
+            raise InvalidInput("tracking_number is at most 32 characters.")
+        return "tracking_number", tn
+    if not pickup_rules.is_pickup_code(code):
+        raise InvalidInput("pickup_code is six digits.")
+    return "pickup_code", code
+
+
+def _fresh_code(uow: UnitOfWork, locker_id: int, delivery_id: int) -> str:
+    """Return a pickup code no other parcel waiting in the locker has."""
+    code = rules.new_pickup_code()
+    for _ in range(20):  # a million codes, a few hundred doors: a clash is rare
+        if not uow.repo.pickup_code_in_use(locker_id, code, delivery_id):
+            break
+        code = rules.new_pickup_code()
+    return code
+
+
+def _zone(services: Services, uow: UnitOfWork, d: m.Delivery) -> str:
+    depot = uow.repo.get(m.Depot, d.depot_id)
+    return depot.timezone if depot is not None else services.settings.timezone
+
+
+def _driver_of(uow: UnitOfWork, d: m.Delivery) -> str | None:
+    stop = uow.repo.get(m.Stop, d.stop_id) if d.stop_id is not None else None
+    route = uow.repo.get(m.Route, stop.route_id) if stop and stop.route_id is not None else None
+    return str(route.driver_id) if route and route.driver_id is not None else None
+
+
+def _last(timeline: list[TimelineEntry], kind: str) -> TimelineEntry | None:
+    return next((e for e in reversed(timeline) if e.kind == kind), None)
+
+
+def _put_in_at(timeline: list[TimelineEntry]) -> datetime | None:
+    """Return when the parcel was last put in (the deposit, else the driver's hand-over)."""
+    entry = _last(timeline, "ParcelDeposited") or _last(timeline, "ParcelDelivered")
+    return entry.occurred_at if entry else None
+
+
+def _compartment_label(uow: UnitOfWork, d: m.Delivery) -> str | None:
+    compartment = uow.repo.compartment_of(d.id)  # type: ignore[arg-type]
+    return compartment.label if compartment else None

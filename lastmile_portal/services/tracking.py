@@ -17,6 +17,7 @@ from ..domain.geo import haversine_m
 from ..domain.routing import Point
 from ..domain.status import EN_ROUTE, LABELS, DeliveryStatus
 from . import Services, instructions, rescheduling
+from .lockers import LockerPickup, pickup_view
 from .unit_of_work import UnitOfWork
 
 TOKEN_ALPHABET = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
@@ -81,6 +82,8 @@ class TrackingView:
     # issue 11, instructions: the hand-over forms (access code masked), and how sure the ETA is
     handover: instructions.HandOverView | None = None
     eta_confidence: float = ETA_CONFIDENCE
+    # issue 12: the parcel in a locker: its pickup code (this page only), collected, returned
+    pickup: LockerPickup | None = None
 
 
 def is_well_formed_token(token: str) -> bool:
@@ -195,6 +198,7 @@ def _view(
         generated_at=now,
         reschedule=rescheduling.summary(services, uow, d) if controls else None,
         handover=instructions.handover_view(services, uow, d) if controls else None,
+        pickup=pickup_view(services, uow, d) if controls else None,
     )
 
 
