@@ -9,11 +9,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from ..domain import manifest as privacy
 from ..domain import model as m
 from ..domain.errors import InvalidInput, NotFound, Unauthorized
+from ..domain.status import EN_ROUTE, DeliveryStatus
 from . import Services
 
 MIN_TOKEN_LENGTH = 20
+NOT_YET_HANDED_OVER = EN_ROUTE | {DeliveryStatus.CREATED, DeliveryStatus.SCHEDULED}
 
 
 def authenticate_driver(services: Services, token: str | None) -> int:
@@ -40,13 +43,13 @@ class ManifestParcel:
 
     tracking_number: str
     recipient_name: str
-    phone: str
+    phone: str | None  # only on the way, while the stop is open (domain/manifest.reveal)
     status: str
     option: str
     safe_place: str | None
     neighbour: str | None
     instructions: str | None
-    access_code: str | None
+    access_code: str | None  # only for the next few open stops or once arrived
     parcel_size: str
     # Car boot delivery (option "vehicle_trunk"): which car, where, and when it is there.
     trunk: ManifestTrunk | None = None
@@ -101,8 +104,19 @@ def manifest(services: Services, driver_id: int) -> Manifest:
             return Manifest(route_id=None, plan_version=None, status=None, stops=())
         stops = route.ordered_stops()
         parcels = uow.repo.deliveries_at_stops([s.id for s in stops if s.id is not None])
+        dispatched = route.status is m.RouteStatus.IN_PROGRESS
+        code_stops = services.settings.manifest_code_stops
+        open_ahead = 0
         out = []
         for s in stops:
+            shown = privacy.reveal(
+                dispatched=dispatched,
+                stop_open=s.is_open,
+                arrived=s.status is m.StopStatus.ARRIVED,
+                open_stops_ahead=open_ahead,
+                code_stops=code_stops,
+            )
+            open_ahead += 1 if s.is_open else 0
             members = parcels.get(s.id, []) if s.id is not None else []
             first = members[0] if members else None
             opens, closes = m.stop_window(s.kind, [(d.window_start, d.window_end) for d in members])
@@ -123,22 +137,7 @@ def manifest(services: Services, driver_id: int) -> Manifest:
                     window_start=opens,
                     window_end=closes,
                     planned_arrival=s.planned_arrival,
-                    parcels=tuple(
-                        ManifestParcel(
-                            tracking_number=d.tracking_number,
-                            recipient_name=d.recipient_name,
-                            phone=d.phone,
-                            status=str(d.status),
-                            option=str(d.option),
-                            safe_place=d.safe_place,
-                            neighbour=d.neighbour,
-                            instructions=d.instructions,
-                            access_code=d.access_code,
-                            parcel_size=str(d.parcel_size),
-                            trunk=_trunk(d),
-                        )
-                        for d in members
-                    ),
+                    parcels=tuple(_parcel(d, shown) for d in members),
                 )
             )
         return Manifest(
@@ -147,6 +146,26 @@ def manifest(services: Services, driver_id: int) -> Manifest:
             status=str(route.status),
             stops=tuple(out),
         )
+
+
+def _parcel(d: m.Delivery, shown: privacy.Reveal) -> ManifestParcel:
+    """Describe one parcel of a stop; a parcel already dealt with keeps nothing private."""
+    if d.status not in EN_ROUTE:
+        shown = privacy.HIDDEN
+    return ManifestParcel(
+        tracking_number=d.tracking_number,
+        recipient_name=d.recipient_name,
+        phone=d.phone if shown.phone else None,
+        status=str(d.status),
+        option=str(d.option),
+        safe_place=d.safe_place,
+        neighbour=d.neighbour,
+        instructions=d.instructions,
+        access_code=d.access_code if shown.access_code else None,
+        parcel_size=str(d.parcel_size),
+        # The car's plate and pin say where someone is: gone with the stop.
+        trunk=_trunk(d) if d.status in NOT_YET_HANDED_OVER else None,
+    )
 
 
 def _trunk(d: m.Delivery) -> ManifestTrunk | None:
