@@ -187,13 +187,21 @@ def _add_commands(app: Flask) -> None:
     @click.option(
         "--json", "as_json", is_flag=True, help="Print links, drivers and staff login as JSON."
     )
-    def demo_links_command(as_json: bool) -> None:
+    @click.option(
+        "--drivers", "for_drivers", is_flag=True, help="Print each driver's page sign-in link."
+    )
+    def demo_links_command(as_json: bool, for_drivers: bool) -> None:
         """Print one line per demo delivery: <tracking_number> <url> (seeding if needed)."""
         migrate_or_exit(_settings().database_url)
         ensure_demo()
         payload = demo_payload()
         if as_json:
             click.echo(json.dumps(payload, indent=2))
+            return
+        if for_drivers:
+            base = _settings().public_base_url
+            for d in payload["drivers"]:  # type: ignore[attr-defined]
+                click.echo(f"{d['id']} {base}/driver/sign-in#token={d['token']} {d['name']}")
             return
         for d in payload["deliveries"]:  # type: ignore[attr-defined]
             click.echo(f"{d['tracking_number']} {d['url']}")

@@ -1,4 +1,4 @@
-"""The demo city (Berlin) and simulated drivers that move through the real service functions.
+"""The demo city (Berlin) and simulated drivers that use the driver API like real phones.
 
 Phone numbers come from the Bundesnetzagentur's range reserved for film and TV
 (+49 30 23125 xxx), so a misconfigured demo can never text a real person.
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import io
 import logging
 import random
 import threading
@@ -17,12 +18,13 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from flask import Flask
 from werkzeug.security import generate_password_hash
 
 from .domain import model as m
 from .domain.events import TimelineEntry
 from .domain.routing import Point
-from .services import Services, gps_intake, proof_of_delivery, routing
+from .services import Services, gps_intake, routing
 from .services.unit_of_work import UnitOfWork
 
 log = logging.getLogger("lastmile.demo")
@@ -291,6 +293,7 @@ def ensure_demo(services: Services, secret_key: str, staff_email: str, staff_pas
 
 
 PURGE_ORDER: list[type] = [
+    m.IdempotentAnswer,  # the simulated phones' keys name stop ids, which a new day reuses
     m.Rating,
     m.ProofPhoto,
     m.InboundSms,
@@ -516,12 +519,107 @@ def demo_deliveries(services: Services) -> list[dict[str, object]]:
         return out
 
 
+class DemoPhone:
+    """A simulated driver's phone: stop actions over the driver API, as a real phone sends them.
+
+    Requests go through the app's whole WSGI stack in-process (``app.test_client()``): the
+    same routing, bearer check, limits, idempotency and photo checks as over the network,
+    with no port to reach, so the simulator also works before the server listens and in
+    tests. Each delivery uploads a generated JPEG taken a few metres from the door.
+    """
+
+    def __init__(
+        self, app: Flask, tokens: dict[int, str], rng: random.Random | None = None
+    ) -> None:
+        self.client = app.test_client(use_cookies=False)
+        self.tokens = tokens
+        self.rng = rng or random.Random()
+
+    def arrived(self, driver_id: int, stop_id: int, point: Point, at: datetime) -> int:
+        """Send "arrived" from the stop; return the HTTP status."""
+        body = {"lat": point.lat, "lng": point.lng, "recorded_at": at.isoformat()}
+        return self._post(driver_id, stop_id, "arrived", json=body)
+
+    def delivered(self, driver_id: int, stop_id: int, point: Point, at: datetime, n: int) -> int:
+        """Send "delivered" with a photo of stop ``n`` taken near ``point``; return the status."""
+        near = self._near(point)
+        form = {
+            "photo": (io.BytesIO(demo_photo(n)), f"stop-{n}.jpg", "image/jpeg"),
+            "lat": f"{near.lat:.6f}",
+            "lng": f"{near.lng:.6f}",
+            "recorded_at": at.isoformat(),
+        }
+        return self._post(driver_id, stop_id, "delivered", data=form)
+
+    def failed(self, driver_id: int, stop_id: int, reason: str) -> int:
+        """Send "failed" with one of the known reasons; return the HTTP status."""
+        return self._post(driver_id, stop_id, "failed", json={"reason": reason})
+
+    def _near(self, point: Point) -> Point:
+        # Where a driver stands for the photo: within about 15 m of the address.
+        return Point(
+            point.lat + self.rng.uniform(-1.0, 1.0) * 0.00012,
+            point.lng + self.rng.uniform(-1.0, 1.0) * 0.00018,
+        )
+
+    def _post(self, driver_id: int, stop_id: int, action: str, **body: Any) -> int:
+        token = self.tokens.get(driver_id)
+        if token is None:  # not a demo driver, or its token was rotated
+            return 401
+        response = self.client.post(
+            f"/api/v1/driver/stops/{stop_id}/{action}",
+            headers={
+                "Authorization": f"Bearer {token}",
+                # One key per action on a stop, as a phone retrying after a timeout sends.
+                "Idempotency-Key": f"demo-{action}-{stop_id}",
+            },
+            **body,
+        )
+        # 409: the stop was closed meanwhile (say, by someone on the driver page).
+        if response.status_code not in (200, 409):
+            log.warning(
+                "demo driver %s: %s at stop %s refused (%s): %s",
+                driver_id,
+                action,
+                stop_id,
+                response.status_code,
+                response.get_data(as_text=True)[:200],
+            )
+        return response.status_code
+
+
+# Front-door colours for the generated proof photos (one per stop number, in turn).
+DOOR_COLOURS = [(120, 30, 35), (25, 60, 110), (30, 90, 60), (140, 100, 40), (70, 70, 75)]
+
+
+def demo_photo(n: int) -> bytes:
+    """Return a small JPEG of a door-coloured gradient with the stop number on it."""
+    from PIL import Image, ImageDraw, ImageFont  # only the demo draws pictures
+
+    width, height = 480, 360
+    r, g, b = DOOR_COLOURS[n % len(DOOR_COLOURS)]
+    image = Image.new("RGB", (width, height))
+    draw = ImageDraw.Draw(image)
+    for y in range(height):
+        f = 0.55 + 0.45 * y / height  # darker towards the step
+        draw.line([(0, y), (width, y)], fill=(int(r / f * 0.8), int(g / f * 0.8), int(b / f * 0.8)))
+    draw.rectangle([150, 40, 330, 330], outline=(235, 225, 200), width=6)  # the door frame
+    draw.ellipse([300, 180, 314, 194], fill=(220, 190, 90))  # the handle
+    font = ImageFont.load_default(size=64)
+    draw.text((240, 130), str(n), fill=(255, 255, 255), font=font, anchor="mm")
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=70)
+    return out.getvalue()
+
+
 class DriverSimulator:
     """Move every in-progress demo route along its plan in real time.
 
     Each tick sends the position the driver would have now (straight lines between
-    stops) through record_positions, and marks stops arrived / delivered / failed through
-    the same services a driver's phone uses.
+    stops) through ``send_positions``, and marks stops arrived / delivered (with a photo) /
+    failed through ``phone``: the driver API's endpoints, as a real phone calls them.
+    Without a ``phone``, the simulator must be built in the app's context (server.serve
+    does): it sends through that app with the demo drivers' tokens.
     """
 
     def __init__(
@@ -530,11 +628,13 @@ class DriverSimulator:
         tick_s: float = 2.0,
         fail_rate: float = 0.05,
         send_positions: Callable[[int, list[dict[str, Any]]], None] | None = None,
+        phone: DemoPhone | None = None,
     ) -> None:
         self.services = services
         self.send_positions = send_positions or (
             lambda driver_id, pings: gps_intake.record_positions(services, driver_id, pings)
         )
+        self.phone = phone or _phone_of_current_app(services)
         self.tick_s = tick_s
         self.fail_rate = fail_rate
         self.rng = random.Random()
@@ -579,6 +679,7 @@ class DriverSimulator:
                                 s.planned_arrival,
                                 s.service_seconds,
                                 s.departed_at,
+                                s.sequence,
                             )
                             for s in route.ordered_stops()
                         ],
@@ -596,7 +697,7 @@ class DriverSimulator:
         stops: list[tuple],
     ) -> None:  # type: ignore[type-arg]
         here, left_at = depot, started or now
-        for stop_id, status, point, planned, service_s, departed in stops:
+        for stop_id, status, point, planned, service_s, departed, sequence in stops:
             if status in (m.StopStatus.DONE, m.StopStatus.FAILED, m.StopStatus.SKIPPED):
                 here, left_at = point, departed or left_at
                 continue
@@ -611,13 +712,13 @@ class DriverSimulator:
                 return
             self._ping(driver_id, point, now)
             if status is m.StopStatus.PENDING:
-                proof_of_delivery.mark_arrived(self.services, driver_id, stop_id)
+                self.phone.arrived(driver_id, stop_id, point, now)
                 return
             if now >= arrive_at + timedelta(seconds=service_s):
                 if self.rng.random() < self.fail_rate:
-                    proof_of_delivery.mark_failed(self.services, driver_id, stop_id, "Nobody home")
+                    self.phone.failed(driver_id, stop_id, "not_home")
                 else:
-                    proof_of_delivery.mark_delivered(self.services, driver_id, stop_id)
+                    self.phone.delivered(driver_id, stop_id, point, now, sequence)
             return
 
     def _ping(self, driver_id: int, point: Point, at: datetime) -> None:
@@ -625,6 +726,17 @@ class DriverSimulator:
             driver_id,
             [{"lat": point.lat, "lng": point.lng, "recorded_at": at.isoformat(), "speed": 6.0}],
         )
+
+
+def _phone_of_current_app(services: Services) -> DemoPhone:
+    """Return a DemoPhone on the app whose context is active, with the demo drivers' tokens."""
+    from flask import current_app, has_app_context
+
+    if not has_app_context():
+        raise RuntimeError("DriverSimulator needs a phone= or the app's context to build one.")
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    secret_key = app.config["SETTINGS"].secret_key
+    return DemoPhone(app, {d.id: d.token for d in demo_drivers(services, secret_key)})
 
 
 # ---------------------------------------------------------------- slots of the next days (issue 11)
