@@ -12,7 +12,7 @@ from ..domain.errors import ConcurrentUpdate, Forbidden, InvalidInput, InvalidTr
 from ..domain.proof import PhotoUpload, photo_required
 from ..domain.sms import MessageKind, attempt_occasion
 from ..domain.status import EN_ROUTE, DeliveryStatus
-from . import Services, notifications
+from . import Services, lockers, notifications
 from .proof_photos import StoredProofs, discard, store_proof_photos
 from .routing import request_reoptimization
 from .unit_of_work import UnitOfWork
@@ -233,7 +233,11 @@ def mark_delivered(
         try:
             for d in chosen:
                 d.mark_delivered(at=now, driver_id=driver_id, note=note)
-                if d.status is not DeliveryStatus.AT_LOCKER:
+                if d.status is DeliveryStatus.AT_LOCKER:
+                    # A door, a pickup code and the locker_ready text (the rating waits
+                    # until it is collected); a full locker refuses the whole action.
+                    lockers.deposit_at_locker(services, uow, d, at=now)
+                else:
                     _tell_delivered(services, uow, d, with_photo=proofs is not None)
             _close_stop_if_done(uow, stop, at_stop, now, delivering=True)
             outcome = StopOutcome(
