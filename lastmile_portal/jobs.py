@@ -36,10 +36,13 @@ def send_outbox(services: Services) -> None:
 
 
 def purge_positions(services: Services) -> None:
-    """Delete drivers' GPS history older than the retention period."""
+    """Delete drivers' GPS history past the retention period, and spent retry answers."""
     result = retention.purge_driver_positions(services)
     if result.deleted:
         log.info("deleted %d driver positions recorded before %s", result.deleted, result.cutoff)
+    answers = retention.purge_idempotency_answers(services)
+    if answers.deleted:
+        log.info("deleted %d stored driver answers from before %s", answers.deleted, answers.cutoff)
 
 
 JOBS = {

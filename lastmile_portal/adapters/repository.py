@@ -212,6 +212,19 @@ class SqlAlchemyRepository:
             sa.select(m.IdempotentAnswer).filter_by(driver_id=driver_id, key=key)
         ).one_or_none()
 
+    def delete_idempotent_answers_before(self, cutoff: datetime, limit: int) -> int:
+        """Delete up to ``limit`` stored answers created before ``cutoff``; return how many."""
+        t = orm.idempotency_keys
+        ids = (
+            sa.select(t.c.id)
+            .where(t.c.created_at < cutoff)
+            .order_by(t.c.id)
+            .limit(limit)
+            .scalar_subquery()
+        )
+        result = self.session.execute(sa.delete(t).where(t.c.id.in_(ids)))
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
     def add_idempotent_answer(self, answer: m.IdempotentAnswer) -> bool:
         """Insert ``answer`` unless the driver's key is taken; return whether it was.
 

@@ -1,4 +1,4 @@
-"""Forget what we no longer need: drivers' GPS history past the retention period."""
+"""Forget what we no longer need: drivers' GPS history, spent retry answers."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ from . import Services
 
 PURGE_JOB = "purge_positions"
 BATCH = 5000  # rows per transaction: short write locks while pings keep arriving
+# A phone retries a stop action within minutes, or after a day offline at worst.
+IDEMPOTENCY_KEEP = timedelta(days=2)
 
 
 @dataclass(frozen=True)
@@ -39,3 +41,20 @@ def purge_driver_positions(services: Services) -> PurgeResult:
             if n < BATCH:
                 break
     return PurgeResult(deleted=deleted, cutoff=cutoff)
+
+
+def purge_idempotency_answers(services: Services) -> PurgeResult:
+    """Delete the driver API's stored answers older than IDEMPOTENCY_KEEP, in batches.
+
+    A key only has to outlive the phone's retries; kept longer, the table grows with every
+    stop of every day.
+    """
+    cutoff = services.clock.now() - IDEMPOTENCY_KEEP
+    deleted = 0
+    while True:
+        with services.uow() as uow:
+            n = uow.repo.delete_idempotent_answers_before(cutoff, BATCH)
+            uow.commit()
+        deleted += n
+        if n < BATCH:
+            return PurgeResult(deleted=deleted, cutoff=cutoff)

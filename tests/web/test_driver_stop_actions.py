@@ -477,3 +477,33 @@ def test_a_50_mb_photo_is_refused_as_too_large_and_nothing_is_stored(
     assert "larger than 10 MB" in response.get_json()["error"]
     assert _photos(services) == [] and _files(services) == []
     assert load(services, m.Stop, stop[0]).status is m.StopStatus.PENDING
+
+
+def test_spent_idempotency_answers_are_purged_after_two_days(
+    client, services, world, clock
+) -> None:  # type: ignore[no-untyped-def]
+    from lastmile_portal.services import retention
+
+    old, new = make_delivery(world), make_delivery(world)
+    make_route(world, [old, new])
+    first = client.post(
+        _url(load_stop_id(services, old), "arrived"), headers={**AUTH, "Idempotency-Key": "a"}
+    )
+    assert first.status_code == 200
+    clock.advance(hours=47)
+    client.post(
+        _url(load_stop_id(services, new), "arrived"), headers={**AUTH, "Idempotency-Key": "b"}
+    )
+    clock.advance(hours=2)
+
+    result = retention.purge_idempotency_answers(services)
+
+    assert result.deleted == 1
+    with services.uow() as uow:
+        kept = [a.key for a in uow.repo.all(m.IdempotentAnswer)]
+    assert kept == ["b"]
+    # The purged key is free again: a late replay is a new request on an arrived stop.
+    again = client.post(
+        _url(load_stop_id(services, old), "arrived"), headers={**AUTH, "Idempotency-Key": "a"}
+    )
+    assert again.status_code == 200
