@@ -1,6 +1,6 @@
 """The payloads of the live events a recipient's page gets: one definition of each.
 
-``snapshot`` (every connect), ``position``, ``eta`` and ``status`` are built here and
+``snapshot`` (every connect), ``position``, ``eta``, ``status`` and ``proof`` are built here and
 nowhere else, whether they come from a ping, a re-plan or a status change, so the page's
 script reads one shape per event.
 """
@@ -48,6 +48,39 @@ def status(status: str, label: str, at: datetime | str) -> dict[str, Any]:
     return {"status": status, "label": label, "at": _iso(at)}
 
 
+def proof(
+    *,
+    kind: str,
+    heading: str,
+    summary: str,
+    at: datetime,
+    distance_m: float | None,
+    photos: Iterable[tuple[int, str, str, int, int]],
+    expires: int,
+    ttl_s: int,
+) -> dict[str, Any]:
+    """Return a ``proof`` payload: the driver's photos of the hand-over (or of the attempt).
+
+    ``kind`` is "delivered" or "attempt". ``photos`` holds (id, thumbnail URL, full URL,
+    width, height); the URLs are signed and open until ``expires`` (unix seconds), which is
+    ``ttl_s`` after they were made, so the page can ask for fresh ones in time whatever its
+    own clock says.
+    """
+    return {
+        "kind": kind,
+        "heading": heading,
+        "summary": summary,
+        "at": at.isoformat(),
+        "distance_m": distance_m,
+        "photos": [
+            {"id": pid, "thumb": thumb, "full": full, "width": w, "height": h}
+            for pid, thumb, full, w, h in photos
+        ],
+        "expires": expires,
+        "ttl_s": ttl_s,
+    }
+
+
 def snapshot(
     *,
     generated_at: datetime,
@@ -62,6 +95,7 @@ def snapshot(
     driver_hidden_until_stops: int | None,
     history: Iterable[tuple[str, str, datetime]],
     finished: bool,
+    proof: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Return a ``snapshot`` payload: the page's whole live state, sent on every (re)connect.
 
@@ -69,6 +103,7 @@ def snapshot(
     ``driver`` is (lat, lng, at, stale), or None while the recipient may not see the driver.
     ``history`` holds (status, label, at) in order. ``version`` (milliseconds of
     ``generated_at``) lets the page ignore a snapshot older than one it already has.
+    ``proof`` is a ``proof`` payload while the page shows one, so a reconnect shows it too.
     """
     expected, earliest, latest = eta_window
     return {
@@ -92,4 +127,5 @@ def snapshot(
         "driver_hidden_until_stops": driver_hidden_until_stops,
         "history": [{"status": s, "label": lb, "at": at.isoformat()} for s, lb, at in history],
         "finished": finished,
+        "proof": proof,
     }

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..domain import live_payloads as payloads
-from ..domain.events import DeliveryStatusChanged, EtaChanged, Event, SmsQueued
+from ..domain.events import DeliveryStatusChanged, EtaChanged, Event, ProofRecorded, SmsQueued
 from ..domain.status import LABELS, DeliveryStatus
+from . import proof_view
 from .notifications import OUTBOX_JOB
 
 if TYPE_CHECKING:
@@ -38,6 +39,11 @@ def dispatch(services: Services, events: list[Event]) -> None:
                     plan_version=event.plan_version,
                 ),
             )
+        elif isinstance(event, ProofRecorded) and event.delivery_id is not None:
+            # Built from what was committed, with links signed now: the same as a snapshot.
+            proof = proof_view.live_proof(services, event.delivery_id)
+            if proof is not None:
+                services.publisher.publish(f"delivery:{event.delivery_id}", "proof", proof)
     if wake_outbox:
         # Coalesced: a burst of texts (a whole route dispatched) costs one sender run.
         services.jobs.enqueue(OUTBOX_JOB, key=OUTBOX_JOB)

@@ -16,7 +16,7 @@ from ..domain.eta import ETA_CONFIDENCE
 from ..domain.geo import haversine_m
 from ..domain.routing import Point
 from ..domain.status import EN_ROUTE, LABELS, DeliveryStatus
-from . import Services, instructions, rescheduling
+from . import Services, instructions, proof_view, rescheduling
 from .lockers import LockerPickup, pickup_view
 from .unit_of_work import UnitOfWork
 
@@ -84,6 +84,8 @@ class TrackingView:
     eta_confidence: float = ETA_CONFIDENCE
     # issue 12: the parcel in a locker: its pickup code (this page only), collected, returned
     pickup: LockerPickup | None = None
+    # issue 12: the driver's photos of the hand-over (or of a failed attempt), signed links
+    proof: proof_view.ProofView | None = None
 
 
 def is_well_formed_token(token: str) -> bool:
@@ -153,11 +155,12 @@ def _view(
             stale=now - at > STALE_AFTER,
             distance_m=haversine_m(here, dest),
         )
+    timeline = uow.repo.timeline(d.id)  # type: ignore[arg-type]
     history = tuple(
         HistoryItem(
             status=e.data["new"], label=LABELS[DeliveryStatus(e.data["new"])], at=e.occurred_at
         )
-        for e in uow.repo.timeline(d.id)  # type: ignore[arg-type]
+        for e in timeline
         if e.kind == "DeliveryStatusChanged"
     )
     show_stop = stop is not None and d.status not in (
@@ -199,6 +202,7 @@ def _view(
         reschedule=rescheduling.summary(services, uow, d) if controls else None,
         handover=instructions.handover_view(services, uow, d) if controls else None,
         pickup=pickup_view(services, uow, d) if controls else None,
+        proof=proof_view.proof_for(services, uow, d, timeline),
     )
 
 
@@ -245,4 +249,5 @@ def snapshot_payload(view: TrackingView) -> dict[str, Any]:
         driver_hidden_until_stops=view.driver_hidden_until_stops,
         history=[(h.status, h.label, h.at) for h in view.history],
         finished=view.finished,
+        proof=proof_view.payload(view.proof) if view.proof else None,
     )

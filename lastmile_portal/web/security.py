@@ -103,7 +103,13 @@ def register(app: Flask) -> None:
             # Over plain http a browser ignores HSTS; ProxyFix makes is_secure follow
             # X-Forwarded-Proto only when TRUSTED_PROXIES says a proxy sets it.
             response.headers["Strict-Transport-Security"] = HSTS
-        if response.status_code >= 400 or request.path.startswith(PERSONAL_PREFIXES):
+        # A personal answer a view marked private with a lifetime keeps it (a proof photo,
+        # cached by this browser only until its signed link expires); any other: no-store.
+        own = response.cache_control
+        bounded = bool(own.private) and own.max_age is not None
+        if response.status_code >= 400 or (
+            request.path.startswith(PERSONAL_PREFIXES) and not bounded
+        ):
             response.headers["Cache-Control"] = "no-store"
         elif request.endpoint != "static" and "Cache-Control" not in response.headers:
             # Private by default: a view that may be cached says so itself.

@@ -48,4 +48,4 @@ def render_page(token: str, view: tracking_service.TrackingView, **extra: Any) -
 
 
 # The recipient's changes are views on this blueprint, one module per kind of change.
-from . import tracking_instructions, tracking_lockers, tracking_slots  # noqa: E402, F401
+from . import tracking_instructions, tracking_lockers, tracking_proof, tracking_slots  # noqa: E402, F401

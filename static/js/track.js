@@ -110,7 +110,8 @@
     hero.className = hero.className.replace(/status-\S+/, "status-" + status);
     document.title = "Parcel " + $(".tn").textContent + " · " + label;
     if (status === "failed") {
-      removeDriver(); last = null;
+      // As the page says it on load: no ETA for an attempt that is over.
+      removeDriver(); last = null; $("#eta-block").hidden = true;
       var failedText = $("[data-testid=map-text]");
       if (failedText) {
         failedText.textContent = "We could not hand your parcel over this time. Pick a new day or a parcel locker below, and it comes again.";
@@ -119,6 +120,11 @@
     }
     if (finished) {
       $("#eta-block").hidden = true; $("#window-block").hidden = true; removeDriver(); last = null;
+      // The line about the driver, as the page says it once delivered (track.html).
+      var who = $("[data-testid=driver]");
+      if (who) who.childNodes.forEach(function (n) {
+        if (n.nodeType === 3 && n.textContent.indexOf("Your driver is") >= 0) n.textContent = n.textContent.replace("Your driver is", "Delivered by");
+      });
       var text = $("[data-testid=map-text]");
       if (text) {
         text.textContent = data.destinationLabel === "the locker" ? "Your parcel is in the locker." : "Your parcel has arrived.";
@@ -144,6 +150,33 @@
     });
   }
 
+  // ---- proof of delivery: the sentence and the driver's photos, behind short-lived signed links
+  function renderProof(p) {
+    var section = $("#proof");
+    if (!section) return;
+    if (!p || !p.photos || !p.photos.length) { section.hidden = true; return; }
+    $("#proof-heading").textContent = p.heading;
+    $("[data-testid=proof-summary]").textContent = p.summary + ".";
+    var list = $("#proof-photos");
+    list.innerHTML = "";
+    p.photos.forEach(function (photo, i) {
+      var li = document.createElement("li");
+      var a = document.createElement("a");
+      a.href = photo.full; a.target = "_blank"; a.rel = "noopener";
+      a.setAttribute("data-testid", "proof-link");
+      var img = document.createElement("img");
+      // The full size's proportions reserve the thumbnail's place before it loads.
+      var scale = Math.min(1, 320 / Math.max(photo.width, photo.height, 1));
+      img.width = Math.max(1, Math.round(photo.width * scale));
+      img.height = Math.max(1, Math.round(photo.height * scale));
+      img.alt = p.heading + (p.photos.length > 1 ? " (" + (i + 1) + " of " + p.photos.length + ")" : "");
+      img.src = photo.thumb;
+      img.setAttribute("data-testid", "proof-photo");
+      a.appendChild(img); li.appendChild(a); list.appendChild(li);
+    });
+    section.hidden = false;
+  }
+
   if (last) placeDriver(last.lat, last.lng, false);
   renderMapText();
   setInterval(renderMapText, 10000);
@@ -156,10 +189,24 @@
   socket.on("connect", function () { $("#conn").hidden = true; });
   socket.on("disconnect", function () { $("#conn").hidden = false; });
   socket.on("connect_error", function () { $("#conn").hidden = false; });
+  // The photo links expire (PHOTO_URL_TTL_S): a minute before, ask for a snapshot with fresh
+  // ones. Timed from the server's own ttl, so a phone whose clock is off still gets them.
+  var proofRefresh = null;
+  function showProof(p) {
+    renderProof(p);
+    if (proofRefresh) clearTimeout(proofRefresh);
+    proofRefresh = null;
+    if (p && p.ttl_s) {
+      proofRefresh = setTimeout(function () {
+        if (socket.connected) socket.emit("resync");
+      }, Math.max(30, p.ttl_s - 60) * 1000);
+    }
+  }
   socket.on("snapshot", function (s) {
     if (s.version < version) return;
     version = s.version;
     renderStatus(s.status, s.label, s.finished);
+    showProof(s.proof);
     renderEta(s.eta, s.stops_before);
     hiddenUntil = s.driver_hidden_until_stops;
     if (s.position) { last = s.position; placeDriver(last.lat, last.lng, true); }
@@ -175,6 +222,7 @@
     placeDriver(p.lat, p.lng, true);
     renderMapText();
   });
+  socket.on("proof", function (p) { showProof(p); });
   socket.on("eta", function (e) {
     renderEta(e, e.stops_before);
   });

@@ -94,6 +94,7 @@ def test_a_snapshot_carries_every_part_in_the_same_shapes_as_the_live_events() -
             }
         ],
         "finished": False,
+        "proof": None,  # a proof payload once the driver's photos show (tests/web/test_proof_page)
     }
 
 
