@@ -85,6 +85,7 @@ def create_app(config: Mapping[str, Any] | None = None, **overrides: Any) -> Fla
         driver_page,
         errors,
         filters,
+        locker_api,
         security,
         system,
         tracking,
@@ -95,6 +96,7 @@ def create_app(config: Mapping[str, Any] | None = None, **overrides: Any) -> Fla
     app.register_blueprint(system.bp)
     app.register_blueprint(driver_api.bp)
     app.register_blueprint(driver_page.bp)
+    app.register_blueprint(locker_api.bp)
     app.register_blueprint(api_spec.bp)
     app.register_blueprint(webhooks.bp)
     socketio.on_namespace(LiveNamespace("/live"))

@@ -177,6 +177,26 @@ def _add_commands(app: Flask) -> None:
         click.echo(issued.token)
         click.echo(f"Driver page sign-in link: {base}/driver/sign-in#token={issued.token}")
 
+    @app.cli.command("locker-key")
+    @click.argument("locker_code")
+    def locker_key_command(locker_code: str) -> None:
+        """Issue locker LOCKER_CODE a new API key; the old one stops working now."""
+        from .services import lockers
+
+        key = lockers.issue_locker_key(_services(), locker_code)
+        click.echo(f"New API key for locker {locker_code.strip()}, shown only once:")
+        click.echo(key)
+
+    @app.cli.command("return-uncollected")
+    def return_uncollected_command() -> None:
+        """Send back parcels left in lockers past LOCKER_HOLD_DAYS (hourly by cron with RQ)."""
+        from .services import lockers
+
+        run = lockers.return_uncollected(_services())
+        click.echo(
+            f"Returned {run.returned} of {run.checked} parcels checked; {run.failed} failed."
+        )
+
     @app.cli.command("demo-seed")
     def demo_seed_command() -> None:
         """Create today's demo city (migrating first); a demo from an earlier day is replaced."""

@@ -149,8 +149,8 @@ def _next_n() -> int:
     return _counter[0]
 
 
-def make_locker(world: World) -> int:
-    """Create a parcel locker of the world's depot; return its id."""
+def make_locker(world: World, sizes: str = "") -> int:
+    """Create a parcel locker of the world's depot, one compartment per letter of ``sizes``."""
     with world.services.uow() as uow:
         locker = m.Locker(
             code="LK-T",
@@ -162,6 +162,10 @@ def make_locker(world: World) -> int:
             lng=13.405,
             depot_id=world.depot_id,
         )
+        for i, size in enumerate(sizes):
+            locker.compartments.append(
+                m.LockerCompartment(locker_id=None, label=f"C{i}", size=m.ParcelSize(size))  # type: ignore[arg-type]
+            )
         uow.repo.add(locker)
         uow.commit()
         return locker.id  # type: ignore[return-value]

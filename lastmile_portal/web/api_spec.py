@@ -196,6 +196,67 @@ def _stop_action(summary: str, body: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _locker_collected() -> dict[str, Any]:
+    """Describe the locker operator's report of a collection (issue 12)."""
+
+    def error(description: str) -> dict[str, Any]:
+        return {"description": description, "content": {"application/json": {"schema": ERROR}}}
+
+    return {
+        "post": {
+            "summary": "The recipient took the parcel out of the locker: it is collected",
+            "description": (
+                "Name the parcel by tracking number or by the pickup code the recipient "
+                "typed. Its compartment is freed and the recipient asked for a rating. A "
+                "repeated report answers the same."
+            ),
+            "security": [{"lockerKey": []}],
+            "parameters": [
+                {"name": "code", "in": "path", "required": True, "schema": {"type": "string"}}
+            ],
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "description": "exactly one of the two",
+                            "properties": {
+                                "tracking_number": {"type": "string", "maxLength": 32},
+                                "pickup_code": {"type": "string", "pattern": "^[0-9]{6}$"},
+                            },
+                        }
+                    }
+                },
+            },
+            "responses": {
+                "200": {
+                    "description": "Collected (now or by an earlier report)",
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["tracking_number", "status"],
+                                "properties": {
+                                    "tracking_number": {"type": "string"},
+                                    "status": {"type": "string", "enum": ["collected"]},
+                                    "compartment": {"type": "string", "nullable": True},
+                                    "collected_at": {**_WHEN},
+                                },
+                            }
+                        }
+                    },
+                },
+                "401": error("Missing or wrong locker API key"),
+                "403": error("The key is another locker's"),
+                "404": error("No parcel with that tracking number or pickup code was put in"),
+                "409": error("The parcel went back to the sender (not collected in time)"),
+                **_errors(413, 422, 429, 503),
+            },
+        }
+    }
+
+
 _NUMBER = {"type": "number", "nullable": True}
 _WHEN = {"type": "string", "format": "date-time", "nullable": True}
 
@@ -205,6 +266,7 @@ SPEC: dict[str, Any] = {
     "components": {
         "securitySchemes": {
             "driverToken": {"type": "http", "scheme": "bearer"},
+            "lockerKey": {"type": "http", "scheme": "bearer"},
             "twilioSignature": {"type": "apiKey", "in": "header", "name": "X-Twilio-Signature"},
         },
         "schemas": {
@@ -450,6 +512,7 @@ SPEC: dict[str, Any] = {
                 },
             },
         ),
+        "/api/v1/lockers/{code}/collected": _locker_collected(),
         "/webhooks/twilio/sms": {
             "post": {
                 "summary": "A recipient's text, from Twilio (answered in TwiML)",

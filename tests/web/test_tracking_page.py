@@ -171,7 +171,10 @@ def test_a_parcel_in_the_locker_says_where_it_waits_not_when_it_comes(
     from lastmile_portal.services import proof_of_delivery
 
     d = make_delivery(
-        world, option=m.DeliveryOption.LOCKER, locker_id=make_locker(world), window_hours=(1, 3)
+        world,
+        option=m.DeliveryOption.LOCKER,
+        locker_id=make_locker(world, sizes="M"),
+        window_hours=(1, 3),
     )
     make_route(world, [d])
     with services.uow() as uow:
