@@ -25,11 +25,13 @@ from flask import (
     url_for,
 )
 from flask.typing import ResponseReturnValue
+from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import RequestEntityTooLarge, TooManyRequests
 
 from ..domain.attempts import FAILURE_REASONS, failure_text
 from ..domain.errors import DomainError, Forbidden, InvalidInput, NotFound, Unauthorized
 from ..domain.proof import PhotoUpload, photo_position
+from ..extensions import csrf
 from ..services import drivers, proof_of_delivery
 from ..services.proof_photos import MAX_PHOTOS
 from . import limits as rate_limits
@@ -67,21 +69,41 @@ def signed_in(view: F) -> F:
     return wrapped  # type: ignore[return-value]
 
 
+# Checked in check_post below instead: Flask-WTF's own check reads the form before this
+# blueprint could raise the body limit for the delivered form's photos.
+csrf.exempt(bp)
+
+
 @bp.before_request
-def limit_body() -> None:
-    """Let the delivered form carry up to MAX_PHOTOS full-size photos, and no more."""
+def check_post() -> None:
+    """Set the body limit for this request, then check a form's CSRF token (400 if wrong)."""
     if request.endpoint == "driver_page.delivered":
-        request.max_content_length = (
-            services().settings.photo_max_bytes * MAX_PHOTOS + FORM_SLACK_BYTES
-        )
+        # Up to MAX_PHOTOS full-size photos, plus room for the form's few small fields.
+        photo_max = services().settings.photo_max_bytes
+        request.max_content_length = photo_max * MAX_PHOTOS + FORM_SLACK_BYTES
+    if request.method == "POST":
+        csrf.protect()
 
 
 @bp.errorhandler(RequestEntityTooLarge)
 def too_large(_error: RequestEntityTooLarge) -> ResponseReturnValue:
     """Say how much the photos may weigh together, back on the list (nothing was stored)."""
-    total_mb = services().settings.photo_max_bytes * MAX_PHOTOS // (1024 * 1024)
-    flash(f"Not sent: those photos are too large together (at most {total_mb} MB).", BAD)
+    total = services().settings.photo_max_bytes * MAX_PHOTOS
+    size = f"{total / 2**20:.0f} MB" if total >= 2**20 else f"{total // 1024} KB"
+    flash(f"Not sent: those photos are too large together (at most {size}).", BAD)
     return redirect(url_for("driver_page.stops"), code=303)
+
+
+@bp.errorhandler(CSRFError)
+def stale_form(_error: CSRFError) -> ResponseReturnValue:
+    """Refuse a form without this session's CSRF token: nothing done, and say to try again."""
+    flash("Nothing was sent: this page was out of date (or cookies are off). Try again.", BAD)
+    back = (
+        "driver_page.sign_in_page"
+        if request.endpoint == "driver_page.sign_in"
+        else "driver_page.stops"
+    )
+    return redirect(url_for(back), code=303)
 
 
 # ---------------------------------------------------------------- signing in and out

@@ -139,10 +139,12 @@ def test_wrong_tokens_are_rate_limited_like_the_api(strict_app) -> None:  # type
 
 
 def test_sign_in_without_the_csrf_token_is_refused(client, stop) -> None:  # type: ignore[no-untyped-def]
+    client.get(SIGN_IN)  # the session has a CSRF token; a cross-site form cannot know it
+
     refused = client.post(SIGN_IN, data={"token": DRIVER_TOKEN})
 
-    assert refused.status_code == 400
-    assert client.get("/driver").status_code == 303
+    assert "Nothing was sent" in follow(client, refused)
+    assert client.get("/driver").status_code == 303  # not signed in
 
 
 def test_the_stop_list_needs_a_sign_in(client, stop) -> None:  # type: ignore[no-untyped-def]
@@ -249,14 +251,43 @@ def test_another_drivers_stop_is_refused(client, services, world) -> None:  # ty
     assert proof_photos(services) == []
 
 
-def test_an_action_without_the_csrf_token_changes_nothing(client, services, stop) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("action", ["arrived", "delivered", "failed"])
+def test_an_action_without_the_csrf_token_changes_nothing(client, services, stop, action) -> None:  # type: ignore[no-untyped-def]
     stop_id, delivery_id = stop
     sign_in(client)
+    form: dict[str, Any] = {"reason": "not_home", "photo": (io.BytesIO(jpeg()), "a.jpg")}
 
-    refused = client.post(f"/driver/stops/{stop_id}/failed", data={"reason": "not_home"})
+    refused = client.post(
+        f"/driver/stops/{stop_id}/{action}", data=form, content_type="multipart/form-data"
+    )
 
-    assert refused.status_code == 400
+    assert "Nothing was sent: this page was out of date" in follow(client, refused)
     assert load(services, m.Delivery, delivery_id).status is DeliveryStatus.OUT_FOR_DELIVERY
+    assert proof_photos(services) == []
+
+
+@pytest.fixture
+def small_photos_app(config, clock, publisher):  # type: ignore[no-untyped-def]
+    from lastmile_portal import create_app
+
+    return create_app({**config, "PHOTO_MAX_BYTES": "200000"}, clock=clock, publisher=publisher)
+
+
+def test_photos_too_large_together_are_refused_with_the_limit(small_photos_app) -> None:  # type: ignore[no-untyped-def]
+    services = small_photos_app.extensions["lastmile"]
+    world = make_world(services)
+    delivery = make_delivery(world)
+    make_route(world, [delivery], driver_index=0)
+    stop_id = load_stop_id(services, delivery)
+    client = small_photos_app.test_client()
+    sign_in(client)
+
+    # Five photos at the limit may go in one form (976 KB here); these two are more.
+    html = follow(client, deliver(client, stop_id, [b"\xff" * 600_000] * 2))
+
+    assert "Not sent: those photos are too large together (at most 976 KB)." in html
+    assert load(services, m.Delivery, delivery.id).status is DeliveryStatus.OUT_FOR_DELIVERY
+    assert proof_photos(services) == []
 
 
 # ---------------------------------------------------------------- rotating the token
