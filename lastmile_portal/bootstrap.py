@@ -27,6 +27,7 @@ from .domain.policy import ChangePolicy
 from .domain.ports import Clock, JobQueue, Publisher, SmsGateway
 from .jobs import run as run_job
 from .services import Services, ServiceSettings, handlers
+from .services.lockers import RETURN_JOB
 from .services.notifications import OUTBOX_JOB
 from .services.retention import PURGE_JOB
 
@@ -110,10 +111,18 @@ def build_services(
             lambda: services.jobs.enqueue(PURGE_JOB, key=PURGE_JOB),
             "lastmile-purge-positions",
         ).start()
+        # ... and sends back parcels nobody collected from a locker in time (with RQ, cron
+        # runs `flask --app app return-uncollected`).
+        Every(
+            RETURN_EVERY_S,
+            lambda: services.jobs.enqueue(RETURN_JOB, key=RETURN_JOB),
+            "lastmile-locker-returns",
+        ).start()
     return services
 
 
 PURGE_EVERY_S = 3600.0
+RETURN_EVERY_S = 3600.0  # a parcel goes back within the hour after its last day
 
 
 def start_outbox_sweep(services: Services, seconds: float) -> Every:

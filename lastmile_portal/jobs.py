@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from .adapters.job_queue import claim
-from .services import Services, notifications, retention, routing
+from .services import Services, lockers, notifications, retention, routing
 
 log = logging.getLogger("lastmile.jobs")
 
@@ -45,11 +46,19 @@ def purge_positions(services: Services) -> None:
         log.info("deleted %d stored driver answers from before %s", answers.deleted, answers.cutoff)
 
 
-JOBS = {
+def return_uncollected(services: Services) -> None:
+    """Send back parcels left in a locker past their last day (LOCKER_HOLD_DAYS)."""
+    run = lockers.return_uncollected(services)
+    if run.returned or run.failed:
+        log.info("returned %d uncollected locker parcels, %d failed", run.returned, run.failed)
+
+
+JOBS: dict[str, Callable[..., None]] = {
     "reoptimize_route": reoptimize_route,
     "reoptimize_depot": reoptimize_depot,
     notifications.OUTBOX_JOB: send_outbox,
     retention.PURGE_JOB: purge_positions,
+    lockers.RETURN_JOB: return_uncollected,
 }
 
 

@@ -350,3 +350,14 @@ def test_locker_hold_days_is_validated() -> None:
     for bad in ("0", "61", "-1"):
         with pytest.raises(ConfigError, match="LOCKER_HOLD_DAYS"):
             load_settings({"TESTING": "true", "LOCKER_HOLD_DAYS": bad})
+
+
+def test_the_return_job_runs_from_the_job_queue(services, world, clock) -> None:  # type: ignore[no-untyped-def]
+    locker = add_locker(world)
+    d = locker_parcel(world, locker)
+    deposit(services, d.id)
+    clock.advance(days=8)
+
+    services.jobs.enqueue(lockers.RETURN_JOB, key=lockers.RETURN_JOB)  # inline in tests
+
+    assert state(services, d.id)[0] is DeliveryStatus.RETURNED
