@@ -742,6 +742,8 @@ def return_uncollected(services: Services) -> ReturnRun:
             checked += 1
             try:
                 returned += _return_one(services, delivery_id, put_in, now)
+            except ConcurrentUpdate:
+                continue  # collected (or changed) meanwhile: the next run looks again
             except Exception:  # one bad row must not keep the others in their lockers
                 failed += 1
                 log.exception("could not return parcel %s from its locker", delivery_id)
