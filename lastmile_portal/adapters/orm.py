@@ -9,6 +9,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import registry, relationship
 
 from ..domain import model as m
+from ..domain import webhooks as wh
 from ..domain.events import TimelineEntry
 from ..domain.status import DeliveryStatus
 from .crypto import FieldCipher
@@ -422,6 +423,54 @@ staff_users = sa.Table(
     sa.Column("active", sa.Boolean, nullable=False),
 )
 
+# ---- issue 13: outbound webhooks (migration 0008)
+
+webhook_subscriptions = sa.Table(
+    "webhook_subscriptions",
+    metadata,
+    _id(),
+    sa.Column("url", sa.String(2000), nullable=False),
+    sa.Column("events", sa.String(500), nullable=False),
+    sa.Column("secret", EncryptedString(), nullable=False),
+    sa.Column("active", sa.Boolean, nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+)
+
+webhook_messages = sa.Table(
+    "webhook_messages",
+    metadata,
+    _id(),
+    sa.Column("event_id", sa.String(40), nullable=False),
+    _fk("subscription_id", "webhook_subscriptions.id", ondelete="CASCADE"),
+    _fk("delivery_id", "deliveries.id", ondelete="CASCADE"),
+    sa.Column("event_type", sa.String(40), nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("status", _enum(wh.WebhookStatus), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("next_attempt_at", UTCDateTime()),
+    sa.Column("last_status_code", sa.Integer),
+    sa.Column("error", sa.Text),
+    sa.Column("sent_at", UTCDateTime()),
+    sa.UniqueConstraint("subscription_id", "event_id", name="uq_webhook_messages_event"),
+    # The sender's claim: due rows by status and time, then the earlier rows of the same
+    # subscriber and delivery (which hold later ones back).
+    sa.Index("ix_webhook_messages_due", "status", "next_attempt_at"),
+    sa.Index("ix_webhook_messages_order", "subscription_id", "delivery_id", "id"),
+)
+
+webhook_attempts = sa.Table(
+    "webhook_attempts",
+    metadata,
+    _id(),
+    _fk("message_id", "webhook_messages.id", ondelete="CASCADE"),
+    _fk("subscription_id", "webhook_subscriptions.id", ondelete="CASCADE"),
+    sa.Column("attempt", sa.Integer, nullable=False),
+    sa.Column("attempted_at", UTCDateTime(), nullable=False),
+    sa.Column("status_code", sa.Integer),
+    sa.Column("error", sa.Text),
+)
+
 _mapped = False
 
 
@@ -467,6 +516,9 @@ def start_mappers() -> None:
     reg.map_imperatively(m.Rating, ratings)
     reg.map_imperatively(m.StaffUser, staff_users)
     reg.map_imperatively(m.IdempotentAnswer, idempotency_keys)
+    reg.map_imperatively(wh.WebhookSubscription, webhook_subscriptions)  # issue 13: webhooks
+    reg.map_imperatively(wh.WebhookMessage, webhook_messages)
+    reg.map_imperatively(wh.WebhookAttempt, webhook_attempts)
     # Loaded deliveries skip __init__, so give them their list of unrecorded events here.
     event.listen(m.Delivery, "load", lambda obj, _ctx: obj.init_events())
     _mapped = True
