@@ -190,7 +190,7 @@ def test_no_proof_no_section_and_no_links(client, parcel) -> None:  # type: igno
     assert proof.images == [] and proof.summary == ""
 
 
-def test_the_photo_of_a_failed_attempt_is_shown_as_the_attempt(client, parcel) -> None:  # type: ignore[no-untyped-def]
+def test_the_photo_of_a_failed_attempt_is_shown_as_the_attempt(client, publisher, parcel) -> None:  # type: ignore[no-untyped-def]
     stop_id, delivery = parcel
     response = client.post(
         f"/api/v1/driver/stops/{stop_id}/failed",
@@ -211,6 +211,10 @@ def test_the_photo_of_a_failed_attempt_is_shown_as_the_attempt(client, parcel) -
     assert "The driver&#39;s photo of the attempt" in html
     assert proof.summary == "Taken 40 m from your door at 10:00."
     assert client.get(proof.images[0]["src"]).mimetype == "image/jpeg"
+    # The open page heard it too, in the same words.
+    [live] = [p for _, e, p in publisher.published if e == "proof"]
+    assert live["kind"] == "attempt" and live["summary"] + "." == proof.summary
+    assert (f"delivery:{delivery.id}", "proof", live) in publisher.published
 
 
 # ---------------------------------------------------------------- who may open a photo
