@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 from flask import (
     Blueprint,
+    current_app,
     flash,
     g,
     get_flashed_messages,
@@ -25,8 +26,9 @@ from flask import (
     url_for,
 )
 from flask.typing import ResponseReturnValue
-from flask_wtf.csrf import CSRFError
+from flask_wtf.csrf import CSRFError, validate_csrf
 from werkzeug.exceptions import RequestEntityTooLarge, TooManyRequests
+from wtforms.validators import ValidationError
 
 from ..domain.attempts import FAILURE_REASONS, failure_text
 from ..domain.errors import DomainError, Forbidden, InvalidInput, NotFound, Unauthorized
@@ -72,17 +74,25 @@ def signed_in(view: F) -> F:
 # Checked in check_post below instead: Flask-WTF's own check reads the form before this
 # blueprint could raise the body limit for the delivered form's photos.
 csrf.exempt(bp)
+# A driver keeps the page open all day: its forms stay good for a working day (Flask-WTF's
+# default is an hour), bound to the session as ever.
+FORM_TTL_S = 16 * 3600
 
 
 @bp.before_request
 def check_post() -> None:
-    """Set the body limit for this request, then check a form's CSRF token (400 if wrong)."""
+    """Set the body limit for this request, then refuse a form without its CSRF token."""
     if request.endpoint == "driver_page.delivered":
         # Up to MAX_PHOTOS full-size photos, plus room for the form's few small fields.
         photo_max = services().settings.photo_max_bytes
         request.max_content_length = photo_max * MAX_PHOTOS + FORM_SLACK_BYTES
-    if request.method == "POST":
-        csrf.protect()
+    if request.method == "POST" and current_app.config.get("WTF_CSRF_ENABLED", True):
+        # Not csrf.protect(): over HTTPS it also demands a Referer, which these pages never
+        # send (Referrer-Policy: no-referrer). The session-bound token is the check.
+        try:
+            validate_csrf(request.form.get("csrf_token"), time_limit=FORM_TTL_S)
+        except ValidationError as error:
+            raise CSRFError(error.args[0]) from None
 
 
 @bp.errorhandler(RequestEntityTooLarge)
