@@ -22,7 +22,14 @@ from lastmile_portal.config import ConfigError
 from lastmile_portal.domain import model as m
 from lastmile_portal.services import tracking
 from lastmile_portal.services.proof_view import describe, distance_words
-from tests.builders import DRIVER_TOKEN, load_stop_id, make_delivery, make_route, make_world
+from tests.builders import (
+    DRIVER_TOKEN,
+    load_stop_id,
+    make_delivery,
+    make_locker,
+    make_route,
+    make_world,
+)
 from tests.conftest import base_config
 from tests.servers import LiveServer
 
@@ -178,6 +185,25 @@ def test_a_hand_over_at_the_door_says_so_and_one_without_a_position_claims_no_di
 
     assert near.summary == "Delivered at your door at 10:00."
     assert blind.summary == "Delivered at 10:00."
+
+
+def test_a_locker_parcel_says_it_was_put_in_the_locker(client, world) -> None:  # type: ignore[no-untyped-def]
+    locker = make_locker(world, sizes="M")
+    parcel = make_delivery(
+        world,
+        lat=DOOR[0],
+        lng=DOOR[1],
+        option=m.DeliveryOption.LOCKER,
+        locker_id=locker,
+        parcel_size=m.ParcelSize.M,
+    )
+    make_route(world, [parcel])
+    deliver(client, load_stop_id(world.services, parcel), [jpeg()], DOOR)
+
+    proof = proof_of(client.get(f"/t/{parcel.tracking_token}").get_data(as_text=True))
+
+    assert proof.summary == "Put in the locker at 10:00."
+    assert client.get(proof.images[0]["src"]).status_code == 200
 
 
 def test_no_proof_no_section_and_no_links(client, parcel) -> None:  # type: ignore[no-untyped-def]
