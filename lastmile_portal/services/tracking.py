@@ -22,7 +22,13 @@ from .unit_of_work import UnitOfWork
 
 TOKEN_ALPHABET = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
 STALE_AFTER = timedelta(minutes=2)
-FINISHED = (DeliveryStatus.DELIVERED, DeliveryStatus.AT_LOCKER, DeliveryStatus.COLLECTED)
+# The driver's part is over: no window, no ETA, no position (a returned parcel went back).
+FINISHED = (
+    DeliveryStatus.DELIVERED,
+    DeliveryStatus.AT_LOCKER,
+    DeliveryStatus.COLLECTED,
+    DeliveryStatus.RETURNED,
+)
 
 
 @dataclass(frozen=True)
@@ -164,8 +170,9 @@ def _view(
         if e.kind == "DeliveryStatusChanged"
     )
     show_stop = stop is not None and d.status not in (
-        DeliveryStatus.DELIVERED,
+        *FINISHED,
         DeliveryStatus.FAILED,
+        DeliveryStatus.CANCELLED,
     )
     return TrackingView(
         delivery_id=d.id,  # type: ignore[arg-type]
@@ -187,7 +194,10 @@ def _view(
         eta_earliest=stop.eta_earliest if show_stop and stop else None,
         eta_latest=stop.eta_latest if show_stop and stop else None,
         stops_before=stops_before,
-        driver_first_name=driver.first_name if driver else None,
+        # "Delivered by" would be wrong under "returned to sender".
+        driver_first_name=driver.first_name
+        if driver and d.status is not DeliveryStatus.RETURNED
+        else None,
         vehicle_kind=str(vtype.kind) if vtype else None,
         vehicle_label=m.VEHICLE_LABELS[vtype.kind] if vtype else None,
         driver_position=position,

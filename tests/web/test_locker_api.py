@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import re
+
 import pytest
 
 from lastmile_portal.domain import model as m
 from lastmile_portal.domain.status import DeliveryStatus
-from lastmile_portal.services import lockers
+from lastmile_portal.services import lockers, tracking
 from tests.builders import DRIVER_TOKEN, load, load_stop_id, make_world
 from tests.services.test_locker_deposits import add_locker, compartments, deposit, locker_parcel
 
@@ -73,6 +76,8 @@ def test_the_operator_reports_a_collection_and_a_repeat_gets_the_same_answer(  #
 
     page = client.get(f"/t/{waiting.tracking_token}").get_data(as_text=True)
     assert 'data-testid="locker-collected"' in page and "424242" not in page
+    assert "You collected your parcel (Wed 25 Nov, 10:00)." in page
+    assert "Collected from <strong>Packstation LK1</strong>" in page
 
 
 def test_wrong_keys_are_401_another_lockers_key_403_and_unknown_parcels_404(  # type: ignore[no-untyped-def]
@@ -137,7 +142,12 @@ def test_a_parcel_returned_to_the_sender_is_409_for_the_operator(  # type: ignor
     assert "went back to the sender" in late.get_json()["error"]
     page = client.get(f"/t/{waiting.tracking_token}").get_data(as_text=True)
     assert 'data-testid="locker-returned"' in page
-    assert "went back to the sender" in page
+    assert "Your parcel went back to the sender (Thu 3 Dec, 10:00)." in page
+    assert "Was waiting at <strong>Packstation LK1</strong>" in page
+    # Nothing of the delivery is promised any more: no window, no ETA, no driver.
+    assert re.search(r'id="window-block"\s+hidden', page)
+    assert re.search(r'id="eta-block"\s+hidden', page)
+    assert 'data-testid="driver"' not in page
 
 
 def test_wrong_keys_are_rate_limited_per_address(app, client, waiting) -> None:  # type: ignore[no-untyped-def]
@@ -179,7 +189,7 @@ def test_the_endpoint_is_in_the_openapi_description(client) -> None:  # type: ig
 
 
 def test_only_the_recipient_sees_the_pickup_code_door_and_last_day(  # type: ignore[no-untyped-def]
-    client, world, locker, waiting
+    client, services, world, locker, waiting
 ) -> None:
     neighbour = locker_parcel(world, locker)  # addressed to the same locker, not put in yet
 
@@ -190,6 +200,10 @@ def test_only_the_recipient_sees_the_pickup_code_door_and_last_day(  # type: ign
     assert "424242" in mine and "A1" in mine and "Wed 2 Dec" in mine
     assert "Packstation LK1" in mine and "LK1weg 1, 10115" in mine
     assert "424242" not in theirs and 'data-testid="locker-pickup"' not in theirs
+    # The driver's part is over: the page's live snapshot brings no ETA (nor the code).
+    snapshot = tracking.live_snapshot(services, waiting.id)
+    assert snapshot["eta"] is None and snapshot["finished"] is True
+    assert "424242" not in json.dumps(snapshot, default=str)
 
 
 # ---------------------------------------------------------------- the driver's locker stop
