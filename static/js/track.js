@@ -127,7 +127,9 @@
       });
       var text = $("[data-testid=map-text]");
       if (text) {
-        text.textContent = data.destinationLabel === "the locker" ? "Your parcel is in the locker." : "Your parcel has arrived.";
+        text.textContent = status === "collected" ? "You collected your parcel."
+          : status === "returned" ? "Your parcel went back to the sender."
+          : data.destinationLabel === "the locker" ? "Your parcel is in the locker." : "Your parcel has arrived.";
         text.classList.remove("stale");
       }
     }
@@ -227,7 +229,7 @@
     renderEta(e, e.stops_before);
   });
   socket.on("status", function (s) {
-    var finished = s.status === "delivered" || s.status === "at_locker" || s.status === "collected";
+    var finished = s.status === "delivered" || s.status === "at_locker" || s.status === "collected" || s.status === "returned";
     renderStatus(s.status, s.label, finished);
     history.push({ status: s.status, label: s.label, at: s.at });
     renderHistory(history);
