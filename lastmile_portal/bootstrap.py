@@ -21,12 +21,13 @@ from .adapters.sms_templates import JinjaSmsTemplates
 from .adapters.socketio_publisher import RecordingPublisher, SocketIOPublisher
 from .adapters.travel_times import HaversineTravelTimes, OsrmTravelTimes
 from .adapters.twilio_sms import TwilioSmsGateway
+from .adapters.webhook_http import HttpWebhookTransport
 from .config import PROJECT_ROOT, ConfigError, Settings
 from .domain import photo_links
 from .domain.policy import ChangePolicy
 from .domain.ports import Clock, JobQueue, Publisher, SmsGateway
 from .jobs import run as run_job
-from .services import Services, ServiceSettings, handlers
+from .services import Services, ServiceSettings, handlers, webhooks
 from .services.lockers import RETURN_JOB
 from .services.notifications import OUTBOX_JOB
 from .services.retention import PURGE_JOB
@@ -59,7 +60,10 @@ def build_services(
 
     def uow() -> SqlAlchemyUnitOfWork:
         return SqlAlchemyUnitOfWork(
-            session_factory, on_commit=lambda events: handlers.dispatch(services, events)
+            session_factory,
+            on_commit=lambda events: handlers.dispatch(services, events),
+            # The webhook outbox is written in the transaction that records the events.
+            before_commit=lambda repo, events: webhooks.write_outbox(services, repo, events),
         )
 
     services = Services(
@@ -74,6 +78,7 @@ def build_services(
         photo_processor=PillowPhotoProcessor(max_bytes=settings.photo_max_bytes),
         phones=phones,
         sms_templates=JinjaSmsTemplates(PROJECT_ROOT / "templates" / "sms"),
+        webhook_transport=HttpWebhookTransport(),
         settings=ServiceSettings(
             public_base_url=settings.public_base_url,
             timezone=settings.timezone,
@@ -97,12 +102,23 @@ def build_services(
             photo_url_ttl_s=settings.photo_url_ttl_s,
             proof_photo_required=settings.proof_photo_required,
             manifest_code_stops=settings.manifest_code_stops,
+            webhook_eta_minutes=settings.webhook_eta_minutes,
+            webhook_max_attempts=settings.webhook_max_attempts,
+            webhook_retry_s=settings.webhook_retry_seconds,
+            webhook_retry_max_s=settings.webhook_retry_max_seconds,
+            webhook_timeout_s=settings.webhook_timeout,
+            # Longer than any one POST can take (connect, then read, each up to the timeout).
+            webhook_claim_s=3 * settings.webhook_timeout + 5,
         ),
         health_checks=_health_checks(settings, engine),
     )
     if isinstance(services.jobs, ThreadJobQueue) and settings.sms_sweep_seconds > 0:
         # One machine: this process also retries texts whose backoff or quiet hours ended.
         start_outbox_sweep(services, settings.sms_sweep_seconds)
+    if isinstance(services.jobs, ThreadJobQueue) and settings.webhook_sweep_seconds > 0:
+        # One machine: this process also sends webhooks whose backoff ended (with RQ, cron
+        # runs `flask --app app webhook send`).
+        start_webhook_sweep(services, settings.webhook_sweep_seconds)
     if isinstance(services.jobs, ThreadJobQueue):
         # One machine: this process also forgets old GPS history (hourly; with RQ, cron
         # runs `flask --app app purge-positions`).
@@ -129,6 +145,15 @@ def start_outbox_sweep(services: Services, seconds: float) -> Every:
     """Queue an outbox run every ``seconds`` (retries and deferred texts come due by time)."""
     return Every(
         seconds, lambda: services.jobs.enqueue(OUTBOX_JOB, key=OUTBOX_JOB), "lastmile-sms-sweep"
+    ).start()
+
+
+def start_webhook_sweep(services: Services, seconds: float) -> Every:
+    """Queue a webhook outbox run every ``seconds`` (retries come due by time)."""
+    return Every(
+        seconds,
+        lambda: services.jobs.enqueue(webhooks.WEBHOOK_JOB, key=webhooks.WEBHOOK_JOB),
+        "lastmile-webhook-sweep",
     ).start()
 
 

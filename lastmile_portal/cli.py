@@ -225,3 +225,72 @@ def _add_commands(app: Flask) -> None:
             return
         for d in payload["deliveries"]:  # type: ignore[attr-defined]
             click.echo(f"{d['tracking_number']} {d['url']}")
+
+    # ------------------------------------------------------------ webhooks (issue 13)
+
+    @app.cli.group("webhook")
+    def webhook_group() -> None:
+        """Manage the subscribers that receive signed delivery events (docs/webhooks.md)."""
+
+    @webhook_group.command("add")
+    @click.argument("url")
+    @click.option(
+        "--events",
+        required=True,
+        help="Comma-separated: delivery.status_changed, delivery.eta_changed, "
+        "delivery.proof_added, delivery.attempt_failed.",
+    )
+    @_clear_errors
+    def webhook_add_command(url: str, events: str) -> None:
+        """Subscribe URL to events; print its id and signing secret (shown only once)."""
+        from .services import webhooks
+
+        new = webhooks.add_subscription(_services(), url, events)
+        click.echo(f"id {new.id}")
+        click.echo(f"secret {new.secret}")
+        click.echo(f"{new.url} receives {', '.join(new.events)}; keep the secret.", err=True)
+
+    @webhook_group.command("list")
+    @_clear_errors
+    def webhook_list_command() -> None:
+        """List the subscribers (never their secrets)."""
+        from .services import webhooks
+
+        for s in webhooks.list_subscriptions(_services()):
+            state = "active" if s.active else "removed"
+            click.echo(f"{s.id}\t{state}\t{s.url}\t{','.join(s.events)}")
+
+    @webhook_group.command("remove")
+    @click.argument("subscription_id", type=int)
+    @_clear_errors
+    def webhook_remove_command(subscription_id: int) -> None:
+        """Stop sending to subscriber ID; what it has not received yet is cancelled."""
+        from .services import webhooks
+
+        cancelled = webhooks.remove_subscription(_services(), subscription_id)
+        click.echo(f"Subscription {subscription_id} removed; {cancelled} unsent events cancelled.")
+
+    @webhook_group.command("log")
+    @click.argument("subscription_id", type=int)
+    @click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 1000))
+    @_clear_errors
+    def webhook_log_command(subscription_id: int, limit: int) -> None:
+        """Print subscriber ID's latest tries, newest first, with the answers they got."""
+        from .services import webhooks
+
+        for line in webhooks.delivery_log(_services(), subscription_id, limit):
+            answer = str(line.status_code) if line.status_code is not None else "-"
+            error = f"\t{line.error}" if line.error and line.status_code is None else ""
+            click.echo(
+                f"{line.attempted_at:%Y-%m-%d %H:%M:%S}Z\t{line.event_type}\t{line.event_id}"
+                f"\ttry {line.attempt}\t{answer}\t{line.state}{error}"
+            )
+
+    @webhook_group.command("send")
+    @_clear_errors
+    def webhook_send_command() -> None:
+        """Send the webhooks that are due now (cron runs this when jobs run on RQ)."""
+        from .services import webhooks
+
+        outcomes = webhooks.send_due(_services())
+        click.echo(", ".join(f"{n} {o}" for o, n in sorted(outcomes.items())) or "nothing due")

@@ -95,6 +95,14 @@ class Settings:
     # The manifest shows a building's access code this many open stops ahead (and at the
     # stop once arrived); never after the stop closes.
     manifest_code_stops: int = 3
+    # Outbound webhooks (issue 13): an ETA move smaller than this is not announced; tries
+    # double from the retry delay up to its cap; after the last try a webhook is failed.
+    webhook_eta_minutes: float = 10.0
+    webhook_max_attempts: int = 12
+    webhook_retry_seconds: float = 30.0
+    webhook_retry_max_seconds: float = 3600.0
+    webhook_timeout: float = 5.0
+    webhook_sweep_seconds: float = 30.0
     log_level: str = "INFO"
     testing: bool = False
 
@@ -237,6 +245,7 @@ def _complete(s: Settings) -> Settings:
         )
     if s.sms_sweep_seconds < 0:
         raise ConfigError("SMS_SWEEP_SECONDS must be 0 (off) or a number of seconds.")
+    _check_webhooks(s)
     for name in (
         "tracking_rate_limit",
         "live_connect_rate_limit",
@@ -263,6 +272,24 @@ def _complete(s: Settings) -> Settings:
             "map_tile_url": "" if s.map_tile_url.lower() in {"none", "off"} else s.map_tile_url,
         }
     )
+
+
+def _check_webhooks(s: Settings) -> None:
+    """Refuse webhook settings that would spam, never retry, or never give up."""
+    if s.webhook_eta_minutes < 0:
+        raise ConfigError("WEBHOOK_ETA_MINUTES must be 0 (every move) or more minutes.")
+    if not 1 <= s.webhook_max_attempts <= 50:
+        raise ConfigError(
+            f"WEBHOOK_MAX_ATTEMPTS must be from 1 to 50, not {s.webhook_max_attempts}."
+        )
+    if s.webhook_retry_seconds <= 0:
+        raise ConfigError("WEBHOOK_RETRY_SECONDS must be a positive number of seconds.")
+    if s.webhook_retry_max_seconds < s.webhook_retry_seconds:
+        raise ConfigError("WEBHOOK_RETRY_MAX_SECONDS must be at least WEBHOOK_RETRY_SECONDS.")
+    if not 0 < s.webhook_timeout <= 60:
+        raise ConfigError("WEBHOOK_TIMEOUT must be more than 0 and at most 60 seconds.")
+    if s.webhook_sweep_seconds < 0:
+        raise ConfigError("WEBHOOK_SWEEP_SECONDS must be 0 (off) or a number of seconds.")
 
 
 def _check_rate_limit(key: str, value: str) -> None:

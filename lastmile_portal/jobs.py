@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .adapters.job_queue import claim
-from .services import Services, lockers, notifications, retention, routing
+from .services import Services, lockers, notifications, retention, routing, webhooks
 
 log = logging.getLogger("lastmile.jobs")
 
@@ -53,12 +53,18 @@ def return_uncollected(services: Services) -> None:
         log.info("returned %d uncollected locker parcels, %d failed", run.returned, run.failed)
 
 
+def send_webhooks(services: Services) -> None:
+    """Send every webhook in the outbox that is due (queued after commits, and by the sweep)."""
+    webhooks.send_due(services)
+
+
 JOBS: dict[str, Callable[..., None]] = {
     "reoptimize_route": reoptimize_route,
     "reoptimize_depot": reoptimize_depot,
     notifications.OUTBOX_JOB: send_outbox,
     retention.PURGE_JOB: purge_positions,
     lockers.RETURN_JOB: return_uncollected,
+    webhooks.WEBHOOK_JOB: send_webhooks,
 }
 
 

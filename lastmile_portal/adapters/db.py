@@ -88,9 +88,12 @@ class SqlAlchemyUnitOfWork:
         self,
         session_factory: sessionmaker[Session],
         on_commit: Callable[[list[Event]], None] | None = None,
+        before_commit: Callable[[SqlAlchemyRepository, list[Event]], None] | None = None,
     ) -> None:
         self._session_factory = session_factory
         self._on_commit = on_commit
+        # Writes what must be stored with the events in their transaction (webhook outbox).
+        self._before_commit = before_commit
 
     def __enter__(self) -> SqlAlchemyUnitOfWork:
         self.session = self._session_factory()
@@ -116,13 +119,15 @@ class SqlAlchemyUnitOfWork:
             raise ServiceUnavailable("database", describe_db_error(exc)) from exc
 
     def commit(self) -> None:
-        """Write the timeline for recorded events, commit, then hand the events to handlers."""
+        """Write the timeline (and outboxes) for recorded events, commit, then run handlers."""
         try:
             events = self._take_events()
             for event in events:
                 entry = to_timeline_entry(event)
                 if entry is not None:
                     self.session.add(entry)
+            if self._before_commit is not None and events:
+                self._before_commit(self.repo, events)
             self.session.commit()
         except StaleDataError as error:
             self.session.rollback()

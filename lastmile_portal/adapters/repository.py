@@ -10,6 +10,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from ..domain import model as m
+from ..domain import webhooks as wh
 from ..domain.events import TimelineEntry
 from ..domain.status import DeliveryStatus
 from . import orm
@@ -699,3 +700,99 @@ class SqlAlchemyRepository:
             sa.update(t).where(t.c.id == slot_id, t.c.booked > 0).values(booked=t.c.booked - 1)
         )
         self.session.get(m.DeliverySlot, slot_id, populate_existing=True)
+
+    # ------------------------------------------------------------ webhooks (issue 13)
+
+    def webhook_subscriptions(self, *, active_only: bool = True) -> list[wh.WebhookSubscription]:
+        """Return the webhook subscribers (only the active ones unless asked), oldest first."""
+        query = sa.select(wh.WebhookSubscription).order_by(orm.webhook_subscriptions.c.id)
+        if active_only:
+            query = query.filter_by(active=True)
+        return list(self.session.scalars(query))
+
+    def last_webhook_body(
+        self, subscription_id: int, delivery_id: int, event_type: str
+    ) -> str | None:
+        """Return the body of the newest event of a type told (or to be told) to a subscriber."""
+        t = orm.webhook_messages
+        return self.session.execute(
+            sa.select(t.c.body)
+            .where(
+                t.c.subscription_id == subscription_id,
+                t.c.delivery_id == delivery_id,
+                t.c.event_type == event_type,
+                t.c.status.notin_([wh.WebhookStatus.FAILED, wh.WebhookStatus.CANCELLED]),
+            )
+            .order_by(t.c.id.desc())
+            .limit(1)
+        ).scalar_one_or_none()
+
+    def claim_webhook_message(
+        self, now: datetime, lease_until: datetime
+    ) -> wh.WebhookMessage | None:
+        """Claim the oldest due webhook that nothing earlier holds back, until ``lease_until``.
+
+        Due: pending and its retry time has come, or sending and its sender's lease ran out
+        (the sender died; at least once means it is sent again). Held back: an earlier row
+        of the same subscriber and delivery is still pending or sending, so each subscriber
+        gets a delivery's events in order. One UPDATE of one row: two senders never hold
+        the same row; PostgreSQL skips rows another sender is claiming.
+        """
+        t = orm.webhook_messages
+        candidate, earlier = t.alias("candidate"), t.alias("earlier")
+        unfinished = [wh.WebhookStatus.PENDING, wh.WebhookStatus.SENDING]
+        held_back = (
+            sa.exists()
+            .where(earlier.c.subscription_id == candidate.c.subscription_id)
+            .where(earlier.c.delivery_id == candidate.c.delivery_id)
+            .where(earlier.c.id < candidate.c.id)
+            .where(earlier.c.status.in_(unfinished))
+        )
+        pick = (
+            sa.select(candidate.c.id)
+            .where(candidate.c.status.in_(unfinished), candidate.c.next_attempt_at <= now)
+            .where(~held_back)
+            .order_by(candidate.c.id)
+            .limit(1)
+        )
+        if self.session.get_bind().dialect.name == "postgresql":
+            pick = pick.with_for_update(skip_locked=True, of=candidate)
+        claimed = self.session.execute(
+            sa.update(t)
+            .where(t.c.id == pick.scalar_subquery())
+            .where(t.c.status.in_(unfinished), t.c.next_attempt_at <= now)
+            .values(
+                status=wh.WebhookStatus.SENDING,
+                next_attempt_at=lease_until,
+                attempts=t.c.attempts + 1,
+            )
+            .returning(t.c.id)
+        ).scalar_one_or_none()
+        if claimed is None:
+            return None
+        return self.session.get(wh.WebhookMessage, claimed, populate_existing=True)
+
+    def cancel_webhook_messages(self, subscription_id: int, reason: str) -> int:
+        """Cancel a subscriber's unsent webhooks; return how many."""
+        t = orm.webhook_messages
+        result = self.session.execute(
+            sa.update(t)
+            .where(t.c.subscription_id == subscription_id)
+            .where(t.c.status.in_([wh.WebhookStatus.PENDING, wh.WebhookStatus.SENDING]))
+            .values(status=wh.WebhookStatus.CANCELLED, next_attempt_at=None, error=reason)
+        )
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+    def webhook_log(
+        self, subscription_id: int, limit: int
+    ) -> list[tuple[wh.WebhookAttempt, wh.WebhookMessage]]:
+        """Return a subscriber's latest tries, newest first, each with its outbox row."""
+        a = orm.webhook_attempts
+        rows = self.session.execute(
+            sa.select(wh.WebhookAttempt, wh.WebhookMessage)
+            .join(wh.WebhookMessage, orm.webhook_messages.c.id == a.c.message_id)
+            .where(a.c.subscription_id == subscription_id)
+            .order_by(a.c.id.desc())
+            .limit(limit)
+        ).all()
+        return [(attempt, message) for attempt, message in rows]

@@ -21,6 +21,7 @@ from ..domain.ports import (
     SmsTemplates,
     TravelTimes,
 )
+from ..domain.webhooks import WebhookTransport
 from .live_state import LiveState
 from .unit_of_work import UnitOfWork
 
@@ -48,6 +49,13 @@ class ServiceSettings:
     photo_url_ttl_s: int = 900
     proof_photo_required: str = "unattended"  # "never" | "unattended" | "always"
     manifest_code_stops: int = 3
+    # outbound webhooks (issue 13)
+    webhook_eta_minutes: float = 10.0
+    webhook_max_attempts: int = 12
+    webhook_retry_s: float = 30.0  # first retry; doubles each time
+    webhook_retry_max_s: float = 3600.0
+    webhook_timeout_s: float = 5.0
+    webhook_claim_s: float = 30.0  # a sender holding a webhook longer is presumed dead
 
 
 @dataclass
@@ -65,6 +73,7 @@ class Services:
     photo_processor: PhotoProcessor
     phones: PhoneNumbers
     sms_templates: SmsTemplates
+    webhook_transport: WebhookTransport
     settings: ServiceSettings
     health_checks: dict[str, Callable[[], str]] = field(default_factory=dict)
     live: LiveState = field(default_factory=LiveState)

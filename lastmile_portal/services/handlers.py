@@ -9,6 +9,7 @@ from ..domain.events import DeliveryStatusChanged, EtaChanged, Event, ProofRecor
 from ..domain.status import LABELS, DeliveryStatus
 from . import proof_view
 from .notifications import OUTBOX_JOB
+from .webhooks import WEBHOOK_JOB, has_webhook_events
 
 if TYPE_CHECKING:
     from . import Services
@@ -47,3 +48,6 @@ def dispatch(services: Services, events: list[Event]) -> None:
     if wake_outbox:
         # Coalesced: a burst of texts (a whole route dispatched) costs one sender run.
         services.jobs.enqueue(OUTBOX_JOB, key=OUTBOX_JOB)
+    if has_webhook_events(events):
+        # The commit may have put webhooks in their outbox; one coalesced run sends them.
+        services.jobs.enqueue(WEBHOOK_JOB, key=WEBHOOK_JOB)

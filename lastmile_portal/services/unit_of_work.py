@@ -7,6 +7,7 @@ from types import TracebackType
 from typing import Any, Protocol, TypeVar
 
 from ..domain import model as m
+from ..domain import webhooks as wh
 from ..domain.events import TimelineEntry
 
 T = TypeVar("T")
@@ -85,6 +86,20 @@ class Repository(Protocol):
     def idempotent_answer(self, driver_id: int, key: str) -> m.IdempotentAnswer | None: ...
     def add_idempotent_answer(self, answer: m.IdempotentAnswer) -> bool: ...
     def delete_idempotent_answers_before(self, cutoff: datetime, limit: int) -> int: ...
+    # webhooks (issue 13)
+    def webhook_subscriptions(
+        self, *, active_only: bool = True
+    ) -> list[wh.WebhookSubscription]: ...
+    def last_webhook_body(
+        self, subscription_id: int, delivery_id: int, event_type: str
+    ) -> str | None: ...
+    def claim_webhook_message(
+        self, now: datetime, lease_until: datetime
+    ) -> wh.WebhookMessage | None: ...
+    def cancel_webhook_messages(self, subscription_id: int, reason: str) -> int: ...
+    def webhook_log(
+        self, subscription_id: int, limit: int
+    ) -> list[tuple[wh.WebhookAttempt, wh.WebhookMessage]]: ...
 
 
 class UnitOfWork(Protocol):
