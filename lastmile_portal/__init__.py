@@ -85,6 +85,7 @@ def create_app(config: Mapping[str, Any] | None = None, **overrides: Any) -> Fla
         driver_page,
         errors,
         filters,
+        integration_api,
         locker_api,
         security,
         system,
@@ -97,6 +98,7 @@ def create_app(config: Mapping[str, Any] | None = None, **overrides: Any) -> Fla
     app.register_blueprint(driver_api.bp)
     app.register_blueprint(driver_page.bp)
     app.register_blueprint(locker_api.bp)
+    app.register_blueprint(integration_api.bp)
     app.register_blueprint(api_spec.bp)
     app.register_blueprint(webhooks.bp)
     socketio.on_namespace(LiveNamespace("/live"))

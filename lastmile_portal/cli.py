@@ -294,3 +294,64 @@ def _add_commands(app: Flask) -> None:
 
         outcomes = webhooks.send_due(_services())
         click.echo(", ".join(f"{n} {o}" for o, n in sorted(outcomes.items())) or "nothing due")
+
+    # ------------------------------------------------------------ carriers (issue 13)
+
+    @app.cli.group("api-key")
+    def api_key_group() -> None:
+        """Manage the integration API's keys (a carrier's systems use them)."""
+
+    @api_key_group.command("create")
+    @click.argument("name")
+    @click.option(
+        "--scope",
+        "scopes",
+        multiple=True,
+        help="deliveries:write, deliveries:read or routes:write (repeat; default the first two).",
+    )
+    @_clear_errors
+    def api_key_create_command(name: str, scopes: tuple[str, ...]) -> None:
+        """Issue a new API key named NAME and print it (shown only once)."""
+        from .services import api_keys
+
+        issued = api_keys.create_api_key(_services(), name, scopes or api_keys.DEFAULT_SCOPES)
+        click.echo(issued.key)
+        click.echo(f"Key {issued.name!r} ({', '.join(issued.scopes)}): shown only once.", err=True)
+
+    @api_key_group.command("revoke")
+    @click.argument("name")
+    @_clear_errors
+    def api_key_revoke_command(name: str) -> None:
+        """Revoke the API key named NAME at once."""
+        from .services import api_keys
+
+        api_keys.revoke_api_key(_services(), name)
+        click.echo(f"Key {name!r} revoked: it is refused from now on.")
+
+    @api_key_group.command("list")
+    @_clear_errors
+    def api_key_list_command() -> None:
+        """List the API keys (names and scopes; never the keys)."""
+        from .services import api_keys
+
+        for key in api_keys.list_api_keys(_services()):
+            state = f"revoked {key.revoked_at:%Y-%m-%d}" if key.revoked_at else "active"
+            click.echo(f"{key.name}\t{','.join(key.scopes)}\t{state}")
+
+    @app.cli.command("import-deliveries")
+    @click.argument("csv_file", type=click.File("r", encoding="utf-8-sig"))
+    @click.option("--depot", "depot_code", help="Depot code for rows without a depot column.")
+    def import_deliveries_command(csv_file: Any, depot_code: str | None) -> None:
+        """Announce every parcel of CSV_FILE; print what was taken and each refused row."""
+        from .services import intake
+
+        report = intake.import_csv(_services(), csv_file, depot_code)
+        for row in report.rejected:
+            ref = f" ({row.reference})" if row.reference else ""
+            click.echo(f"line {row.line}{ref}: {row.error}", err=True)
+        click.echo(
+            f"Imported {report.accepted} parcels; {report.replayed} were already there; "
+            f"{len(report.rejected)} rows refused."
+        )
+        if report.rejected:
+            sys.exit(2)  # scripts see that some rows need fixing

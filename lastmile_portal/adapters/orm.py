@@ -310,6 +310,9 @@ deliveries = sa.Table(
     sa.Column("sms_muted", sa.String(255)),
     sa.Column("reschedules", sa.Integer, nullable=False, server_default="0"),
     sa.Column("pickup_code", sa.String(16)),
+    # issue 13 (migration 0009): the carrier's reference, unique, and what it announced
+    sa.Column("reference", sa.String(64), unique=True),
+    sa.Column("intake_fingerprint", sa.String(64)),
 )
 
 delivery_events = sa.Table(
@@ -410,6 +413,17 @@ idempotency_keys = sa.Table(
     sa.Column("body", sa.Text, nullable=False),
     sa.Column("created_at", UTCDateTime(), nullable=False),
     sa.UniqueConstraint("driver_id", "key", name="uq_idempotency_keys_driver_key"),
+)
+
+api_keys = sa.Table(
+    "api_keys",
+    metadata,
+    _id(),
+    sa.Column("name", sa.String(80), nullable=False, unique=True),
+    sa.Column("key_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("scopes", sa.String(200), nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("revoked_at", UTCDateTime()),
 )
 
 staff_users = sa.Table(
@@ -516,6 +530,7 @@ def start_mappers() -> None:
     reg.map_imperatively(m.Rating, ratings)
     reg.map_imperatively(m.StaffUser, staff_users)
     reg.map_imperatively(m.IdempotentAnswer, idempotency_keys)
+    reg.map_imperatively(m.ApiKey, api_keys)
     reg.map_imperatively(wh.WebhookSubscription, webhook_subscriptions)  # issue 13: webhooks
     reg.map_imperatively(wh.WebhookMessage, webhook_messages)
     reg.map_imperatively(wh.WebhookAttempt, webhook_attempts)

@@ -701,6 +701,48 @@ class SqlAlchemyRepository:
         )
         self.session.get(m.DeliverySlot, slot_id, populate_existing=True)
 
+    # ------------------------------------------------------------ integration API (issue 13)
+
+    def depot_by_code(self, code: str) -> m.Depot | None:
+        """Return the depot with a code."""
+        return self.session.scalars(sa.select(m.Depot).filter_by(code=code)).one_or_none()
+
+    def delivery_by_reference(self, reference: str) -> m.Delivery | None:
+        """Return the delivery a carrier announced under ``reference``."""
+        return self.session.scalars(
+            sa.select(m.Delivery).filter_by(reference=reference)
+        ).one_or_none()
+
+    def add_announced(self, delivery: m.Delivery) -> bool:
+        """Insert a carrier's new delivery; False if its reference was taken meanwhile.
+
+        In a savepoint, so the loser of two concurrent announcements of one reference
+        keeps its transaction and reads the winner's delivery instead of failing.
+        """
+        try:
+            with self.session.begin_nested():
+                self.session.add(delivery)
+                self.session.flush()
+        except sa.exc.IntegrityError:
+            return False
+        return True
+
+    def proof_photos_of(self, delivery_id: int) -> list[m.ProofPhoto]:
+        """Return a delivery's proof photos, oldest first."""
+        return list(
+            self.session.scalars(
+                sa.select(m.ProofPhoto).filter_by(delivery_id=delivery_id).order_by(sa.text("id"))
+            )
+        )
+
+    def api_key_by_hash(self, key_hash: str) -> m.ApiKey | None:
+        """Return the API key stored under a hash (revoked ones too: they answer 401)."""
+        return self.session.scalars(sa.select(m.ApiKey).filter_by(key_hash=key_hash)).one_or_none()
+
+    def api_key_by_name(self, name: str) -> m.ApiKey | None:
+        """Return the API key with a name."""
+        return self.session.scalars(sa.select(m.ApiKey).filter_by(name=name)).one_or_none()
+
     # ------------------------------------------------------------ webhooks (issue 13)
 
     def webhook_subscriptions(self, *, active_only: bool = True) -> list[wh.WebhookSubscription]:

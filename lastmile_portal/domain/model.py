@@ -607,6 +607,9 @@ class Delivery:
     sms_muted: str | None = None  # comma-separated message kinds the recipient turned off
     reschedules: int = 0
     pickup_code: str | None = None  # for locker parcels
+    # ---- issue 13: announced by a carrier's system (API or CSV)
+    reference: str | None = None  # the carrier's own id: announcing it again is a replay
+    intake_fingerprint: str | None = None  # what was announced, to tell a replay from a clash
 
     def __post_init__(self) -> None:
         self.init_events()
@@ -1381,6 +1384,28 @@ class StaffUser:
     role: StaffRole = StaffRole.AGENT
     active: bool = True
     id: int | None = None
+
+
+# issue 13: a carrier's systems sign in with API keys
+
+
+API_SCOPES = ("deliveries:write", "deliveries:read", "routes:write")
+
+
+@dataclass(eq=False, kw_only=True)
+class ApiKey:
+    """A key a carrier's system uses on the integration API; stored hashed, revocable."""
+
+    name: str
+    key_hash: str
+    scopes: str  # comma-separated, from API_SCOPES
+    created_at: datetime
+    revoked_at: datetime | None = None
+    id: int | None = None
+
+    def allows(self, scope: str) -> bool:
+        """Return whether this key may do what ``scope`` names."""
+        return self.revoked_at is None and scope in self.scopes.split(",")
 
 
 # issue 12: the driver API's stop actions are retry-safe

@@ -63,13 +63,19 @@ def _manifest() -> dict[str, Any]:
         "properties": {
             "tracking_number": {"type": "string"},
             "recipient_name": {"type": "string"},
-            "phone": {"type": "string"},
+            "phone": {
+                **text,
+                "description": "only once the route is out and until the stop closes",
+            },
             "status": {"type": "string"},
             "option": {"type": "string"},
             "safe_place": text,
             "neighbour": text,
             "instructions": text,
-            "access_code": text,
+            "access_code": {
+                **text,
+                "description": "only for the next MANIFEST_CODE_STOPS open stops or once arrived",
+            },
             "parcel_size": {"type": "string"},
             "trunk": trunk,
         },
@@ -260,6 +266,227 @@ def _locker_collected() -> dict[str, Any]:
 _NUMBER = {"type": "number", "nullable": True}
 _WHEN = {"type": "string", "format": "date-time", "nullable": True}
 
+
+def _integration() -> dict[str, Any]:
+    """Describe the integration API a carrier's systems call (issue 13)."""
+    text = {"type": "string", "minLength": 1}
+    announced = {
+        "type": "object",
+        "required": ["tracking_number", "tracking_url", "status"],
+        "properties": {
+            "tracking_number": {"type": "string"},
+            "tracking_url": {"type": "string", "format": "uri"},
+            "status": {"type": "string"},
+        },
+    }
+    refused = {
+        "description": "Every bad field at once, in `fields` (nothing stored)",
+        "content": {
+            "application/json": {
+                "schema": {
+                    "allOf": [
+                        ERROR,
+                        {
+                            "type": "object",
+                            "properties": {
+                                "fields": {
+                                    "type": "object",
+                                    "additionalProperties": {"type": "string"},
+                                }
+                            },
+                        },
+                    ]
+                }
+            }
+        },
+    }
+    info = {
+        "type": "object",
+        "required": ["tracking_number", "status", "tracking_url", "proof_photos"],
+        "properties": {
+            "tracking_number": {"type": "string"},
+            "reference": {"type": "string", "nullable": True},
+            "status": {"type": "string"},
+            "status_label": {"type": "string"},
+            "tracking_url": {"type": "string"},
+            "window_start": _WHEN,
+            "window_end": _WHEN,
+            "eta_expected": _WHEN,
+            "eta_earliest": _WHEN,
+            "eta_latest": _WHEN,
+            "attempts": {"type": "integer"},
+            "updated_at": _WHEN,
+            "proof_photos": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "id": {"type": "integer"},
+                        "taken_at": _WHEN,
+                        "path": {"type": "string", "description": "GET it with the same key"},
+                    },
+                },
+            },
+        },
+    }
+    number = [
+        {"name": "tracking_number", "in": "path", "required": True, "schema": {"type": "string"}}
+    ]
+
+    def answer(description: str, schema: dict[str, Any]) -> dict[str, Any]:
+        return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+    words = {
+        400: "The body is not valid JSON",
+        401: "Missing, unknown or revoked API key",
+        403: "The key lacks the scope this needs",
+        404: "No parcel with that tracking number (or no such photo)",
+        413: "The body is larger than this endpoint takes",
+        429: "Too many wrong keys from this address; Retry-After says when to try again",
+        503: "A dependency is down",
+    }
+
+    def errors(*codes: int) -> dict[str, Any]:
+        return {str(c): answer(words[c], ERROR) for c in codes}
+
+    return {
+        "/api/v1/deliveries": {
+            "post": {
+                "summary": "Announce a parcel (idempotent on reference)",
+                "description": (
+                    "The same reference with the same details answers the same (header "
+                    "Idempotent-Replayed: true); with other details 409. Give a window or "
+                    "a slot id. Without a geocoder, address.lat and address.lng are needed."
+                ),
+                "security": [{"apiKey": ["deliveries:write"]}],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["reference", "depot", "recipient", "address"],
+                                "properties": {
+                                    "reference": {"type": "string", "maxLength": 64},
+                                    "depot": text,
+                                    "recipient": {
+                                        "type": "object",
+                                        "required": ["name", "phone"],
+                                        "properties": {
+                                            "name": text,
+                                            "phone": text,
+                                            "email": {"type": "string"},
+                                        },
+                                    },
+                                    "address": {
+                                        "type": "object",
+                                        "required": ["line", "postcode", "city"],
+                                        "properties": {
+                                            "line": text,
+                                            "postcode": text,
+                                            "city": text,
+                                            "country": {"type": "string"},
+                                            "lat": {"type": "number"},
+                                            "lng": {"type": "number"},
+                                        },
+                                    },
+                                    "window": {
+                                        "type": "object",
+                                        "properties": {
+                                            "start": {"type": "string", "format": "date-time"},
+                                            "end": {"type": "string", "format": "date-time"},
+                                        },
+                                    },
+                                    "slot": {"type": "integer"},
+                                    "parcel": {
+                                        "type": "object",
+                                        "properties": {
+                                            "size": {"type": "string", "enum": ["S", "M", "L"]},
+                                            "weight_kg": {"type": "number"},
+                                        },
+                                    },
+                                    "option": {
+                                        "type": "string",
+                                        "enum": [
+                                            "door",
+                                            "safe_place",
+                                            "neighbour",
+                                            "locker",
+                                            "pickup_point",
+                                        ],
+                                    },
+                                    "locker": {"type": "string"},
+                                    "safe_place": {"type": "string"},
+                                    "instructions": {"type": "string"},
+                                },
+                            }
+                        }
+                    },
+                },
+                "responses": {
+                    "201": answer("Announced (or the same announcement again)", announced),
+                    "409": answer("The reference stands for a parcel with other details", ERROR),
+                    "422": refused,
+                    **errors(400, 401, 403, 413, 429, 503),
+                },
+            }
+        },
+        "/api/v1/deliveries/{tracking_number}": {
+            "get": {
+                "summary": "A parcel's status, window, ETA and proof photos",
+                "security": [{"apiKey": ["deliveries:read"]}],
+                "parameters": number,
+                "responses": {
+                    "200": answer("The parcel", info),
+                    **errors(401, 403, 404, 429, 503),
+                },
+            }
+        },
+        "/api/v1/deliveries/{tracking_number}/photos/{photo_id}": {
+            "get": {
+                "summary": "One proof photo of the parcel (JPEG without EXIF)",
+                "security": [{"apiKey": ["deliveries:read"]}],
+                "parameters": [
+                    *number,
+                    {
+                        "name": "photo_id",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "integer", "minimum": 0},
+                    },
+                ],
+                "responses": {
+                    "200": {"description": "The photo", "content": {"image/jpeg": {}}},
+                    **errors(401, 403, 404, 429, 503),
+                },
+            }
+        },
+        "/api/v1/deliveries/{tracking_number}/cancel": {
+            "post": {
+                "summary": "Cancel a parcel not yet out for delivery (a repeat answers the same)",
+                "security": [{"apiKey": ["deliveries:write"]}],
+                "parameters": number,
+                "requestBody": {
+                    "required": False,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "properties": {"reason": {"type": "string", "maxLength": 200}},
+                            }
+                        }
+                    },
+                },
+                "responses": {
+                    "200": answer("Cancelled", info),
+                    "409": answer("Out for delivery or done: too late to cancel", ERROR),
+                    **errors(401, 403, 404, 413, 429, 503),
+                },
+            }
+        },
+    }
+
+
 SPEC: dict[str, Any] = {
     "openapi": "3.0.3",
     "info": {"title": "Lastmile Portal API", "version": "1.0.0"},
@@ -267,6 +494,11 @@ SPEC: dict[str, Any] = {
         "securitySchemes": {
             "driverToken": {"type": "http", "scheme": "bearer"},
             "lockerKey": {"type": "http", "scheme": "bearer"},
+            "apiKey": {
+                "type": "http",
+                "scheme": "bearer",
+                "description": "flask --app app api-key create NAME [--scope ...]",
+            },
             "twilioSignature": {"type": "apiKey", "in": "header", "name": "X-Twilio-Signature"},
         },
         "schemas": {
@@ -513,6 +745,7 @@ SPEC: dict[str, Any] = {
             },
         ),
         "/api/v1/lockers/{code}/collected": _locker_collected(),
+        **_integration(),
         "/webhooks/twilio/sms": {
             "post": {
                 "summary": "A recipient's text, from Twilio (answered in TwiML)",
