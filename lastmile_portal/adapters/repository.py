@@ -595,16 +595,24 @@ class SqlAlchemyRepository:
             sa.select(m.Locker).filter_by(api_key_hash=key_hash, active=True)
         ).one_or_none()
 
-    def pickup_code_in_use(self, locker_id: int, code: str, but: int) -> bool:
-        """Say whether another parcel waiting in ``locker_id`` has the pickup code ``code``."""
+    def pickup_code_in_use(self, locker_id: int, code: str, but: int, since: datetime) -> bool:
+        """Say whether another parcel of ``locker_id`` has the pickup code ``code``.
+
+        One waiting there, or one that left it at ``since`` or later: a late repeat of the
+        report of its collection must not find a new parcel under the same code.
+        """
         t = orm.deliveries
+        gone = [DeliveryStatus.COLLECTED, DeliveryStatus.RETURNED]
         found = self.session.scalar(
             sa.select(t.c.id)
             .where(
                 t.c.locker_id == locker_id,
                 t.c.pickup_code == code,
-                t.c.status == DeliveryStatus.AT_LOCKER,
                 t.c.id != but,
+                sa.or_(
+                    t.c.status == DeliveryStatus.AT_LOCKER,
+                    sa.and_(t.c.status.in_(gone), t.c.updated_at >= since),
+                ),
             )
             .limit(1)
         )

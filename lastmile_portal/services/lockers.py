@@ -50,6 +50,9 @@ OFFERED = 5  # lockers listed on the page
 RETURN_JOB = "return_uncollected"
 RETURN_BATCH = 200  # parcels looked at per page of the return job
 LOCKER_KEY_MIN = 32  # characters; keys are 43 (token_urlsafe(32))
+# A code stays with its parcel this long after it left the locker, so a late repeat of the
+# operator's report finds that parcel again, never a new one under the same code.
+CODE_REUSE_AFTER = timedelta(days=30)
 
 log = logging.getLogger("lastmile.lockers")
 
@@ -597,12 +600,13 @@ def deposit_at_locker(
     if compartment is None:
         raise NoCompartment(locker, d.parcel_size)
     code = d.pickup_code
+    since = at - CODE_REUSE_AFTER
     if (
         code is None
         or not pickup_rules.is_pickup_code(code)
-        or uow.repo.pickup_code_in_use(locker.id, code, d.id)
+        or uow.repo.pickup_code_in_use(locker.id, code, d.id, since)
     ):
-        code = _fresh_code(uow, locker.id, d.id)
+        code = _fresh_code(uow, locker.id, d.id, since)
     last = pickup_rules.last_day(at, services.settings.locker_hold_days, _zone(services, uow, d))
     d.put_in_locker(
         locker,
@@ -832,11 +836,11 @@ def _parcel_ref(tracking_number: str | None, pickup_code: str | None) -> tuple[s
     return "pickup_code", code
 
 
-def _fresh_code(uow: UnitOfWork, locker_id: int, delivery_id: int) -> str:
-    """Return a pickup code no other parcel waiting in the locker has."""
+def _fresh_code(uow: UnitOfWork, locker_id: int, delivery_id: int, since: datetime) -> str:
+    """Return a pickup code no other parcel in the locker (or recently out of it) has."""
     code = rules.new_pickup_code()
     for _ in range(20):  # a million codes, a few hundred doors: a clash is rare
-        if not uow.repo.pickup_code_in_use(locker_id, code, delivery_id):
+        if not uow.repo.pickup_code_in_use(locker_id, code, delivery_id, since):
             break
         code = rules.new_pickup_code()
     return code

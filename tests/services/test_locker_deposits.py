@@ -180,6 +180,29 @@ def test_a_pickup_code_another_parcel_in_the_locker_has_is_replaced_at_the_depos
     assert state(services, first.id)[1] == "424242"
 
 
+def test_a_code_of_a_parcel_collected_recently_is_not_given_to_a_new_one(
+    services, world, clock
+) -> None:
+    locker = add_locker(world, sizes="MM")
+    first = locker_parcel(world, locker, reserve=True)
+    deposit(services, first.id)
+    locker_id, _ = key_of(services, "LK1")
+    lockers.collect_parcel(services, locker_id, "LK1", pickup_code="424242")
+    clock.advance(days=29)
+    d = locker_parcel(world, locker)
+    with services.uow() as uow:
+        uow.repo.get(m.Delivery, d.id).pickup_code = "424242"
+        uow.commit()
+
+    deposit(services, d.id)
+
+    assert state(services, d.id)[1] != "424242"
+    # A late repeat of the first report still finds the first parcel, and changes nothing.
+    again = lockers.collect_parcel(services, locker_id, "LK1", pickup_code="424242")
+    assert again.tracking_number == first.tracking_number
+    assert state(services, d.id)[0] is DeliveryStatus.AT_LOCKER
+
+
 # ---------------------------------------------------------------- the recipient's page
 
 
