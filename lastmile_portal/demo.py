@@ -10,6 +10,7 @@ import hashlib
 import hmac
 import io
 import logging
+import math
 import random
 import threading
 from collections.abc import Callable, Iterable
@@ -556,10 +557,14 @@ class DemoPhone:
         return self._post(driver_id, stop_id, "failed", json={"reason": reason})
 
     def _near(self, point: Point) -> Point:
-        # Where a driver stands for the photo: within about 15 m of the address.
+        # Where a driver stands for the photo: 3 to 40 m from the address, so the customers'
+        # pages show both "at your door" and "Delivered 25 m from your door".
+        metres = self.rng.uniform(3.0, 40.0)
+        bearing = self.rng.uniform(0.0, 2 * math.pi)
+        north, east = metres * math.cos(bearing), metres * math.sin(bearing)
         return Point(
-            point.lat + self.rng.uniform(-1.0, 1.0) * 0.00012,
-            point.lng + self.rng.uniform(-1.0, 1.0) * 0.00018,
+            point.lat + north / 111_320.0,
+            point.lng + east / (111_320.0 * math.cos(math.radians(point.lat))),
         )
 
     def _post(self, driver_id: int, stop_id: int, action: str, **body: Any) -> int:

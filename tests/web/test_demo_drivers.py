@@ -8,6 +8,8 @@ from PIL import Image
 
 from lastmile_portal import demo
 from lastmile_portal.domain import model as m
+from lastmile_portal.domain.geo import haversine_m
+from lastmile_portal.domain.routing import Point
 from lastmile_portal.domain.status import DeliveryStatus
 
 
@@ -25,12 +27,14 @@ def test_simulated_drivers_deliver_over_the_api_with_a_photo(app, services, cloc
         delivered = [d for d in uow.repo.all(m.Delivery) if d.status is DeliveryStatus.DELIVERED]
         photos = list(uow.repo.all(m.ProofPhoto))
         answers = list(uow.repo.all(m.IdempotentAnswer))
+        stop_at = {s.id: Point(s.lat, s.lng) for s in uow.repo.all(m.Stop)}
     assert delivered, "the simulated drivers delivered something"
     assert {p.delivery_id for p in photos} >= {d.id for d in delivered}
-    # Taken a few metres from the door, and a real JPEG after the server's checks.
-    for p in photos:
-        d = next(d for d in delivered if d.id == p.delivery_id)
-        assert p.lat is not None and abs(p.lat - d.lat) < 0.001 and abs(p.lng - d.lng) < 0.001
+    # Taken a few metres from the stop.
+    stop_of = {d.id: d.stop_id for d in delivered}
+    for p in (p for p in photos if p.delivery_id in stop_of):
+        assert p.lat is not None and p.lng is not None
+        assert 2.5 <= haversine_m(Point(p.lat, p.lng), stop_at[stop_of[p.delivery_id]]) <= 40.5
     assert Image.open(io.BytesIO(services.photos.get(photos[0].storage_key))).format == "JPEG"
     # The requests went through the API (its idempotency keys were stored).
     assert {a.request.split(":")[0] for a in answers} == {"arrived", "delivered"}
