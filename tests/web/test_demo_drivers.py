@@ -40,6 +40,23 @@ def test_simulated_drivers_deliver_over_the_api_with_a_photo(app, services, cloc
     assert {a.request.split(":")[0] for a in answers} == {"arrived", "delivered"}
 
 
+def test_a_simulated_failed_attempt_goes_through_the_api_too(app, services, clock) -> None:  # type: ignore[no-untyped-def]
+    settings = app.config["SETTINGS"]
+    demo.ensure_demo(services, settings.secret_key, "s@example.test", "pw-pw-pw-pw")
+    with app.app_context():
+        simulator = demo.DriverSimulator(services, fail_rate=1.0)
+
+    clock.advance(hours=10)
+    simulator.tick()  # arrived
+    simulator.tick()  # nobody home
+
+    with services.uow() as uow:
+        failed = [d for d in uow.repo.all(m.Delivery) if d.status is DeliveryStatus.FAILED]
+        answers = {a.request.split(":")[0] for a in uow.repo.all(m.IdempotentAnswer)}
+    assert failed, "the simulated drivers found nobody home"
+    assert answers == {"arrived", "failed"}
+
+
 def test_the_demo_photos_differ_per_stop() -> None:
     first, second = demo.demo_photo(1), demo.demo_photo(2)
 
