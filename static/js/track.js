@@ -104,6 +104,17 @@
     else stops.textContent = stopsBefore + " stops before yours";
   }
 
+  // The pickup code never travels over the socket: when the parcel goes into the locker (or
+  // leaves it) live, the page asks the server again, which shows the code to its recipient
+  // only. Live status changes only: a snapshot comes on every connect and must not loop.
+  var PICKUP_STATES = { at_locker: "waiting", collected: "collected", returned: "returned" };
+  function pickupIsStale(status) {
+    var want = PICKUP_STATES[status];
+    if (!want || data.destinationLabel !== "the locker") return false;
+    var section = document.getElementById("locker-pickup");
+    return !section || section.dataset.state !== want;
+  }
+
   function renderStatus(status, label, finished) {
     $("[data-testid=status]").textContent = label;
     var hero = $("#hero");
@@ -229,6 +240,7 @@
     renderEta(e, e.stops_before);
   });
   socket.on("status", function (s) {
+    if (pickupIsStale(s.status)) { window.location.reload(); return; }
     var finished = s.status === "delivered" || s.status === "at_locker" || s.status === "collected" || s.status === "returned";
     renderStatus(s.status, s.label, finished);
     history.push({ status: s.status, label: s.label, at: s.at });

@@ -1,0 +1,93 @@
+"""A locker parcel in Chromium, on a phone, as its recipient lives it: the page is open while
+the driver puts the parcel into the locker, and the pickup code appears without a tap; the
+operator reports the collection, and the page says collected."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from lastmile_portal import create_app
+from lastmile_portal.adapters.migrations import upgrade
+from tests.builders import DRIVER_TOKEN, load_stop_id, make_world
+from tests.conftest import base_config
+from tests.servers import LiveServer
+from tests.services.test_locker_deposits import add_locker, locker_parcel
+
+pytestmark = pytest.mark.e2e
+
+SHOTS = os.environ.get("LOCKER_SHOTS")  # a folder to keep screenshots of each state in
+
+
+def shot(page: Page, name: str) -> None:
+    if SHOTS:
+        Path(SHOTS).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=f"{SHOTS}/{name}.png", full_page=True)
+
+
+@pytest.fixture
+def live_app(tmp_path: Path) -> Any:
+    app = create_app(base_config(tmp_path, JOB_BACKEND="thread"))
+    upgrade(app.config["SETTINGS"].database_url)
+    return app
+
+
+@pytest.fixture
+def live_server(live_app: Any) -> Iterator[str]:
+    server = LiveServer(live_app)
+    server.start()
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+def test_the_pickup_code_appears_when_the_driver_puts_the_parcel_in_then_collected(
+    live_app: Any, live_server: str, page: Page
+) -> None:
+    services = live_app.extensions["lastmile"]
+    world = make_world(services)
+    locker = add_locker(world, code="KOT", name="Parcel locker Kottbusser Tor")
+    d = locker_parcel(world, locker, reserve=True)
+    api = live_app.test_client()
+    key = live_app.test_cli_runner().invoke(args=["locker-key", "KOT"]).output.splitlines()[1]
+
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(f"{live_server}/t/{d.tracking_token}")
+    expect(page.get_by_test_id("status")).to_have_text("Out for delivery")
+    expect(page.locator("body")).to_have_attribute("data-live", "1")  # the socket is up
+    expect(page.get_by_test_id("pickup-code")).to_have_count(0)
+
+    delivered = api.post(
+        f"/api/v1/driver/stops/{load_stop_id(services, d)}/delivered",
+        data={"lat": "52.525", "lng": "13.405"},
+        content_type="multipart/form-data",
+        headers={"Authorization": f"Bearer {DRIVER_TOKEN}"},
+    )
+    assert delivered.status_code == 200, delivered.get_json()
+
+    expect(page.get_by_test_id("pickup-code")).to_have_text("424242")
+    expect(page.get_by_test_id("status")).to_have_text("Ready for pickup")
+    expect(page.locator("#locker-pickup")).to_contain_text(
+        "In the locker Parcel locker Kottbusser Tor, KOTweg 1, 10115 — pickup code 424242, "
+        "compartment A2, collect by"
+    )
+    expect(page.locator("#eta-block")).to_be_hidden()
+    shot(page, "1-in-the-locker")
+
+    collected = api.post(
+        "/api/v1/lockers/KOT/collected",
+        json={"pickup_code": "424242"},
+        headers={"Authorization": f"Bearer {key}"},
+    )
+    assert collected.status_code == 200, collected.get_json()
+
+    expect(page.locator("#locker-pickup").get_by_role("heading")).to_have_text("Collected")
+    expect(page.get_by_test_id("status")).to_have_text("Collected")
+    expect(page.get_by_test_id("pickup-code")).to_have_count(0)
+    shot(page, "2-collected")
