@@ -114,3 +114,23 @@ def test_a_wrong_link_says_so_and_the_paste_form_signs_in(
     page.get_by_role("button", name="Sign in").last.click()
     expect(page).to_have_url(f"{live_server}/driver")
     expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+
+
+def test_the_page_works_without_javascript(
+    live_server: str, live_app: Any, demo_links: dict[str, Any], browser: Browser
+) -> None:
+    d = near_delivery(live_app, demo_links, position=1)
+    page = browser.new_context(viewport=PHONE, java_script_enabled=False).new_page()
+
+    page.goto(f"{live_server}/driver/sign-in")
+    page.get_by_label("Driver token").fill(d["driver_token"])
+    page.get_by_role("button", name="Sign in").click()
+
+    stop = page.locator(f"#stop-{d['stop_id']}")
+    expect(stop).to_be_visible()
+    stop.locator("summary", has_text="Could not deliver").click()
+    stop.get_by_label("Why?").select_option("no_access")
+    stop.get_by_role("button", name="Mark failed").click()
+    expect(page.locator("[data-testid=driver-notice]")).to_have_text(
+        re.compile(r"^Failed — \d+ parcels?: No access to the building\.$")
+    )
