@@ -650,7 +650,7 @@ def pickup_view(services: Services, uow: UnitOfWork, d: m.Delivery) -> LockerPic
     view = LockerPickup(
         state=WAITING,
         locker_name=locker.name,
-        address=f"{locker.address}, {locker.postcode}",
+        address=locker.address,
         hours=rules.hours_text(locker.opening_hours),
         compartment=told,
         pickup_code=None,

@@ -74,7 +74,7 @@ def test_the_pickup_code_appears_when_the_driver_puts_the_parcel_in_then_collect
     expect(page.get_by_test_id("pickup-code")).to_have_text("424242")
     expect(page.get_by_test_id("status")).to_have_text("Ready for pickup")
     expect(page.locator("#locker-pickup")).to_contain_text(
-        "In the locker Parcel locker Kottbusser Tor, KOTweg 1, 10115 — pickup code 424242, "
+        "In the locker Parcel locker Kottbusser Tor, KOTweg 1, 10115 Berlin — pickup code 424242, "
         "compartment A2, collect by"
     )
     expect(page.locator("#eta-block")).to_be_hidden()

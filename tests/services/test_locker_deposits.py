@@ -29,7 +29,7 @@ def add_locker(world, code: str = "LK1", sizes: str = "SSML", name: str = "") ->
             code=code,
             name=name or f"Packstation {code}",
             kind=m.LockerKind.LOCKER,
-            address=f"{code}weg 1",
+            address=f"{code}weg 1, 10115 Berlin",
             postcode="10115",
             lat=52.525,
             lng=13.405,
@@ -115,8 +115,8 @@ def test_a_reserved_parcel_goes_into_its_door_and_the_recipient_is_texted_code_a
     assert compartments(services, locker)["A1"] == ("reserved", other.id)
     # Deposited on Wed 25 Nov (Berlin): seven hold days, the last one is Wed 2 Dec.
     assert texts["locker_ready"] == (
-        f"Parcel {d.tracking_number} is ready at Packstation LK1, LK1weg 1. Pickup code: 424242. "
-        f"Collect it by Wed 2 Dec. {services.tracking_url(d.tracking_token)}"
+        f"Parcel {d.tracking_number} is ready at Packstation LK1, LK1weg 1, 10115 Berlin. "
+        f"Pickup code: 424242. Collect it by Wed 2 Dec. {services.tracking_url(d.tracking_token)}"
     )
     deposited = [s for kind, s in timeline if kind == "ParcelDeposited"]
     assert deposited == ["Put in compartment A2 of Packstation LK1; to be collected by 2026-12-02"]
@@ -223,7 +223,10 @@ def test_the_page_shows_the_code_door_and_last_day_to_its_recipient_and_no_socke
         "A2",
     )
     assert view.pickup.last_day_text == "Wed 2 Dec"
-    assert (view.pickup.locker_name, view.pickup.address) == ("Packstation LK1", "LK1weg 1, 10115")
+    assert (view.pickup.locker_name, view.pickup.address) == (
+        "Packstation LK1",
+        "LK1weg 1, 10115 Berlin",
+    )
     assert "424242" not in json.dumps(snapshot, default=str)
 
 

@@ -198,7 +198,7 @@ def test_only_the_recipient_sees_the_pickup_code_door_and_last_day(  # type: ign
 
     assert 'data-testid="locker-pickup"' in mine
     assert "424242" in mine and "A1" in mine and "Wed 2 Dec" in mine
-    assert "Packstation LK1" in mine and "LK1weg 1, 10115" in mine
+    assert "Packstation LK1" in mine and "LK1weg 1, 10115 Berlin" in mine
     assert "424242" not in theirs and 'data-testid="locker-pickup"' not in theirs
     # The driver's part is over: the page's live snapshot brings no ETA (nor the code).
     snapshot = tracking.live_snapshot(services, waiting.id)
