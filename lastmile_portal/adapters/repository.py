@@ -721,15 +721,23 @@ class SqlAlchemyRepository:
             sa.select(m.Delivery).filter_by(reference=reference)
         ).one_or_none()
 
-    def add_announced(self, delivery: m.Delivery) -> bool:
-        """Insert a carrier's new delivery; False if its reference was taken meanwhile.
+    def deliveries_by_references(self, references: list[str]) -> list[m.Delivery]:
+        """Return the deliveries announced under any of ``references`` (one query)."""
+        if not references:
+            return []
+        return list(
+            self.session.scalars(sa.select(m.Delivery).where(m.Delivery.reference.in_(references)))  # type: ignore[attr-defined]
+        )
 
-        In a savepoint, so the loser of two concurrent announcements of one reference
-        keeps its transaction and reads the winner's delivery instead of failing.
+    def add_announced(self, deliveries: list[m.Delivery]) -> bool:
+        """Insert a carrier's new deliveries; False (none added) if a reference was taken.
+
+        In a savepoint, so the loser of concurrent announcements of one reference keeps
+        its transaction and reads the winner's delivery instead of failing.
         """
         try:
             with self.session.begin_nested():
-                self.session.add(delivery)
+                self.session.add_all(deliveries)
                 self.session.flush()
         except sa.exc.IntegrityError:
             return False

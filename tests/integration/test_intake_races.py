@@ -46,3 +46,26 @@ def test_one_reference_announced_at_once_makes_one_parcel_and_one_answer(pg_serv
         with pg_services.uow() as uow:
             made = [d for d in uow.repo.all(m.Delivery) if d.reference == f"RACE-{round_}"]
         assert len(made) == 1
+
+
+def test_the_same_file_imported_twice_at_once_takes_each_row_once(pg_services) -> None:  # type: ignore[no-untyped-def]
+    import io
+
+    from tests.web.test_integration_api import HEADER, _csv_row
+
+    make_world(pg_services)
+    text = HEADER + "".join(_csv_row(pg_services, f"F-{i}") for i in range(120))
+    start = threading.Barrier(2)
+
+    def run(_: int) -> intake.ImportReport:
+        start.wait(timeout=30)
+        return intake.import_csv(pg_services, io.StringIO(text), "TST")
+
+    with ThreadPoolExecutor(2) as pool:
+        reports = list(pool.map(run, range(2)))
+
+    assert sum(r.accepted for r in reports) == 120
+    assert sum(r.replayed for r in reports) == 120
+    assert all(r.rejected == [] for r in reports)
+    with pg_services.uow() as uow:
+        assert len([d for d in uow.repo.all(m.Delivery) if d.reference.startswith("F-")]) == 120
