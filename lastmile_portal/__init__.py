@@ -41,6 +41,10 @@ def create_app(config: Mapping[str, Any] | None = None, **overrides: Any) -> Fla
         MAX_CONTENT_LENGTH=12 * 1024 * 1024,
         RATELIMIT_STORAGE_URI=settings.ratelimit_storage_uri,
         RATELIMIT_HEADERS_ENABLED=True,
+        # Pages send no Referer (Referrer-Policy: no-referrer keeps the tracking token out of
+        # other sites' logs), so Flask-WTF's HTTPS Referer check would refuse every form.
+        # The session-bound token and the SameSite=Lax cookie stop cross-site posts.
+        WTF_CSRF_SSL_STRICT=False,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         # Served over HTTPS: the staff session never travels in clear text.

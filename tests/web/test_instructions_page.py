@@ -258,3 +258,21 @@ def test_once_the_driver_is_at_the_door_the_instructions_only_say_why_they_are_c
     )
     assert answer.status_code == 409
     assert load(services, d.id).safe_place is None
+
+
+def test_the_forms_work_over_https_where_the_pages_send_no_referer(client, services, world) -> None:
+    # Referrer-Policy: no-referrer (the token is in the URL), so a Referer check would refuse
+    # every form a recipient sends over HTTPS.
+    d = make_delivery(world, status=DeliveryStatus.SCHEDULED)
+    https = "https://portal.example"
+    page = client.get(f"/t/{d.tracking_token}", base_url=https).get_data(as_text=True)
+
+    answer = client.post(
+        f"/t/{d.tracking_token}/instructions",
+        base_url=https,
+        data={**form_fields(page, "handover-form"), "place": "reception", "note": "Desk"},
+    )
+
+    assert answer.status_code == 303, answer.get_data(as_text=True)[:300]
+    after = client.get(f"/t/{d.tracking_token}", base_url=https).get_data(as_text=True)
+    assert "Saved. The driver sees your instructions." in after and "Desk" in after
