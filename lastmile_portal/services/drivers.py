@@ -122,7 +122,11 @@ def manifest(services: Services, driver_id: int) -> Manifest:
             opens, closes = m.stop_window(s.kind, [(d.window_start, d.window_end) for d in members])
             locker = uow.repo.get(m.Locker, s.locker_id) if s.locker_id is not None else None
             if locker is not None:
-                address = f"{locker.name}, {locker.address}, {locker.postcode}"
+                # Some operators write the postcode into the address already.
+                place = locker.address
+                if locker.postcode not in place:
+                    place = f"{place}, {locker.postcode}"
+                address = f"{locker.name}, {place}"
             else:
                 address = f"{first.address_line}, {first.postcode} {first.city}" if first else ""
             out.append(

@@ -277,10 +277,10 @@ def _tell_delivered(
 
 def _photo_needed(rule: str) -> str:
     if rule == "always":
-        return "A photo of the hand-over is required: take one and send it with 'photo'."
+        return "A photo of the hand-over is required: take one and send it with the parcel."
     return (
         "A photo is required when nobody takes the parcel (safe place, car boot): take one, "
-        "or say who received it in 'recipient_name'."
+        "or say who received it."
     )
 
 

@@ -70,3 +70,31 @@ def test_a_closed_stop_keeps_nothing_private_and_the_next_code_moves_up(
     # At the door the code shows whatever the setting says.
     proof_of_delivery.mark_arrived(services, driver, load_stop_id(services, third))
     assert _parcels(client)[2]["access_code"] == "2222#"
+
+
+@pytest.mark.parametrize(
+    ("address", "shown"),
+    [
+        ("Lockerweg 1", "Packstation Test, Lockerweg 1, 10115"),
+        ("Lockerweg 1, 10115 Berlin", "Packstation Test, Lockerweg 1, 10115 Berlin"),
+    ],
+)
+def test_a_locker_stop_names_the_locker_and_its_postcode_once(
+    client, services, world, address, shown
+) -> None:  # type: ignore[no-untyped-def]
+    from lastmile_portal.domain import model as m
+    from tests.builders import make_locker
+
+    locker_id = make_locker(world)
+    d = make_delivery(world, option=m.DeliveryOption.LOCKER, locker_id=locker_id)
+    make_route(world, [d])
+    with services.uow() as uow:
+        locker = uow.repo.get(m.Locker, locker_id)
+        locker.address = address
+        stop = uow.repo.get(m.Stop, uow.repo.get(m.Delivery, d.id).stop_id)
+        stop.kind, stop.locker_id = m.StopKind.LOCKER, locker_id
+        uow.commit()
+
+    body = client.get("/api/v1/driver/manifest", headers=AUTH).get_json()
+
+    assert body["stops"][0]["address"] == shown
