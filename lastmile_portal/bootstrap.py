@@ -10,6 +10,7 @@ from .adapters import orm
 from .adapters.clock import SystemClock
 from .adapters.db import SqlAlchemyUnitOfWork, check_database, make_engine, make_session_factory
 from .adapters.job_queue import InlineJobQueue, RqJobQueue, ThreadJobQueue
+from .adapters.nominatim import NominatimGeocoder
 from .adapters.ortools_optimizer import OrToolsOptimizer
 from .adapters.periodic import Every
 from .adapters.phone_numbers import LibPhoneNumbers
@@ -75,6 +76,11 @@ def build_services(
         publisher=publisher,
         jobs=jobs or _job_queue(settings, lambda job, *args: run_job(services, job, *args)),
         photos=LocalPhotoStore(settings.photo_dir),
+        geocoder=NominatimGeocoder(
+            settings.geocoder_url, min_interval_s=settings.geocoder_min_interval_s
+        )
+        if settings.geocoder_url
+        else None,
         photo_processor=PillowPhotoProcessor(max_bytes=settings.photo_max_bytes),
         phones=phones,
         sms_templates=JinjaSmsTemplates(PROJECT_ROOT / "templates" / "sms"),

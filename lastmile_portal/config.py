@@ -40,6 +40,10 @@ class Settings:
     map_tile_attribution: str = "&copy; OpenStreetMap contributors"
     osrm_url: str = ""
     osrm_profile: str = "driving"
+    # A Nominatim server for carriers' addresses without lat/lng (issue 13); "" = none.
+    geocoder_url: str = ""
+    # Seconds between geocoder requests: the public Nominatim asks for 1; your own, 0.
+    geocoder_min_interval_s: float = 1.0
     redis_url: str = ""
     socketio_message_queue: str = ""
     job_backend: str = "thread"
@@ -211,6 +215,10 @@ def _complete(s: Settings) -> Settings:
             "SMS_BACKEND=twilio needs TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_FROM "
             "(or TWILIO_MESSAGING_SERVICE_SID)."
         )
+    if s.geocoder_url and not s.geocoder_url.startswith(("http://", "https://")):
+        raise ConfigError("GEOCODER_URL must be an http:// or https:// URL of a Nominatim server.")
+    if s.geocoder_min_interval_s < 0:
+        raise ConfigError("GEOCODER_MIN_INTERVAL_S must be 0 or more seconds.")
     if s.twilio_api_base and not s.twilio_api_base.startswith(("http://", "https://")):
         raise ConfigError("TWILIO_API_BASE must be an http:// or https:// URL.")
     if s.twilio_timeout <= 0:

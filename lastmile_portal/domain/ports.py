@@ -89,6 +89,14 @@ class PhotoStore(Protocol):
         ...
 
 
+class Geocoder(Protocol):
+    """Find where an address is (issue 13: carriers may announce parcels without lat/lng)."""
+
+    def locate(self, line: str, postcode: str, city: str, country: str | None) -> Point | None:
+        """Return the address's point, None when unknown; raise ServiceUnavailable when down."""
+        ...
+
+
 class PhotoProcessor(Protocol):
     """Check an uploaded photo by its content and re-encode it; raise InvalidInput if refused.
 

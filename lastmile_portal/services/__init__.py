@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 from ..domain.policy import ChangePolicy
 from ..domain.ports import (
     Clock,
+    Geocoder,
     JobQueue,
     PhoneNumbers,
     PhotoProcessor,
@@ -77,6 +78,7 @@ class Services:
     settings: ServiceSettings
     health_checks: dict[str, Callable[[], str]] = field(default_factory=dict)
     live: LiveState = field(default_factory=LiveState)
+    geocoder: Geocoder | None = None  # None: carriers must send lat/lng with each address
 
     def tracking_url(self, token: str) -> str:
         """Return the public link a recipient opens."""

@@ -18,8 +18,15 @@ from zoneinfo import ZoneInfo
 from ..domain import intake as rules
 from ..domain import lockers as locker_rules
 from ..domain import model as m
-from ..domain.errors import DomainError, InvalidInput, InvalidTransition, NotFound
+from ..domain.errors import (
+    DomainError,
+    InvalidInput,
+    InvalidTransition,
+    NotFound,
+    ServiceUnavailable,
+)
 from ..domain.events import Actor, DeliveryCreated
+from ..domain.routing import Point
 from ..domain.status import LABELS, DeliveryStatus
 from . import Services
 from .routing import request_reoptimization
@@ -147,9 +154,9 @@ def _new_delivery(
     depot = depots[r.depot]
     if depot is None or depot.id is None:
         errors["depot"] = f"no depot has the code {r.depot!r}"
-    if r.lat is None:
-        # A Geocoder port (GEOCODER_URL) will fill these in; until then they are needed.
-        errors["address.lat"] = "is required with address.lng (no geocoder is configured)"
+    point = Point(r.lat, r.lng) if r.lat is not None and r.lng is not None else None
+    if point is None and not errors:
+        point = _locate(services, r, errors)
     start, end, slot_id = r.window_start, r.window_end, None
     slot = None
     if r.slot_id is not None and depot is not None:
@@ -173,7 +180,7 @@ def _new_delivery(
     # The slot's place is claimed last, when nothing else can refuse the parcel any more.
     if not errors and slot is not None and uow.repo.claim_slot_place(slot_id) is None:  # type: ignore[arg-type]
         errors["slot"] = "is full"
-    if errors or depot is None or start is None or end is None:
+    if errors or depot is None or start is None or end is None or point is None:
         raise rules.FieldErrors(errors or {"window": "is required"})
     tz = ZoneInfo(depot.timezone)
     return m.Delivery(
@@ -185,8 +192,8 @@ def _new_delivery(
         address_line=r.address_line,
         postcode=r.postcode,
         city=r.city,
-        lat=r.lat,  # type: ignore[arg-type]
-        lng=r.lng,  # type: ignore[arg-type]
+        lat=point.lat,  # type: ignore[union-attr]
+        lng=point.lng,  # type: ignore[union-attr]
         depot_id=depot.id,  # type: ignore[arg-type]
         created_at=now,
         service_date=start.astimezone(tz).date(),
@@ -202,6 +209,21 @@ def _new_delivery(
         reference=r.reference,
         updated_at=now,
     )
+
+
+def _locate(services: Services, r: rules.DeliveryRequest, errors: dict[str, str]) -> Point | None:
+    """Find the address with the geocoder, or say in ``errors`` why it cannot be placed."""
+    if services.geocoder is None:
+        errors["address.lat"] = "is required with address.lng (no geocoder is configured)"
+        return None
+    try:
+        found = services.geocoder.locate(r.address_line, r.postcode, r.city, r.country)
+    except ServiceUnavailable:
+        # Not the carrier's fault, and nothing is stored: the same request later will do.
+        raise ServiceUnavailable("geocoder", "cannot place addresses right now") from None
+    if found is None:
+        errors["address"] = "could not be found on the map: check it, or send lat and lng"
+    return found
 
 
 def delivery_info(services: Services, tracking_number: str) -> DeliveryInfo:

@@ -43,6 +43,10 @@ def _load(tmp_path: Path, **values: Any) -> Any:
         ({"OPTIMIZER_TIME_LIMIT": "0"}, "OPTIMIZER_TIME_LIMIT"),
         ({"POSITION_RETENTION_DAYS": "0"}, "POSITION_RETENTION_DAYS"),
         ({"POSITION_RETENTION_DAYS": "a month"}, "POSITION_RETENTION_DAYS"),
+        ({"GEOCODER_URL": "ftp://nominatim.local"}, "GEOCODER_URL"),
+        ({"GEOCODER_MIN_INTERVAL_S": "-1"}, "GEOCODER_MIN_INTERVAL_S"),
+        ({"PROOF_PHOTO_REQUIRED": "sometimes"}, "PROOF_PHOTO_REQUIRED"),
+        ({"MANIFEST_CODE_STOPS": "-2"}, "MANIFEST_CODE_STOPS"),
     ],
     ids=lambda v: v if isinstance(v, str) else "-".join(f"{k}={x}" for k, x in v.items()),
 )
