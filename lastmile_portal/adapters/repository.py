@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any, TypeVar
 
@@ -786,7 +787,7 @@ class SqlAlchemyRepository:
         ).scalar_one_or_none()
 
     def claim_webhook_message(
-        self, now: datetime, lease_until: datetime
+        self, now: datetime, lease_until: datetime, skip: Sequence[int] = ()
     ) -> wh.WebhookMessage | None:
         """Claim the oldest due webhook that nothing earlier holds back, until ``lease_until``.
 
@@ -794,7 +795,8 @@ class SqlAlchemyRepository:
         (the sender died; at least once means it is sent again). Held back: an earlier row
         of the same subscriber and delivery is still pending or sending, so each subscriber
         gets a delivery's events in order. One UPDATE of one row: two senders never hold
-        the same row; PostgreSQL skips rows another sender is claiming.
+        the same row; PostgreSQL skips rows another sender is claiming. Rows of the
+        subscriptions in ``skip`` are left for a later run.
         """
         t = orm.webhook_messages
         candidate, earlier = t.alias("candidate"), t.alias("earlier")
@@ -810,6 +812,7 @@ class SqlAlchemyRepository:
             sa.select(candidate.c.id)
             .where(candidate.c.status.in_(unfinished), candidate.c.next_attempt_at <= now)
             .where(~held_back)
+            .where(candidate.c.subscription_id.notin_(skip) if skip else sa.true())
             .order_by(candidate.c.id)
             .limit(1)
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime
 from types import TracebackType
 from typing import Any, Protocol, TypeVar
@@ -102,7 +103,7 @@ class Repository(Protocol):
         self, subscription_id: int, delivery_id: int, event_type: str
     ) -> str | None: ...
     def claim_webhook_message(
-        self, now: datetime, lease_until: datetime
+        self, now: datetime, lease_until: datetime, skip: Sequence[int] = ()
     ) -> wh.WebhookMessage | None: ...
     def cancel_webhook_messages(self, subscription_id: int, reason: str) -> int: ...
     def webhook_log(

@@ -188,8 +188,7 @@ def write_outbox(services: Services, repo: Repository, events: list[Event]) -> i
                 event_type=event_type,
                 created_at=event.occurred_at,
                 tracking_number=d.tracking_number,
-                # The carrier's own id, once the integration API stores it (issue 13).
-                reference=getattr(d, "reference", None),
+                reference=d.reference,
                 status=status_of(index, d),
                 data=wh.event_data(
                     event,
@@ -260,14 +259,20 @@ def send_due(services: Services, limit: int = 200) -> dict[str, int]:
     outcome recorded in another, with a line in the subscriber's delivery log.
     """
     outcomes: Counter[str] = Counter()
+    silent: set[int] = set()
     for _ in range(limit):
-        claim = _claim_next(services)
+        claim = _claim_next(services, silent)
         if claim is None:
             break
         if isinstance(claim, str):
             outcomes[claim] += 1
             continue
-        outcomes[_attempt(services, claim)] += 1
+        outcome, answered = _attempt(services, claim)
+        outcomes[outcome] += 1
+        if not answered:
+            # A subscriber that did not answer (down, timing out) costs one timeout per run,
+            # not one per event: the job queue's other work waits behind this run.
+            silent.add(claim.subscription_id)
     else:
         # More may be due: queue another run rather than hold this worker for ever.
         services.jobs.enqueue(WEBHOOK_JOB, key=WEBHOOK_JOB)
@@ -276,11 +281,11 @@ def send_due(services: Services, limit: int = 200) -> dict[str, int]:
     return dict(outcomes)
 
 
-def _claim_next(services: Services) -> _Claim | str | None:
+def _claim_next(services: Services, skip: set[int]) -> _Claim | str | None:
     now = services.clock.now()
     lease = now + timedelta(seconds=services.settings.webhook_claim_s)
     with services.uow() as uow:
-        message = uow.repo.claim_webhook_message(now, lease)
+        message = uow.repo.claim_webhook_message(now, lease, sorted(skip))
         if message is None:
             return None
         subscription = uow.repo.get(wh.WebhookSubscription, message.subscription_id)
@@ -303,7 +308,8 @@ def _claim_next(services: Services) -> _Claim | str | None:
         return claim
 
 
-def _attempt(services: Services, claim: _Claim) -> str:
+def _attempt(services: Services, claim: _Claim) -> tuple[str, bool]:
+    """POST a claimed row and record the outcome; say whether the subscriber answered."""
     body = claim.body.encode()
     timestamp = int(services.clock.now().timestamp())
     headers = {
@@ -319,7 +325,7 @@ def _attempt(services: Services, claim: _Claim) -> str:
         # A bug met by one row must not stop the rows behind it: it is retried like any failure.
         log.exception("webhook %s: unexpected error from the transport", claim.id)
         response = wh.WebhookResponse(None, f"unexpected error: {error!r}")
-    return _record(services, claim, response)
+    return _record(services, claim, response), response.status_code is not None
 
 
 def _record(services: Services, claim: _Claim, response: wh.WebhookResponse) -> str:

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
+import sqlalchemy as sa
 
 from lastmile_portal.domain import model as m
 from lastmile_portal.domain import webhooks as wh
@@ -19,7 +20,14 @@ from tests.builders import World, load_stop_id, make_delivery, make_route, make_
 from tests.services.test_proof_photos import photo
 from tests.webhook_receiver import Received, WebhookReceiver
 
-ALL = ",".join(wh.EVENT_TYPES)
+
+class HeldJobs:
+    """A job queue that runs nothing."""
+
+    name = "held"
+
+    def enqueue(self, job: str, *args: object, key: str | None = None) -> None:
+        pass
 
 
 @pytest.fixture
@@ -339,3 +347,34 @@ def test_a_claimed_event_is_not_sent_twice_until_its_lease_runs_out(  # type: ig
     clock.set(lease + timedelta(seconds=1))
     assert webhooks.send_due(services) == {"delivered": 1}  # at least once
     assert [r.answered for r in receiver.to("/")] == [500, 200]
+
+
+def test_a_silent_subscriber_costs_one_try_per_run_and_does_not_hold_up_others(  # type: ignore[no-untyped-def]
+    services, world, receiver, clock
+) -> None:
+    gone = WebhookReceiver()
+    gone.stop()
+    down = webhooks.add_subscription(services, gone.url, wh.STATUS_CHANGED)
+    webhooks.add_subscription(services, receiver.url, wh.STATUS_CHANGED)
+    _, stops = on_a_route(world, 3)
+    services.jobs = HeldJobs()  # the outbox fills; this test's run empties it
+    for stop in stops:
+        proof_of_delivery.mark_arrived(services, world.driver_ids[0], stop)
+
+    outcomes = webhooks.send_due(services)
+
+    assert outcomes == {"retrying": 1, "delivered": 3}
+    assert len(receiver.to("/")) == 3
+    assert len(webhooks.delivery_log(services, down.id)) == 1  # the other two wait their turn
+    clock.advance(minutes=1)
+    assert webhooks.send_due(services) == {"retrying": 1}
+
+
+def test_the_signing_secret_is_encrypted_at_rest(services) -> None:  # type: ignore[no-untyped-def]
+    new = webhooks.add_subscription(services, "https://carrier.example/h", wh.STATUS_CHANGED)
+
+    with services.uow() as uow:
+        raw = uow.session.execute(sa.text("SELECT secret FROM webhook_subscriptions")).scalar()
+        stored = uow.repo.get(wh.WebhookSubscription, new.id)
+        assert stored is not None and stored.secret == new.secret
+    assert new.secret not in raw and len(raw) > len(new.secret)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
+from lastmile_portal.config import ConfigError, load_settings
 from lastmile_portal.domain import webhooks as wh
 from lastmile_portal.domain.errors import InvalidInput
 
@@ -97,3 +99,26 @@ def test_the_body_is_compact_sorted_json_with_the_contract_fields() -> None:
         "data": {"old": "arriving", "new": "delivered"},
     }
     assert body == json.dumps(document, separators=(",", ":"), sort_keys=True)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("WEBHOOK_ETA_MINUTES", "-1"),
+        ("WEBHOOK_MAX_ATTEMPTS", "0"),
+        ("WEBHOOK_MAX_ATTEMPTS", "many"),
+        ("WEBHOOK_RETRY_SECONDS", "0"),
+        ("WEBHOOK_RETRY_MAX_SECONDS", "10"),
+        ("WEBHOOK_TIMEOUT", "120"),
+        ("WEBHOOK_SWEEP_SECONDS", "-5"),
+    ],
+)
+def test_bad_webhook_settings_name_the_variable(tmp_path: Path, name: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=name):
+        load_settings({"INSTANCE_DIR": str(tmp_path), name: value})
+
+
+def test_webhook_settings_take_a_value_and_keep_their_defaults(tmp_path: Path) -> None:
+    s = load_settings({"INSTANCE_DIR": str(tmp_path), "WEBHOOK_ETA_MINUTES": "15"})
+
+    assert s.webhook_eta_minutes == 15 and s.webhook_max_attempts == 12
