@@ -23,7 +23,7 @@ from .adapters.socketio_publisher import RecordingPublisher, SocketIOPublisher
 from .adapters.travel_times import HaversineTravelTimes, OsrmTravelTimes
 from .adapters.twilio_sms import TwilioSmsGateway
 from .adapters.webhook_http import HttpWebhookTransport
-from .config import PROJECT_ROOT, ConfigError, Settings
+from .config import PROJECT_ROOT, ConfigError, Settings, parse_plan_schedule
 from .domain import photo_links
 from .domain.policy import ChangePolicy
 from .domain.ports import Clock, JobQueue, Publisher, SmsGateway
@@ -115,6 +115,7 @@ def build_services(
             webhook_timeout_s=settings.webhook_timeout,
             # Longer than any one POST can take (connect, then read, each up to the timeout).
             webhook_claim_s=3 * settings.webhook_timeout + 5,
+            plan_schedule=parse_plan_schedule(settings.plan_schedule),
         ),
         health_checks=_health_checks(settings, engine),
     )
@@ -140,11 +141,15 @@ def build_services(
             lambda: services.jobs.enqueue(RETURN_JOB, key=RETURN_JOB),
             "lastmile-locker-returns",
         ).start()
+        if settings.plan_schedule:
+            # ... and plans the depots' days at their PLAN_SCHEDULE times.
+            start_plan_schedule(services)
     return services
 
 
 PURGE_EVERY_S = 3600.0
 RETURN_EVERY_S = 3600.0  # a parcel goes back within the hour after its last day
+PLAN_SCHEDULE_EVERY_S = 60.0  # a depot's timed plan starts within a minute of its time
 
 
 def start_outbox_sweep(services: Services, seconds: float) -> Every:
@@ -160,6 +165,17 @@ def start_webhook_sweep(services: Services, seconds: float) -> Every:
         seconds,
         lambda: services.jobs.enqueue(webhooks.WEBHOOK_JOB, key=webhooks.WEBHOOK_JOB),
         "lastmile-webhook-sweep",
+    ).start()
+
+
+def start_plan_schedule(services: Services) -> Every:
+    """Queue the check for depots due to be planned every minute (PLAN_SCHEDULE)."""
+    from .services.day_jobs import SCHEDULE_JOB
+
+    return Every(
+        PLAN_SCHEDULE_EVERY_S,
+        lambda: services.jobs.enqueue(SCHEDULE_JOB, key=SCHEDULE_JOB),
+        "lastmile-plan-schedule",
     ).start()
 
 

@@ -11,6 +11,7 @@ import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
+from datetime import time
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -107,6 +108,9 @@ class Settings:
     webhook_retry_max_seconds: float = 3600.0
     webhook_timeout: float = 5.0
     webhook_sweep_seconds: float = 30.0
+    # The day (issue 13): depots planned by the worker each day at a local time,
+    # "BER-N=05:30,HAM-S=06:00"; empty: planning only when asked (API, `flask plan`).
+    plan_schedule: str = ""
     log_level: str = "INFO"
     testing: bool = False
 
@@ -254,6 +258,7 @@ def _complete(s: Settings) -> Settings:
     if s.sms_sweep_seconds < 0:
         raise ConfigError("SMS_SWEEP_SECONDS must be 0 (off) or a number of seconds.")
     _check_webhooks(s)
+    parse_plan_schedule(s.plan_schedule)
     for name in (
         "tracking_rate_limit",
         "live_connect_rate_limit",
@@ -298,6 +303,23 @@ def _check_webhooks(s: Settings) -> None:
         raise ConfigError("WEBHOOK_TIMEOUT must be more than 0 and at most 60 seconds.")
     if s.webhook_sweep_seconds < 0:
         raise ConfigError("WEBHOOK_SWEEP_SECONDS must be 0 (off) or a number of seconds.")
+
+
+def parse_plan_schedule(text: str) -> dict[str, str]:
+    """Return PLAN_SCHEDULE as depot code -> "HH:MM", or raise ConfigError naming the bad part."""
+    schedule: dict[str, str] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        code, _, at = (x.strip() for x in part.partition("="))
+        try:
+            valid = bool(code) and len(at) == 5 and time.fromisoformat(at) is not None
+        except ValueError:
+            valid = False
+        if not valid:
+            raise ConfigError(
+                f"PLAN_SCHEDULE entries look like 'BER-N=05:30' (depot=HH:MM), not {part!r}."
+            )
+        schedule[code] = at
+    return schedule
 
 
 def _check_rate_limit(key: str, value: str) -> None:

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .adapters.job_queue import claim
-from .services import Services, lockers, notifications, retention, routing, webhooks
+from .services import Services, day_jobs, lockers, notifications, retention, routing, webhooks
 
 log = logging.getLogger("lastmile.jobs")
 
@@ -58,6 +58,22 @@ def send_webhooks(services: Services) -> None:
     webhooks.send_due(services)
 
 
+def plan_day(services: Services, job_id: int) -> None:
+    """Plan the depot-day of planning job ``job_id`` and store its result (issue 13)."""
+    day_jobs.run_plan_job(services, job_id)
+
+
+def insert_delivery(services: Services, delivery_id: int) -> None:
+    """Put a parcel announced into an already planned day on its best route, or say why not."""
+    result = routing.insert_new_delivery(services, delivery_id)
+    log.info("delivery %s: %s", delivery_id, result.reason)
+
+
+def plan_due_days(services: Services) -> None:
+    """Queue today's plan of each depot whose PLAN_SCHEDULE time has come (once a day)."""
+    day_jobs.plan_due_days(services, services.settings.plan_schedule)
+
+
 JOBS: dict[str, Callable[..., None]] = {
     "reoptimize_route": reoptimize_route,
     "reoptimize_depot": reoptimize_depot,
@@ -65,6 +81,9 @@ JOBS: dict[str, Callable[..., None]] = {
     retention.PURGE_JOB: purge_positions,
     lockers.RETURN_JOB: return_uncollected,
     webhooks.WEBHOOK_JOB: send_webhooks,
+    day_jobs.PLAN_JOB: plan_day,
+    routing.INSERT_JOB: insert_delivery,
+    day_jobs.SCHEDULE_JOB: plan_due_days,
 }
 
 

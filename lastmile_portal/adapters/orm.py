@@ -485,6 +485,24 @@ webhook_attempts = sa.Table(
     sa.Column("error", sa.Text),
 )
 
+
+# issue 13: planning a depot's day runs as a job; its state and result live here (0011)
+planning_jobs = sa.Table(
+    "planning_jobs",
+    metadata,
+    _id(),
+    _fk("depot_id", "depots.id", ondelete="CASCADE"),
+    sa.Column("service_date", sa.Date, nullable=False),
+    sa.Column("requested_at", UTCDateTime(), nullable=False),
+    sa.Column("trigger", sa.String(16), nullable=False),
+    sa.Column("state", _enum(m.JobState), nullable=False),
+    sa.Column("started_at", UTCDateTime()),
+    sa.Column("finished_at", UTCDateTime()),
+    sa.Column("result", sa.JSON),
+    sa.Column("error", sa.Text),
+    sa.Column("schedule_key", sa.String(64), unique=True),
+)
+
 _mapped = False
 
 
@@ -534,6 +552,7 @@ def start_mappers() -> None:
     reg.map_imperatively(wh.WebhookSubscription, webhook_subscriptions)  # issue 13: webhooks
     reg.map_imperatively(wh.WebhookMessage, webhook_messages)
     reg.map_imperatively(wh.WebhookAttempt, webhook_attempts)
+    reg.map_imperatively(m.PlanningJob, planning_jobs)  # issue 13: the day
     # Loaded deliveries skip __init__, so give them their list of unrecorded events here.
     event.listen(m.Delivery, "load", lambda obj, _ctx: obj.init_events())
     _mapped = True

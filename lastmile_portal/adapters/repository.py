@@ -857,3 +857,29 @@ class SqlAlchemyRepository:
             .limit(limit)
         ).all()
         return [(attempt, message) for attempt, message in rows]
+
+    # ------------------------------------------------------------ the day: planning jobs (issue 13)
+
+    def open_planning_job(self, depot_id: int, service_date: date) -> m.PlanningJob | None:
+        """Return the depot-day's planning job still queued or running, if any."""
+        return self.session.scalars(
+            sa.select(m.PlanningJob)
+            .filter_by(depot_id=depot_id, service_date=service_date)
+            .where(orm.planning_jobs.c.state.in_([m.JobState.QUEUED, m.JobState.RUNNING]))
+            .order_by(orm.planning_jobs.c.id)
+            .limit(1)
+        ).one_or_none()
+
+    def add_planning_job(self, job: m.PlanningJob) -> bool:
+        """Insert a planning job; False (nothing added) if its ``schedule_key`` is taken.
+
+        In a savepoint, so the worker that loses the race for a depot's timed plan keeps
+        its transaction.
+        """
+        try:
+            with self.session.begin_nested():
+                self.session.add(job)
+                self.session.flush()
+        except sa.exc.IntegrityError:
+            return False
+        return True

@@ -1422,3 +1422,62 @@ class IdempotentAnswer:
     body: str
     created_at: datetime
     id: int | None = None
+
+
+# ---------------------------------------------------------------- planning jobs (issue 13)
+
+
+class JobState(StrEnum):
+    """Where a planning job is: waiting for a worker, being solved, or finished."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
+@dataclass(eq=False, kw_only=True)
+class PlanningJob:
+    """One request to plan a depot's day, run by a worker and reported to whoever asked.
+
+    Stored in the database, so the answer reaches the caller whichever process (web, thread,
+    RQ worker) ran it. ``schedule_key`` is set only for the worker's timed runs: being unique,
+    it lets many workers race for a depot's morning plan and exactly one win.
+    """
+
+    depot_id: int
+    service_date: date
+    requested_at: datetime
+    trigger: str = "api"  # "api", "cli" or "schedule"
+    state: JobState = JobState.QUEUED
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    result: dict[str, object] | None = None
+    error: str | None = None
+    schedule_key: str | None = None
+    id: int | None = None
+
+    @property
+    def finished(self) -> bool:
+        """Return whether the job is over, well or badly."""
+        return self.state in (JobState.DONE, JobState.FAILED)
+
+    def start(self, *, at: datetime) -> None:
+        """Mark the job taken by a worker; only a queued job can start."""
+        if self.state is not JobState.QUEUED:
+            raise InvalidTransition(f"Planning job {self.id} is {self.state}: it cannot start.")
+        self.state = JobState.RUNNING
+        self.started_at = at
+
+    def finish(self, result: dict[str, object], *, at: datetime) -> None:
+        """Record the plan the job produced."""
+        self.state = JobState.DONE
+        self.result = result
+        self.error = None
+        self.finished_at = at
+
+    def fail(self, error: str, *, at: datetime) -> None:
+        """Record why the job could not plan the day."""
+        self.state = JobState.FAILED
+        self.error = error[:2000]
+        self.finished_at = at

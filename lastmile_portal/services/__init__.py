@@ -57,6 +57,8 @@ class ServiceSettings:
     webhook_retry_max_s: float = 3600.0
     webhook_timeout_s: float = 5.0
     webhook_claim_s: float = 30.0  # a sender holding a webhook longer is presumed dead
+    # the day (issue 13): depot code -> local "HH:MM" the worker plans its day at
+    plan_schedule: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from time import monotonic, perf_counter
 from zoneinfo import ZoneInfo
@@ -30,6 +30,7 @@ class PlanSummary:
     routes: int
     planned: int
     dropped: dict[str, str]
+    dropped_parcels: dict[int, str] = field(default_factory=dict)  # delivery id -> reason
 
 
 def plan_depot_day(services: Services, depot_id: int, service_date: date) -> PlanSummary:
@@ -64,7 +65,12 @@ def plan_depot_day(services: Services, depot_id: int, service_date: date) -> Pla
                 )
             )
         uow.commit()
-        return PlanSummary(routes=len(outcome.routes), planned=planned, dropped=outcome.dropped)
+        return PlanSummary(
+            routes=len(outcome.routes),
+            planned=planned,
+            dropped=outcome.dropped,
+            dropped_parcels=dict(outcome.dropped_parcels),
+        )
 
 
 def _clear_planned_routes(uow: UnitOfWork, depot_id: int, service_date: date) -> None:
@@ -490,3 +496,214 @@ def _save_replan(
                 )
                 changes.append(EtaChange(d.id, r.old_arrival, r.arrival, r.position))  # type: ignore[arg-type]
     return versions, tuple(changes)
+
+
+# ---------------------------------------------------------------- a parcel added to a planned day
+
+INSERT_JOB = "insert_delivery"
+INSERT_BUDGET_S = 0.3  # the what-if repair per candidate route; the optimizer re-plans after
+
+
+@dataclass(frozen=True)
+class Insertion:
+    """Where a parcel announced into an already planned day went, or why it waits."""
+
+    delivery_id: int
+    route_id: int | None  # None: it waits for the next plan of its day
+    stop_id: int | None
+    eta: tuple[datetime, datetime] | None
+    reason: str
+
+
+def request_insertion(services: Services, delivery_id: int) -> None:
+    """Queue putting a newly announced parcel on its planned day (call after the commit)."""
+    services.jobs.enqueue(INSERT_JOB, delivery_id, key=f"{INSERT_JOB}:{delivery_id}")
+
+
+def insert_new_delivery(services: Services, delivery_id: int) -> Insertion:
+    """Put a parcel announced after its day was planned on the route where it fits best.
+
+    Only routes still at the depot can take it: a dispatched van has left without the
+    parcel. Each is tried with the what-if (``preview_replans``: the parcel's own stop
+    added, or its locker's stop on that route joined), and the route that serves it inside
+    its window for the fewest extra kilometres, without pushing any other parcel out, gets
+    it. The stop is saved with the what-if's arrival, then the route is re-planned by the
+    optimizer (a queued job, as after any change). Without such a route the parcel waits for
+    the next plan of its day, with the reason in its timeline.
+    """
+    with services.uow() as uow:
+        d = uow.repo.get(m.Delivery, delivery_id)
+        if d is None:
+            raise NotFound(f"There is no delivery {delivery_id}.")
+        if d.stop_id is not None:
+            return Insertion(delivery_id, None, d.stop_id, None, "It is on a route already.")
+        if d.status not in PLANNABLE:
+            return Insertion(delivery_id, None, None, None, f"It is {d.status}: not to plan.")
+        if d.service_date is None:
+            return Insertion(delivery_id, None, None, None, "It has no delivery day yet.")
+        day = uow.repo.routes_on(d.service_date, d.depot_id)
+        if not day:
+            return Insertion(
+                delivery_id, None, None, None, "Its day is not planned yet: the plan takes it."
+            )
+        candidates = [r for r in day if r.status is m.RouteStatus.PLANNED and r.id is not None]
+        tries = _insertion_tries(uow, d, candidates)
+        route_ids = [r.id for r in candidates if r.id is not None]
+        version = d.version
+    if not route_ids:
+        return _wait(services, delivery_id, "every route of its day has left the depot")
+    changes = [change for change, _watched in tries]
+    outcomes = preview_replans(services, route_ids, [None, *changes], INSERT_BUDGET_S)
+    baseline, results = outcomes[0], outcomes[1:]
+    best: tuple[float, planning.Replanned, int] | None = None
+    for (_change, watched), outcome in zip(tries, results, strict=True):
+        if isinstance(outcome, RoutingError) or isinstance(baseline, RoutingError):
+            continue
+        where = outcome.stop(watched)
+        if where is None or where.dropped or len(outcome.dropped) > len(baseline.dropped):
+            continue
+        extra = outcome.total_distance_m - baseline.total_distance_m
+        if best is None or extra < best[0]:
+            best = (extra, where, watched)
+    if best is None:
+        return _wait(services, delivery_id, "no route at the depot can serve it in its window")
+    _extra, where, watched = best
+    return _save_insertion(services, delivery_id, version, where, watched)
+
+
+def _insertion_tries(
+    uow: UnitOfWork, d: m.Delivery, routes: list[m.Route]
+) -> list[tuple[planning.Change, int]]:
+    """Return, per route, the what-if change that adds ``d`` and the stop id to watch."""
+    locker = (
+        uow.repo.get(m.Locker, d.locker_id)
+        if d.option in LOCKER_OPTIONS and d.locker_id is not None
+        else None
+    )
+    kind = m.StopKind.LOCKER if locker is not None else m.StopKind.ADDRESS
+    place = Point(locker.lat, locker.lng) if locker is not None else Point(*d.hand_over_place)
+    tries: list[tuple[planning.Change, int]] = []
+    for route in routes:
+        assert route.id is not None
+        there = next(
+            (
+                s
+                for s in route.stops
+                if locker is not None and s.is_open and s.locker_id == locker.id
+            ),
+            None,
+        )
+        if there is not None and there.id is not None:
+            windows = tuple(p.hand_over_window for p in uow.repo.deliveries_at_stop(there.id))
+            joined = windows + (d.hand_over_window,)
+            change: planning.Change = planning.StopChange(
+                stop_id=there.id,
+                windows=joined,
+                service_s=m.stop_service_seconds(kind, len(joined)),
+            )
+            tries.append((change, there.id))
+            continue
+        new = planning.OpenStop(
+            id=-route.id,  # not saved yet: the what-if only needs to find it again
+            kind=kind,
+            location=place,
+            windows=(d.hand_over_window,),
+            service_s=m.stop_service_seconds(kind, 1),
+            size=m.SIZE_ORDER[d.parcel_size],
+        )
+        tries.append((planning.AddStop(route_id=route.id, stop=new), new.id))
+    return tries
+
+
+def _save_insertion(
+    services: Services,
+    delivery_id: int,
+    version: int,
+    where: planning.Replanned,
+    watched: int,
+) -> Insertion:
+    """Put the parcel on the stop the what-if chose, then have the optimizer order the route."""
+    now = services.clock.now()
+    with services.uow() as uow:
+        d = uow.repo.get(m.Delivery, delivery_id)
+        route = uow.repo.get(m.Route, where.route_id)
+        if d is None or d.version != version or d.stop_id is not None:
+            return Insertion(delivery_id, None, None, None, "It changed meanwhile: left as is.")
+        if route is None or route.status is not m.RouteStatus.PLANNED:
+            return Insertion(delivery_id, None, None, None, "Its route left meanwhile.")
+        if watched > 0:  # joining the route's stop at the parcel's locker
+            stop = next(s for s in route.stops if s.id == watched)
+            stop.resize(len(uow.repo.deliveries_at_stop(watched)) + 1)
+        else:
+            locker_id = d.locker_id if d.option in LOCKER_OPTIONS else None
+            kind = m.StopKind.LOCKER if locker_id is not None else m.StopKind.ADDRESS
+            place = _place(uow, d)
+            stop = m.Stop(
+                route_id=route.id,
+                # Last for now; the re-plan queued below gives it its place in line.
+                sequence=max((s.sequence for s in route.stops), default=0) + 1,
+                kind=kind,
+                lat=place.lat,
+                lng=place.lng,
+                service_seconds=m.stop_service_seconds(kind, 1),
+                planned_arrival=where.arrival,
+                planned_travel_s=where.travel_s,
+                expected_arrival=where.arrival,
+                eta_earliest=where.eta[0],
+                eta_latest=where.eta[1],
+                locker_id=locker_id,
+            )
+            route.stops.append(stop)
+            uow.repo.flush()
+        d.stop_id = stop.id
+        if d.status is not DeliveryStatus.SCHEDULED:
+            d.transition_to(
+                DeliveryStatus.SCHEDULED,
+                at=now,
+                actor=Actor.OPTIMIZER,
+                reason="added to a planned route",
+            )
+        d.record(
+            DeliveryPlanned(
+                delivery_id=delivery_id,
+                occurred_at=now,
+                actor=Actor.OPTIMIZER,
+                route_id=route.id,  # type: ignore[arg-type]
+                plan_version=route.plan_version,
+                sequence=stop.sequence,
+                planned_arrival=where.arrival.isoformat(),
+                reason="announced after the day was planned",
+            )
+        )
+        uow.commit()
+        result = Insertion(
+            delivery_id, route.id, stop.id, (where.eta[0], where.eta[1]), "Added to a route."
+        )
+    request_reoptimization(services, where.route_id, "a parcel was added to the route")
+    return result
+
+
+def _place(uow: UnitOfWork, d: m.Delivery) -> Point:
+    if d.option in LOCKER_OPTIONS and d.locker_id is not None:
+        locker = uow.repo.get(m.Locker, d.locker_id)
+        if locker is not None:
+            return Point(locker.lat, locker.lng)
+    return Point(*d.hand_over_place)
+
+
+def _wait(services: Services, delivery_id: int, why: str) -> Insertion:
+    """Leave the parcel for the next plan of its day, saying why in its timeline."""
+    reason = f"left for the next plan: {why}"
+    with services.uow() as uow:
+        d = uow.repo.get(m.Delivery, delivery_id)
+        if d is not None:
+            d.record(
+                DeliveryDropped(
+                    delivery_id=delivery_id,
+                    occurred_at=services.clock.now(),
+                    actor=Actor.OPTIMIZER,
+                    reason=reason,
+                )
+            )
+            uow.commit()
+    return Insertion(delivery_id, None, None, None, reason[0].upper() + reason[1:] + ".")

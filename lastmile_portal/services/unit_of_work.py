@@ -109,6 +109,9 @@ class Repository(Protocol):
     def webhook_log(
         self, subscription_id: int, limit: int
     ) -> list[tuple[wh.WebhookAttempt, wh.WebhookMessage]]: ...
+    # the day: planning jobs (issue 13)
+    def open_planning_job(self, depot_id: int, service_date: date) -> m.PlanningJob | None: ...
+    def add_planning_job(self, job: m.PlanningJob) -> bool: ...
 
 
 class UnitOfWork(Protocol):

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from datetime import datetime
+from datetime import date, datetime
 from functools import wraps
 from typing import Any, TypeVar
 
 from flask import Blueprint, Response, g, jsonify, request, url_for
 from flask.typing import ResponseReturnValue
 
+from ..domain.errors import InvalidInput
 from ..domain.intake import FieldErrors
 from ..extensions import csrf
-from ..services import api_keys, intake
+from ..services import api_keys, day_jobs, intake
 from . import limits as rate_limits
 from . import services
 
@@ -60,7 +61,7 @@ def _json(value: Any) -> Any:
         return {f.name: _json(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, list | tuple):
         return [_json(v) for v in value]
-    if isinstance(value, datetime):
+    if isinstance(value, datetime | date):
         return value.isoformat()
     return value
 
@@ -109,3 +110,56 @@ def post_cancel(tracking_number: str) -> ResponseReturnValue:
     reason = body.get("reason") if isinstance(body, dict) else None
     text = reason.strip()[:200] if isinstance(reason, str) else ""
     return jsonify(_json(intake.cancel_delivery(services(), tracking_number, text)))
+
+
+# ------------------------------------------------------------ the day (issue 13)
+
+
+@bp.post("/depots/<code>/plan")
+@key_required("routes:write")
+def post_plan(code: str) -> ResponseReturnValue:
+    """Queue the planning of a depot's day; answer 202 with the job to poll."""
+    body = request.get_json(silent=True)
+    if body is None and request.get_data():
+        raise InvalidInput('The body must be JSON, e.g. {"date": "2026-12-03"}, or empty.')
+    body = body or {}
+    if not isinstance(body, dict):
+        raise InvalidInput("The body must be a JSON object.")
+    job = day_jobs.request_plan(services(), code, _service_date(body.get("date")))
+    response = jsonify(_job_json(job))
+    response.status_code = 202
+    response.headers["Location"] = url_for("integration_api.get_job", job_id=job.id)
+    return response
+
+
+@bp.get("/jobs/<int:job_id>")
+@key_required("routes:write")
+def get_job(job_id: int) -> ResponseReturnValue:
+    """Return a planning job's state, progress and, once done, its routes and dropped parcels."""
+    return jsonify(_job_json(day_jobs.job_info(services(), job_id)))
+
+
+@bp.post("/routes/<int:route_id>/dispatch")
+@key_required("routes:write")
+def post_dispatch(route_id: int) -> ResponseReturnValue:
+    """Send a planned route out: its parcels go out for delivery, their recipients are texted."""
+    return jsonify(_json(day_jobs.dispatch(services(), route_id)))
+
+
+def _service_date(value: object) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value) if isinstance(value, str) else _bad_date(value)
+    except ValueError:
+        return _bad_date(value)
+
+
+def _bad_date(value: object) -> date:
+    raise InvalidInput(f"date must be a day like 2026-12-03, not {value!r}.")
+
+
+def _job_json(job: day_jobs.JobInfo) -> dict[str, Any]:
+    out: dict[str, Any] = _json(job)
+    out["url"] = url_for("integration_api.get_job", job_id=job.id)
+    return out

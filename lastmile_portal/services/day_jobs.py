@@ -1,0 +1,321 @@
+"""Run a depot's day (issue 13): plan it as a job, report the job, send routes out, plan on time.
+
+Planning takes the optimizer's whole time limit, so it never runs inside a request: the
+caller gets a ``PlanningJob`` at once and reads its state later. The job lives in the
+database, which is what every queue backend (inline, thread, RQ) and every process (web,
+worker) share.
+
+Planning a day twice re-plans what has not left yet, as a dispatcher would after a late
+delivery batch: routes already dispatched keep their parcels, drivers and vehicles (the
+parcels are in the van); the day's planned-but-not-dispatched routes are replaced by a plan
+of their parcels together with every parcel that arrived since. A second request while a
+plan of the same day is still queued or running gets that job back instead of a new one.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from ..domain import model as m
+from ..domain.errors import DomainError, InvalidInput, InvalidTransition, NotFound
+from . import Services, routing
+from .unit_of_work import UnitOfWork
+
+log = logging.getLogger("lastmile.jobs")
+
+PLAN_JOB = "plan_day"
+SCHEDULE_JOB = "plan_due_days"
+# A job queued or running this long was lost (a worker killed, a thread queue's process
+# restarted): a new request replaces it instead of waiting for it forever.
+LOST_AFTER = timedelta(minutes=15)
+
+
+@dataclass(frozen=True)
+class JobInfo:
+    """What the caller of a planning job sees: its state, progress and, once done, the plan."""
+
+    id: int
+    state: str
+    depot: str
+    service_date: date
+    trigger: str
+    requested_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    progress: str
+    time_limit_s: float
+    result: dict[str, Any] | None
+    error: str | None
+
+
+@dataclass(frozen=True)
+class Dispatched:
+    """One route sent out: how many parcels went out for delivery with a text queued."""
+
+    route_id: int
+    driver: str
+    vehicle: str
+    parcels: int
+
+
+# ---------------------------------------------------------------- planning as a job
+
+
+def request_plan(
+    services: Services, depot_code: str, service_date: date | None = None, trigger: str = "api"
+) -> JobInfo:
+    """Queue the planning of a depot's day (today in the depot's zone by default).
+
+    A day in the past is refused; a plan of that day already waiting or running is
+    returned instead of a second one.
+    """
+    now = services.clock.now()
+    with services.uow() as uow:
+        depot = _depot(uow, depot_code)
+        assert depot.id is not None
+        day = service_date or now.astimezone(ZoneInfo(depot.timezone)).date()
+        if day < now.astimezone(ZoneInfo(depot.timezone)).date():
+            raise InvalidInput(f"{day.isoformat()} is in the past: only today or later is planned.")
+        job = uow.repo.open_planning_job(depot.id, day)
+        if job is not None and now - (job.started_at or job.requested_at) > LOST_AFTER:
+            job.fail("No worker finished this job; it was replaced by a new one.", at=now)
+            job = None
+        if job is not None:
+            return _info(services, uow, job)
+        job = m.PlanningJob(depot_id=depot.id, service_date=day, requested_at=now, trigger=trigger)
+        uow.repo.add_planning_job(job)
+        uow.commit()
+        job_id = job.id
+    assert job_id is not None
+    services.jobs.enqueue(PLAN_JOB, job_id, key=f"{PLAN_JOB}:{job_id}")
+    return job_info(services, job_id)
+
+
+def run_plan_job(services: Services, job_id: int) -> None:
+    """Plan the job's depot-day and store the outcome (a worker runs this).
+
+    A job that is not queued any more (a repeat from the queue, a job replaced as lost) is
+    left alone. A rule of the trade that stops the plan (no drivers, the depot closed for
+    the day) fails the job with that reason; anything else fails it too, and is raised to
+    the queue's log.
+    """
+    now = services.clock.now()
+    with services.uow() as uow:
+        job = uow.repo.get(m.PlanningJob, job_id)
+        if job is None or job.state is not m.JobState.QUEUED:
+            return
+        job.start(at=now)
+        uow.commit()
+        depot_id, day = job.depot_id, job.service_date
+    try:
+        summary = routing.plan_depot_day(services, depot_id, day)
+    except DomainError as error:
+        _fail(services, job_id, error.message)
+        return
+    except Exception as error:
+        _fail(services, job_id, f"Planning failed unexpectedly ({type(error).__name__}).")
+        raise
+    with services.uow() as uow:
+        job = uow.repo.get(m.PlanningJob, job_id)
+        assert job is not None
+        job.finish(_result(uow, depot_id, day, summary), at=services.clock.now())
+        uow.commit()
+    log.info(
+        "planned depot %s on %s: %d parcels on %d routes, %d dropped",
+        depot_id,
+        day,
+        summary.planned,
+        summary.routes,
+        len(summary.dropped_parcels),
+    )
+
+
+def job_info(services: Services, job_id: int) -> JobInfo:
+    """Return a planning job's state, progress and result."""
+    with services.uow() as uow:
+        job = uow.repo.get(m.PlanningJob, job_id)
+        if job is None:
+            raise NotFound(f"There is no planning job {job_id}.")
+        return _info(services, uow, job)
+
+
+def _fail(services: Services, job_id: int, error: str) -> None:
+    with services.uow() as uow:
+        job = uow.repo.get(m.PlanningJob, job_id)
+        if job is not None:
+            job.fail(error, at=services.clock.now())
+            uow.commit()
+
+
+def _info(services: Services, uow: UnitOfWork, job: m.PlanningJob) -> JobInfo:
+    depot = uow.repo.get(m.Depot, job.depot_id)
+    limit = services.settings.optimizer_time_limit_s
+    assert job.id is not None
+    return JobInfo(
+        id=job.id,
+        state=str(job.state),
+        depot=depot.code if depot else "",
+        service_date=job.service_date,
+        trigger=job.trigger,
+        requested_at=job.requested_at,
+        started_at=job.started_at,
+        finished_at=job.finished_at,
+        progress=_progress(services, job, limit),
+        time_limit_s=limit,
+        result=job.result,
+        error=job.error,
+    )
+
+
+def _progress(services: Services, job: m.PlanningJob, limit: float) -> str:
+    if job.state is m.JobState.QUEUED:
+        return "Waiting for a worker."
+    if job.state is m.JobState.RUNNING and job.started_at is not None:
+        elapsed = max(0.0, (services.clock.now() - job.started_at).total_seconds())
+        return f"Solving: {elapsed:.0f} s of about {limit:g} s of optimizer time."
+    if job.state is m.JobState.DONE and job.result is not None:
+        routes = job.result.get("routes", [])
+        dropped = job.result.get("dropped", [])
+        planned = job.result.get("planned", 0)
+        return (
+            f"Planned {planned} parcels onto {len(routes)} routes"  # type: ignore[arg-type]
+            f"; {len(dropped)} could not be planned."  # type: ignore[arg-type]
+        )
+    return "Failed: " + (job.error or "no reason recorded.")
+
+
+def _result(
+    uow: UnitOfWork, depot_id: int, day: date, summary: routing.PlanSummary
+) -> dict[str, Any]:
+    """Describe the stored plan: the new routes, the routes already out, the dropped parcels."""
+    routes, kept = [], []
+    for route in uow.repo.routes_on(day, depot_id):
+        if route.status is not m.RouteStatus.PLANNED:
+            kept.append(route.id)
+            continue
+        driver = uow.repo.get(m.Driver, route.driver_id)
+        vehicle = uow.repo.get(m.Vehicle, route.vehicle_id)
+        parcels = uow.repo.deliveries_at_stops([s.id for s in route.stops if s.id is not None])
+        routes.append(
+            {
+                "id": route.id,
+                "vehicle": vehicle.label if vehicle else None,
+                "driver": driver.name if driver else None,
+                "stops": len(route.stops),
+                "parcels": sum(len(v) for v in parcels.values()),
+                "distance_km": round(route.planned_distance_m / 1000, 2),
+                "planned_start": _iso(route.planned_start),
+                "planned_end": _iso(route.planned_end),
+            }
+        )
+    dropped = []
+    for delivery_id, reason in sorted(summary.dropped_parcels.items()):
+        d = uow.repo.get(m.Delivery, delivery_id)
+        if d is not None:
+            dropped.append(
+                {"tracking_number": d.tracking_number, "reference": d.reference, "reason": reason}
+            )
+    return {
+        "planned": summary.planned,
+        "routes": routes,
+        "dropped": dropped,
+        "routes_already_out": kept,
+    }
+
+
+def _iso(at: datetime | None) -> str | None:
+    return at.isoformat() if at is not None else None
+
+
+def _depot(uow: UnitOfWork, code: str) -> m.Depot:
+    depot = uow.repo.depot_by_code(code.strip())
+    if depot is None:
+        raise NotFound(f"There is no depot {code.strip()!r}.")
+    return depot
+
+
+# ---------------------------------------------------------------- sending routes out
+
+
+def dispatch(services: Services, route_id: int) -> Dispatched:
+    """Send one planned route out: its parcels go out for delivery, each recipient is texted.
+
+    Only a planned route can go out; one already out, finished or cancelled is refused.
+    """
+    with services.uow() as uow:
+        route = uow.repo.get(m.Route, route_id)
+        if route is None:
+            raise NotFound(f"There is no route {route_id}.")
+        if route.status is not m.RouteStatus.PLANNED:
+            raise InvalidTransition(
+                f"Route {route_id} is {route.status.value.replace('_', ' ')}: "
+                "only a planned route can be dispatched."
+            )
+        driver = uow.repo.get(m.Driver, route.driver_id)
+        vehicle = uow.repo.get(m.Vehicle, route.vehicle_id)
+        names = (driver.name if driver else "", vehicle.label if vehicle else "")
+    parcels = routing.dispatch_route(services, route_id)
+    return Dispatched(route_id=route_id, driver=names[0], vehicle=names[1], parcels=parcels)
+
+
+def dispatch_depot(
+    services: Services, depot_code: str, service_date: date | None = None
+) -> list[Dispatched]:
+    """Send out every planned route of a depot's day (today in the depot's zone by default)."""
+    with services.uow() as uow:
+        depot = _depot(uow, depot_code)
+        assert depot.id is not None
+        day = service_date or services.clock.now().astimezone(ZoneInfo(depot.timezone)).date()
+        route_ids = [
+            r.id
+            for r in uow.repo.routes_on(day, depot.id)
+            if r.status is m.RouteStatus.PLANNED and r.id is not None
+        ]
+    if not route_ids:
+        raise InvalidTransition(
+            f"{depot.code} has no planned routes on {day.isoformat()} to dispatch."
+        )
+    return [dispatch(services, route_id) for route_id in route_ids]
+
+
+# ---------------------------------------------------------------- planning on time
+
+
+def plan_due_days(services: Services, depots: dict[str, str]) -> list[JobInfo]:
+    """Queue today's plan of every depot in ``depots`` (code -> "HH:MM") whose time has come.
+
+    Each depot-day is planned once by the schedule, however many workers run this loop:
+    the job's ``schedule_key`` is unique, so only the first insert wins. A plan asked for by
+    hand earlier that day does not stop the timed one (parcels keep arriving until then).
+    """
+    now = services.clock.now()
+    queued: list[JobInfo] = []
+    for code, at in sorted(depots.items()):
+        with services.uow() as uow:
+            depot = uow.repo.depot_by_code(code)
+            if depot is None or depot.id is None:
+                log.warning("PLAN_SCHEDULE names depot %r, which does not exist", code)
+                continue
+            tz = ZoneInfo(depot.timezone)
+            day = now.astimezone(tz).date()
+            if now < datetime.combine(day, time.fromisoformat(at), tz):
+                continue
+            job = m.PlanningJob(
+                depot_id=depot.id,
+                service_date=day,
+                requested_at=now,
+                trigger="schedule",
+                schedule_key=f"{depot.id}:{day.isoformat()}",
+            )
+            if not uow.repo.add_planning_job(job):
+                continue  # planned by the schedule already (here or by another worker)
+            uow.commit()
+            job_id = job.id
+        assert job_id is not None
+        services.jobs.enqueue(PLAN_JOB, job_id, key=f"{PLAN_JOB}:{job_id}")
+        queued.append(job_info(services, job_id))
+    return queued
