@@ -355,3 +355,60 @@ def _add_commands(app: Flask) -> None:
         )
         if report.rejected:
             sys.exit(2)  # scripts see that some rows need fixing
+
+    # ------------------------------------------------------------ the day (issue 13)
+
+    @app.cli.command("plan")
+    @click.option("--depot", "depot_code", required=True, help="Depot code, e.g. BER-N.")
+    @click.option(
+        "--date", "day", type=click.DateTime(["%Y-%m-%d"]), help="Day to plan (default today)."
+    )
+    @_clear_errors
+    def plan_command(depot_code: str, day: Any) -> None:
+        """Plan a depot's day now: routes for every waiting parcel (routes already out stay)."""
+        from datetime import datetime
+        from zoneinfo import ZoneInfo
+
+        from .services import day_jobs
+
+        job = day_jobs.plan_now(_services(), depot_code, day.date() if day else None)
+        if job.state == "failed":
+            raise click.ClickException(f"Job {job.id}: {job.error}")
+        if job.result is None:
+            click.echo(f"Job {job.id} is {job.state} elsewhere: {job.progress}")
+            return
+        click.echo(f"Job {job.id}, {job.depot} on {job.service_date}: {job.progress}")
+        zone = ZoneInfo(_settings().timezone)
+
+        def hm(at: str) -> str:
+            return f"{datetime.fromisoformat(at).astimezone(zone):%H:%M}"
+
+        for r in job.result["routes"]:
+            click.echo(
+                f"route {r['id']}\t{r['vehicle']}\t{r['driver']}\t{r['stops']} stops"
+                f"\t{r['parcels']} parcels\t{r['distance_km']} km"
+                f"\t{hm(r['planned_start'])}-{hm(r['planned_end'])}"
+            )
+        for d in job.result["dropped"]:
+            click.echo(f"not planned\t{d['tracking_number']}\t{d['reason']}", err=True)
+        if job.result["routes_already_out"]:
+            out = ", ".join(str(i) for i in job.result["routes_already_out"])
+            click.echo(f"Routes already out, left as they are: {out}.")
+
+    @app.cli.command("dispatch")
+    @click.option("--depot", "depot_code", required=True, help="Depot code, e.g. BER-N.")
+    @click.option("--date", "day", type=click.DateTime(["%Y-%m-%d"]), help="Day (default today).")
+    @_clear_errors
+    def dispatch_command(depot_code: str, day: Any) -> None:
+        """Send out every planned route of a depot's day; each recipient gets a text."""
+        from .services import day_jobs
+
+        sent = day_jobs.dispatch_depot(_services(), depot_code, day.date() if day else None)
+        for r in sent:
+            click.echo(
+                f"route {r.route_id}\t{r.vehicle}\t{r.driver}\t{r.parcels} parcels out for delivery"
+            )
+        click.echo(
+            f"Dispatched {len(sent)} routes, {sum(r.parcels for r in sent)} parcels; "
+            "their texts are in the outbox."
+        )

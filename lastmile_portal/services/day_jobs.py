@@ -73,26 +73,48 @@ def request_plan(
     A day in the past is refused; a plan of that day already waiting or running is
     returned instead of a second one.
     """
+    job_id, new = _open_job(services, depot_code, service_date, trigger)
+    if new:
+        services.jobs.enqueue(PLAN_JOB, job_id, key=f"{PLAN_JOB}:{job_id}")
+    return job_info(services, job_id)
+
+
+def plan_now(services: Services, depot_code: str, service_date: date | None = None) -> JobInfo:
+    """Plan a depot's day in this process and return the finished job (the CLI's way).
+
+    Recorded as a job like any other, so the API sees it; a plan of that day already
+    waiting or running elsewhere is returned as it is instead.
+    """
+    job_id, new = _open_job(services, depot_code, service_date, "cli")
+    if new:
+        run_plan_job(services, job_id)
+    return job_info(services, job_id)
+
+
+def _open_job(
+    services: Services, depot_code: str, service_date: date | None, trigger: str
+) -> tuple[int, bool]:
+    """Return the depot-day's open planning job, or a new one; say whether it is new."""
     now = services.clock.now()
     with services.uow() as uow:
         depot = _depot(uow, depot_code)
         assert depot.id is not None
-        day = service_date or now.astimezone(ZoneInfo(depot.timezone)).date()
-        if day < now.astimezone(ZoneInfo(depot.timezone)).date():
+        today = now.astimezone(ZoneInfo(depot.timezone)).date()
+        day = service_date or today
+        if day < today:
             raise InvalidInput(f"{day.isoformat()} is in the past: only today or later is planned.")
         job = uow.repo.open_planning_job(depot.id, day)
         if job is not None and now - (job.started_at or job.requested_at) > LOST_AFTER:
             job.fail("No worker finished this job; it was replaced by a new one.", at=now)
             job = None
         if job is not None:
-            return _info(services, uow, job)
+            assert job.id is not None
+            return job.id, False
         job = m.PlanningJob(depot_id=depot.id, service_date=day, requested_at=now, trigger=trigger)
         uow.repo.add_planning_job(job)
         uow.commit()
-        job_id = job.id
-    assert job_id is not None
-    services.jobs.enqueue(PLAN_JOB, job_id, key=f"{PLAN_JOB}:{job_id}")
-    return job_info(services, job_id)
+        assert job.id is not None
+        return job.id, True
 
 
 def run_plan_job(services: Services, job_id: int) -> None:

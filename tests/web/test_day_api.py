@@ -199,3 +199,39 @@ def test_a_plan_asked_for_while_one_waits_is_that_same_job(services, world) -> N
 
     assert (again.id, again.state) == (waiting_id, "queued")
     assert again.progress == "Waiting for a worker."
+
+
+# ---------------------------------------------------------------- the CLI
+
+
+def test_flask_plan_and_dispatch_print_the_routes_and_what_went_out(app, services, world) -> None:  # type: ignore[no-untyped-def]
+    ds = parcels(world, 4)
+    runner = app.test_cli_runner()
+
+    planned = runner.invoke(args=["plan", "--depot", "TST"])
+
+    assert planned.exit_code == 0, planned.output
+    assert "Planned 4 parcels onto" in planned.stdout
+    route_lines = [line for line in planned.stdout.splitlines() if line.startswith("route ")]
+    assert route_lines and all("Driver" in line and " km" in line for line in route_lines)
+
+    sent = runner.invoke(args=["dispatch", "--depot", "TST"])
+
+    assert sent.exit_code == 0, sent.output
+    assert f"Dispatched {len(route_lines)} routes, 4 parcels" in sent.stdout
+    with services.uow() as uow:
+        statuses = {uow.repo.get(m.Delivery, d.id).status for d in ds}
+    assert statuses == {DeliveryStatus.OUT_FOR_DELIVERY}
+    # Nothing is left to send out: said in one line, exit 1.
+    again = runner.invoke(args=["dispatch", "--depot", "TST"])
+    assert again.exit_code == 1 and "no planned routes" in again.output
+
+
+def test_flask_plan_says_why_a_day_cannot_be_planned(app, services, world) -> None:  # type: ignore[no-untyped-def]
+    runner = app.test_cli_runner()
+
+    unknown = runner.invoke(args=["plan", "--depot", "NOPE"])
+    past = runner.invoke(args=["plan", "--depot", "TST", "--date", "2020-01-01"])
+
+    assert unknown.exit_code == 1 and "There is no depot 'NOPE'" in unknown.output
+    assert past.exit_code == 1 and "in the past" in past.output
