@@ -1,4 +1,5 @@
-# The two commands: `make run` serves the demo, `make test` runs every test.
+# The two commands: `make run` serves the demo, `make test` runs every test; `make serve` serves
+# the configured database under gunicorn, as in production (docs/deployment.md).
 # Each sets itself up on a fresh machine (virtualenv, packages, Debian chromium for browser tests).
 
 PYTHON ?= python3
@@ -7,7 +8,7 @@ BIN    := $(VENV)/bin
 PORT   ?= 5000
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test lint format chromium clean
+.PHONY: run serve test lint format chromium clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +25,11 @@ $(VENV)/.deps-dev: requirements.txt requirements-dev.txt | $(BIN)/python
 
 run: $(VENV)/.deps-run
 	DEMO=$${DEMO:-1} PORT=$(PORT) $(BIN)/python app.py
+
+# Production server: migrate, then gunicorn (one gthread worker; lastmile_portal/gunicorn_conf.py).
+serve: $(VENV)/.deps-run
+	$(BIN)/flask --app app migrate
+	PORT=$(PORT) $(BIN)/gunicorn --config python:lastmile_portal.gunicorn_conf
 
 chromium:
 	@if [ ! -x /usr/bin/chromium ]; then \

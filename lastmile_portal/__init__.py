@@ -84,6 +84,7 @@ def create_app(config: Mapping[str, Any] | None = None, **overrides: Any) -> Fla
     from .sockets.live import LiveNamespace
     from .web import (  # noqa: F401
         api_spec,
+        assets,
         auth,
         driver_api,
         driver_page,
@@ -108,6 +109,7 @@ def create_app(config: Mapping[str, Any] | None = None, **overrides: Any) -> Fla
     socketio.on_namespace(LiveNamespace("/live"))
     socketio.on_namespace(DriverNamespace("/driver"))
     socketio.on_namespace(RefusingNamespace("/"))
+    assets.register(app)
     errors.register(app)
     security.register(app)
     filters.register(app, settings.timezone)

@@ -1,10 +1,12 @@
-"""Serve the app on one machine: migrate, seed the demo, start simulated drivers, run Socket.IO."""
+"""Serve the app under gunicorn: migrate, seed the demo, then the worker's simulated drivers."""
 
 from __future__ import annotations
 
 import gc
 import json
 import logging
+import os
+import sys
 import urllib.request
 from functools import partial
 from typing import Any
@@ -28,21 +30,53 @@ GC_YOUNG_THRESHOLD = 50_000
 
 
 def serve(app: Flask) -> None:
-    """Prepare the database and serve until interrupted (the `make run` path)."""
+    """Prepare the database and the demo, then serve under gunicorn (the `make run` path)."""
     settings = app.config["SETTINGS"]
     with app.app_context():
         cli.migrate_or_exit(settings.database_url)
         if settings.demo:
             cli.ensure_demo()
             print_demo(cli.demo_payload(), settings.public_base_url)
-            if settings.demo_simulate:
-                from .demo import DriverSimulator, demo_drivers
+    jobs = app.extensions["lastmile"].jobs
+    if hasattr(jobs, "join"):
+        jobs.join()  # what seeding queued (texts, ETAs) runs here: exec drops this process
+    click.echo(f"Serving on http://{settings.host}:{settings.port}  (Ctrl+C to stop)")
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # gunicorn replaces this process (same pid, so Ctrl+C and SIGTERM reach it); its worker
+    # builds the app afresh, with its own job queue and sweeps, and start_serving below.
+    os.execv(sys.executable, gunicorn_command())
 
-                services = app.extensions["lastmile"]
+
+def gunicorn_command(*options: str) -> list[str]:
+    """Return the command line that serves the app under gunicorn (gunicorn_conf.py)."""
+    return [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "--config",
+        "python:lastmile_portal.gunicorn_conf",
+        *options,
+    ]
+
+
+def start_serving(app: Flask, base_url: str | None) -> None:
+    """Start what a serving process runs beside its requests (called in gunicorn's worker).
+
+    ``base_url`` is where this process listens: the demo's simulated drivers ping it over
+    HTTP, as real phones do (None: they record their pings in-process).
+    """
+    settings = app.config["SETTINGS"]
+    if settings.demo and settings.demo_simulate:
+        from .demo import DriverSimulator, demo_drivers
+
+        services = app.extensions["lastmile"]
+        with app.app_context():
+            sender = None
+            if base_url is not None:
                 tokens = {d.id: d.token for d in demo_drivers(services, settings.secret_key)}
-                url = f"http://{settings.host}:{settings.port}/api/v1/driver/positions"
-                sender = partial(post_positions, url, tokens)
-                DriverSimulator(services, send_positions=sender).start()
+                sender = partial(post_positions, f"{base_url}/api/v1/driver/positions", tokens)
+            DriverSimulator(services, send_positions=sender).start()
     if settings.socketio_message_queue and not socketio.server.manager_initialized:
         # Subscribe to the message queue now, not at the first browser connection: events
         # other processes publish in between would otherwise never reach this one's clients.
@@ -50,16 +84,6 @@ def serve(app: Flask) -> None:
         socketio.server.manager.initialize()
     _, older, oldest = gc.get_threshold()
     gc.set_threshold(GC_YOUNG_THRESHOLD, older, oldest)
-    click.echo(f"Serving on http://{settings.host}:{settings.port}  (Ctrl+C to stop)")
-    socketio.run(
-        app,
-        host=settings.host,
-        port=settings.port,
-        # The dev server is the one-machine path; docs/architecture.md covers production.
-        allow_unsafe_werkzeug=True,
-        use_reloader=False,
-        log_output=False,
-    )
 
 
 def post_positions(url: str, tokens: dict[int, str], driver_id: int, pings: list[Any]) -> None:
