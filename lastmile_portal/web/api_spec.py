@@ -487,6 +487,165 @@ def _integration() -> dict[str, Any]:
     }
 
 
+def _day() -> dict[str, Any]:
+    """Describe planning and dispatching a depot's day over the integration API (issue 13)."""
+    nullable_when = {**_WHEN, "nullable": True}
+    route = {
+        "type": "object",
+        "properties": {
+            "id": {"type": "integer"},
+            "vehicle": {"type": "string", "nullable": True},
+            "driver": {"type": "string", "nullable": True},
+            "stops": {"type": "integer", "minimum": 0},
+            "parcels": {"type": "integer", "minimum": 0},
+            "distance_km": {"type": "number", "minimum": 0},
+            "planned_start": nullable_when,
+            "planned_end": nullable_when,
+        },
+    }
+    job = {
+        "type": "object",
+        "required": ["id", "state", "depot", "service_date", "progress", "url"],
+        "properties": {
+            "id": {"type": "integer"},
+            "state": {"type": "string", "enum": ["queued", "running", "done", "failed"]},
+            "depot": {"type": "string"},
+            "service_date": {"type": "string", "format": "date"},
+            "trigger": {"type": "string", "enum": ["api", "cli", "schedule"]},
+            "requested_at": _WHEN,
+            "started_at": nullable_when,
+            "finished_at": nullable_when,
+            "progress": {"type": "string", "description": "one line for a person"},
+            "time_limit_s": {"type": "number", "description": "the optimizer's time limit"},
+            "error": {"type": "string", "nullable": True, "description": "why it failed"},
+            "url": {"type": "string", "description": "where to poll the job"},
+            "result": {
+                "type": "object",
+                "nullable": True,
+                "description": "set once done",
+                "properties": {
+                    "planned": {"type": "integer", "minimum": 0},
+                    "routes": {"type": "array", "items": route},
+                    "dropped": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "properties": {
+                                "tracking_number": {"type": "string"},
+                                "reference": {"type": "string", "nullable": True},
+                                "reason": {"type": "string"},
+                            },
+                        },
+                    },
+                    "routes_already_out": {
+                        "type": "array",
+                        "items": {"type": "integer"},
+                        "description": "dispatched before this plan: left as they were",
+                    },
+                },
+            },
+        },
+    }
+    dispatched = {
+        "type": "object",
+        "required": ["route_id", "parcels"],
+        "properties": {
+            "route_id": {"type": "integer"},
+            "driver": {"type": "string"},
+            "vehicle": {"type": "string"},
+            "parcels": {
+                "type": "integer",
+                "minimum": 0,
+                "description": "parcels now out for delivery; each recipient's text is queued",
+            },
+        },
+    }
+
+    def answer(description: str, schema: dict[str, Any]) -> dict[str, Any]:
+        return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+    words = {
+        401: "Missing, unknown or revoked API key",
+        403: "The key lacks routes:write",
+        404: "No such depot, job or route",
+        409: "The route is already out, done or cancelled",
+        413: "The body is larger than this endpoint takes",
+        422: "Invalid input (a date that is not YYYY-MM-DD, or in the past)",
+        429: "Too many wrong keys from this address; Retry-After says when to try again",
+        503: "A dependency is down",
+    }
+
+    def errors(*codes: int) -> dict[str, Any]:
+        return {str(c): answer(words[c], ERROR) for c in codes}
+
+    def path(name: str) -> dict[str, Any]:
+        kind = {"type": "string"} if name == "code" else {"type": "integer", "minimum": 0}
+        return {"name": name, "in": "path", "required": True, "schema": kind}
+
+    security = [{"apiKey": ["routes:write"]}]
+    return {
+        "/api/v1/depots/{code}/plan": {
+            "post": {
+                "summary": "Plan a depot's day (a job: 202, then poll Location)",
+                "description": (
+                    "Plans every parcel of the day waiting for a route. Routes already "
+                    "dispatched keep their parcels; planned routes not yet dispatched are "
+                    "planned again with the newer parcels. While a plan of that day is "
+                    "queued or running, the answer is that job."
+                ),
+                "security": security,
+                "parameters": [path("code")],
+                "requestBody": {
+                    "required": False,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "properties": {
+                                    "date": {
+                                        "type": "string",
+                                        "format": "date",
+                                        "description": "default: today in the depot's zone",
+                                    }
+                                },
+                            }
+                        }
+                    },
+                },
+                "responses": {
+                    "202": {
+                        **answer("Queued (or already planned, with the inline queue)", job),
+                        "headers": {"Location": {"schema": {"type": "string"}}},
+                    },
+                    **errors(401, 403, 404, 413, 422, 429, 503),
+                },
+            }
+        },
+        "/api/v1/jobs/{job_id}": {
+            "get": {
+                "summary": "A planning job's state, progress and result",
+                "security": security,
+                "parameters": [path("job_id")],
+                "responses": {
+                    "200": answer("The job", job),
+                    **errors(401, 403, 404, 429, 503),
+                },
+            }
+        },
+        "/api/v1/routes/{route_id}/dispatch": {
+            "post": {
+                "summary": "Send a planned route out (its parcels out for delivery, texts queued)",
+                "security": security,
+                "parameters": [path("route_id")],
+                "responses": {
+                    "200": answer("Dispatched", dispatched),
+                    **errors(401, 403, 404, 409, 429, 503),
+                },
+            }
+        },
+    }
+
+
 SPEC: dict[str, Any] = {
     "openapi": "3.0.3",
     "info": {"title": "Lastmile Portal API", "version": "1.0.0"},
@@ -746,6 +905,7 @@ SPEC: dict[str, Any] = {
         ),
         "/api/v1/lockers/{code}/collected": _locker_collected(),
         **_integration(),
+        **_day(),
         "/webhooks/twilio/sms": {
             "post": {
                 "summary": "A recipient's text, from Twilio (answered in TwiML)",

@@ -235,3 +235,14 @@ def test_flask_plan_says_why_a_day_cannot_be_planned(app, services, world) -> No
 
     assert unknown.exit_code == 1 and "There is no depot 'NOPE'" in unknown.output
     assert past.exit_code == 1 and "in the past" in past.output
+
+
+def test_the_day_endpoints_are_in_the_openapi_description(client) -> None:  # type: ignore[no-untyped-def]
+    paths = client.get("/api/openapi.json").get_json()["paths"]
+
+    plan_answers = paths["/api/v1/depots/{code}/plan"]["post"]["responses"]
+    assert {"202", "403", "404", "422"} <= set(plan_answers)
+    assert "409" in paths["/api/v1/routes/{route_id}/dispatch"]["post"]["responses"]
+    job = paths["/api/v1/jobs/{job_id}"]["get"]["responses"]["200"]
+    states = job["content"]["application/json"]["schema"]["properties"]["state"]["enum"]
+    assert states == ["queued", "running", "done", "failed"]
