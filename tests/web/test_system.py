@@ -157,19 +157,17 @@ def test_purge_positions_command_says_what_it_deleted(app, services, clock) -> N
     assert "(retention 30 days)" in result.output
 
 
-def test_serving_collects_young_garbage_less_often(app, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_serving_collects_young_garbage_less_often(app) -> None:  # type: ignore[no-untyped-def]
     # A full collection over a server with thousands of socket threads stalls every thread
-    # for ~200 ms; serve() makes the young passes that lead to it rarer, and nothing else.
+    # for ~200 ms; the serving process (gunicorn's worker calls start_serving) makes the
+    # young passes that lead to it rarer, and nothing else.
     import gc
 
     from lastmile_portal import server
 
-    ran: list[dict] = []  # type: ignore[type-arg]
-    monkeypatch.setattr(server.socketio, "run", lambda _app, **kw: ran.append(kw))
     before = gc.get_threshold()
     try:
-        server.serve(app)
+        server.start_serving(app, None)
         assert gc.get_threshold() == (server.GC_YOUNG_THRESHOLD, *before[1:])
     finally:
         gc.set_threshold(*before)
-    assert len(ran) == 1 and ran[0]["use_reloader"] is False
