@@ -117,6 +117,11 @@ def _add_commands(app: Flask) -> None:
             from .bootstrap import start_outbox_sweep
 
             start_outbox_sweep(_services(), settings.sms_sweep_seconds)
+        if not burst and settings.plan_schedule:
+            # ... and plan the depots' days at their PLAN_SCHEDULE times (once however many).
+            from .bootstrap import start_plan_schedule
+
+            start_plan_schedule(_services())
         run_worker(settings.redis_url, burst=burst)
 
     @app.cli.command("send-sms")
