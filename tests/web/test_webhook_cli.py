@@ -1,10 +1,12 @@
-"""flask --app app webhook add / list / remove / log, as an operator types them."""
+"""flask --app app webhook add / list / remove / log, as an operator types them; then a
+phone's request reaching the subscriber."""
 
 from __future__ import annotations
 
 from lastmile_portal.domain import webhooks as wh
+from lastmile_portal.domain.webhook_signing import SIGNATURE_HEADER, verify
 from lastmile_portal.services import proof_of_delivery
-from tests.builders import load_stop_id, make_delivery, make_route, make_world
+from tests.builders import DRIVER_TOKEN, load_stop_id, make_delivery, make_route, make_world
 from tests.webhook_receiver import WebhookReceiver
 
 
@@ -67,3 +69,27 @@ def test_log_shows_each_try_with_its_answer_and_remove_stops_it(app, services) -
     removed = run(app, "webhook", "remove", "1")
     assert "1 unsent events cancelled" in removed.stdout
     assert run(app, "webhook", "list").stdout.startswith("1\tremoved\t")
+
+
+def test_a_phone_marking_a_stop_delivered_reaches_the_carriers_receiver(  # type: ignore[no-untyped-def]
+    app, client, services
+) -> None:
+    receiver = WebhookReceiver().start()
+    try:
+        added = run(app, "webhook", "add", receiver.url, "--events", f"{wh.STATUS_CHANGED}")
+        secret = added.stdout.splitlines()[1].removeprefix("secret ")
+        world = make_world(services)
+        d = make_delivery(world)
+        make_route(world, [d])
+        stop = load_stop_id(services, d)
+        replay = {"Authorization": f"Bearer {DRIVER_TOKEN}", "Idempotency-Key": "k-1"}
+
+        for _ in range(2):  # the phone retries after a timeout: one event, not two
+            answer = client.post(f"/api/v1/driver/stops/{stop}/arrived", json={}, headers=replay)
+            assert answer.status_code == 200, answer.get_data(as_text=True)
+    finally:
+        receiver.stop()
+
+    (got,) = receiver.received
+    assert got.json["data"]["new"] == "arriving"
+    assert verify(secret, got.headers[SIGNATURE_HEADER], got.body, services.clock.now().timestamp())
