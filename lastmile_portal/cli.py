@@ -361,6 +361,29 @@ def _add_commands(app: Flask) -> None:
         if report.rejected:
             sys.exit(2)  # scripts see that some rows need fixing
 
+    # ------------------------------------------------------------ the network (issue 13)
+
+    @app.cli.command("load-network")
+    @click.argument("network_file", type=click.File("r", encoding="utf-8-sig"))
+    def load_network_command(network_file: Any) -> None:
+        """Create or update depots, fleet, drivers, slots and lockers from NETWORK_FILE (TOML).
+
+        All or nothing: a file with errors changes nothing and lists every error with its
+        line. Drivers get no token from the file: `driver-token` issues one.
+        """
+        from .domain.network import NetworkErrors
+        from .services import network
+
+        try:
+            report = network.load_network(_services(), network_file.read(), network_file.name)
+        except NetworkErrors as errors:
+            for error in errors.errors:
+                click.echo(error.render(errors.filename), err=True)
+            click.echo(f"{len(errors.errors)} errors: nothing was changed.", err=True)
+            sys.exit(2)
+        for line in report.lines():
+            click.echo(line)
+
     # ------------------------------------------------------------ the day (issue 13)
 
     @app.cli.command("plan")
