@@ -861,12 +861,12 @@ class SqlAlchemyRepository:
     # ------------------------------------------------------------ the day: planning jobs (issue 13)
 
     def open_planning_job(self, depot_id: int, service_date: date) -> m.PlanningJob | None:
-        """Return the depot-day's planning job still queued or running, if any."""
+        """Return the depot-day's newest planning job still queued or running, if any."""
         return self.session.scalars(
             sa.select(m.PlanningJob)
             .filter_by(depot_id=depot_id, service_date=service_date)
             .where(orm.planning_jobs.c.state.in_([m.JobState.QUEUED, m.JobState.RUNNING]))
-            .order_by(orm.planning_jobs.c.id)
+            .order_by(orm.planning_jobs.c.id.desc())
             .limit(1)
         ).one_or_none()
 

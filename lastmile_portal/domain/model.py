@@ -1457,10 +1457,19 @@ class PlanningJob:
     schedule_key: str | None = None
     id: int | None = None
 
+    # A job queued or running this long was lost (a worker killed, a thread queue's process
+    # restarted): it no longer holds the day, and the next request replaces it.
+    LOST_AFTER_S = 15 * 60
+
     @property
     def finished(self) -> bool:
         """Return whether the job is over, well or badly."""
         return self.state in (JobState.DONE, JobState.FAILED)
+
+    def lost(self, now: datetime) -> bool:
+        """Return whether the job is unfinished long past any worker's time for it."""
+        since = self.started_at or self.requested_at
+        return not self.finished and (now - since).total_seconds() > self.LOST_AFTER_S
 
     def start(self, *, at: datetime) -> None:
         """Mark the job taken by a worker; only a queued job can start."""

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -29,9 +29,6 @@ log = logging.getLogger("lastmile.jobs")
 
 PLAN_JOB = "plan_day"
 SCHEDULE_JOB = "plan_due_days"
-# A job queued or running this long was lost (a worker killed, a thread queue's process
-# restarted): a new request replaces it instead of waiting for it forever.
-LOST_AFTER = timedelta(minutes=15)
 
 
 @dataclass(frozen=True)
@@ -104,7 +101,7 @@ def _open_job(
         if day < today:
             raise InvalidInput(f"{day.isoformat()} is in the past: only today or later is planned.")
         job = uow.repo.open_planning_job(depot.id, day)
-        if job is not None and now - (job.started_at or job.requested_at) > LOST_AFTER:
+        if job is not None and job.lost(now):
             job.fail("No worker finished this job; it was replaced by a new one.", at=now)
             job = None
         if job is not None:
@@ -146,6 +143,18 @@ def run_plan_job(services: Services, job_id: int) -> None:
         assert job is not None
         job.finish(_result(uow, depot_id, day, summary), at=services.clock.now())
         uow.commit()
+        # Parcels announced while the plan ran were not in it (nor dropped by it): each goes
+        # through the insertion into the routes just stored, like any later parcel.
+        late = [
+            d.id
+            for d in uow.repo.deliveries_on(depot_id, day)
+            if d.id is not None
+            and d.stop_id is None
+            and d.status in routing.PLANNABLE
+            and d.id not in summary.dropped_parcels
+        ]
+    for delivery_id in late:
+        routing.request_insertion(services, delivery_id)
     log.info(
         "planned depot %s on %s: %d parcels on %d routes, %d dropped",
         depot_id,
@@ -266,7 +275,8 @@ def _depot(uow: UnitOfWork, code: str) -> m.Depot:
 def dispatch(services: Services, route_id: int) -> Dispatched:
     """Send one planned route out: its parcels go out for delivery, each recipient is texted.
 
-    Only a planned route can go out; one already out, finished or cancelled is refused.
+    Only a planned route can go out; one already out, finished or cancelled is refused, and
+    so is any while a plan of its day is queued or running (that plan replaces the route).
     """
     with services.uow() as uow:
         route = uow.repo.get(m.Route, route_id)
@@ -276,6 +286,12 @@ def dispatch(services: Services, route_id: int) -> Dispatched:
             raise InvalidTransition(
                 f"Route {route_id} is {route.status.value.replace('_', ' ')}: "
                 "only a planned route can be dispatched."
+            )
+        planning = uow.repo.open_planning_job(route.depot_id, route.service_date)
+        if planning is not None and not planning.lost(services.clock.now()):
+            raise InvalidTransition(
+                f"A plan of route {route_id}'s day is {planning.state} (job {planning.id}): "
+                "dispatch once it is done."
             )
         driver = uow.repo.get(m.Driver, route.driver_id)
         vehicle = uow.repo.get(m.Vehicle, route.vehicle_id)

@@ -529,7 +529,8 @@ def insert_new_delivery(services: Services, delivery_id: int) -> Insertion:
     its window for the fewest extra kilometres, without pushing any other parcel out, gets
     it. The stop is saved with the what-if's arrival, then the route is re-planned by the
     optimizer (a queued job, as after any change). Without such a route the parcel waits for
-    the next plan of its day, with the reason in its timeline.
+    the next plan of its day, with the reason in its timeline. While a plan of its day is
+    queued or running nothing is done: that plan queues the insertion again when it ends.
     """
     with services.uow() as uow:
         d = uow.repo.get(m.Delivery, delivery_id)
@@ -541,6 +542,12 @@ def insert_new_delivery(services: Services, delivery_id: int) -> Insertion:
             return Insertion(delivery_id, None, None, None, f"It is {d.status}: not to plan.")
         if d.service_date is None:
             return Insertion(delivery_id, None, None, None, "It has no delivery day yet.")
+        planning_job = uow.repo.open_planning_job(d.depot_id, d.service_date)
+        if planning_job is not None and not planning_job.lost(services.clock.now()):
+            # Its routes are being replaced; the plan, once done, queues this insertion again.
+            return Insertion(
+                delivery_id, None, None, None, "A plan of its day is under way: it follows."
+            )
         day = uow.repo.routes_on(d.service_date, d.depot_id)
         if not day:
             return Insertion(

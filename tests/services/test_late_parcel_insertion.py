@@ -134,3 +134,39 @@ def test_a_late_locker_parcel_joins_the_routes_stop_at_that_locker(services, wor
         assert len(uow.repo.deliveries_at_stop(locker_stop)) == 3
         stop = uow.repo.get(m.Stop, locker_stop)
         assert stop.service_seconds == m.stop_service_seconds(m.StopKind.LOCKER, 3)
+
+
+def test_a_parcel_announced_while_its_day_is_planned_follows_into_that_plan(  # type: ignore[no-untyped-def]
+    services, world, monkeypatch
+) -> None:
+    from lastmile_portal.services import day_jobs
+
+    first = [near(world, WEST, k) for k in range(3)]
+    solve = services.optimizer.solve
+    during: list[m.Delivery] = []
+
+    def solve_while_a_parcel_arrives(*args):  # type: ignore[no-untyped-def]
+        if not during:  # the day's plan (the re-plan after the insertion solves too)
+            # Announced after the plan read the day: the insertion it asks for must wait.
+            during.append(make_delivery(world, lat=WEST[0] + 0.001, lng=WEST[1]))
+            waiting = routing.insert_new_delivery(services, during[0].id)
+            assert "under way" in waiting.reason
+        return solve(*args)
+
+    monkeypatch.setattr(services.optimizer, "solve", solve_while_a_parcel_arrives)
+
+    job = day_jobs.request_plan(services, "TST")
+
+    assert job.state == "done" and job.result["planned"] == len(first)
+    status, route_id, entries = placed(services, during[0].id)
+    assert status is DeliveryStatus.SCHEDULED and route_id is not None
+    assert "DeliveryPlanned: announced after the day was planned" in entries
+
+
+def test_the_insertion_job_is_queued_by_id(services, world) -> None:  # type: ignore[no-untyped-def]
+    _west, east = two_planned_routes(world)
+    late = make_delivery(world, lat=EAST[0] - 0.001, lng=EAST[1] + 0.002)
+
+    routing.request_insertion(services, late.id)  # the inline test queue runs it now
+
+    assert placed(services, late.id)[:2] == (DeliveryStatus.SCHEDULED, east)

@@ -246,3 +246,26 @@ def test_the_day_endpoints_are_in_the_openapi_description(client) -> None:  # ty
     job = paths["/api/v1/jobs/{job_id}"]["get"]["responses"]["200"]
     states = job["content"]["application/json"]["schema"]["properties"]["state"]["enum"]
     assert states == ["queued", "running", "done", "failed"]
+
+
+def test_a_route_is_not_dispatched_while_its_day_is_being_planned(  # type: ignore[no-untyped-def]
+    client, services, world, key
+) -> None:
+    parcels(world, 2)
+    route_id = plan(client, key).get_json()["result"]["routes"][0]["id"]
+    with services.uow() as uow:
+        uow.repo.add(
+            m.PlanningJob(
+                depot_id=world.depot_id,
+                service_date=world.service_date,
+                requested_at=services.clock.now(),
+            )
+        )
+        uow.commit()
+
+    refused = client.post(f"/api/v1/routes/{route_id}/dispatch", headers=key)
+
+    assert refused.status_code == 409
+    assert "dispatch once it is done" in refused.get_json()["error"]
+    with services.uow() as uow:
+        assert uow.repo.get(m.Route, route_id).status is m.RouteStatus.PLANNED
