@@ -502,6 +502,16 @@ planning_jobs = sa.Table(
     sa.Column("error", sa.Text),
     sa.Column("schedule_key", sa.String(64), unique=True),
 )
+# One open job per depot-day: two plans of one day at once would fight over its routes.
+_OPEN_JOB = sa.text("state IN ('queued', 'running')")
+sa.Index(
+    "uq_planning_jobs_open",
+    planning_jobs.c.depot_id,
+    planning_jobs.c.service_date,
+    unique=True,
+    sqlite_where=_OPEN_JOB,
+    postgresql_where=_OPEN_JOB,
+)
 
 _mapped = False
 

@@ -871,10 +871,11 @@ class SqlAlchemyRepository:
         ).one_or_none()
 
     def add_planning_job(self, job: m.PlanningJob) -> bool:
-        """Insert a planning job; False (nothing added) if its ``schedule_key`` is taken.
+        """Insert a planning job; False (nothing added) if the day may not have it.
 
-        In a savepoint, so the worker that loses the race for a depot's timed plan keeps
-        its transaction.
+        Refused when its ``schedule_key`` is taken, or its depot-day has a job queued or
+        running already (a unique partial index: one at a time). In a savepoint, so the
+        loser of a race for the day keeps its transaction.
         """
         try:
             with self.session.begin_nested():

@@ -103,15 +103,21 @@ def _open_job(
         job = uow.repo.open_planning_job(depot.id, day)
         if job is not None and job.lost(now):
             job.fail("No worker finished this job; it was replaced by a new one.", at=now)
+            uow.repo.flush()
             job = None
-        if job is not None:
-            assert job.id is not None
-            return job.id, False
-        job = m.PlanningJob(depot_id=depot.id, service_date=day, requested_at=now, trigger=trigger)
-        uow.repo.add_planning_job(job)
-        uow.commit()
+        if job is None:
+            job = m.PlanningJob(
+                depot_id=depot.id, service_date=day, requested_at=now, trigger=trigger
+            )
+            if uow.repo.add_planning_job(job):
+                uow.commit()
+                assert job.id is not None
+                return job.id, True
+            # A concurrent request opened one first (one open job per depot-day): that one.
+            job = uow.repo.open_planning_job(depot.id, day)
+            assert job is not None
         assert job.id is not None
-        return job.id, True
+        return job.id, False
 
 
 def run_plan_job(services: Services, job_id: int) -> None:
@@ -328,7 +334,8 @@ def plan_due_days(services: Services, depots: dict[str, str]) -> list[JobInfo]:
 
     Each depot-day is planned once by the schedule, however many workers run this loop:
     the job's ``schedule_key`` is unique, so only the first insert wins. A plan asked for by
-    hand earlier that day does not stop the timed one (parcels keep arriving until then).
+    hand earlier that day does not stop the timed one (parcels keep arriving until then);
+    one still queued or running makes it wait for the next round of the loop.
     """
     now = services.clock.now()
     queued: list[JobInfo] = []
@@ -350,7 +357,7 @@ def plan_due_days(services: Services, depots: dict[str, str]) -> list[JobInfo]:
                 schedule_key=f"{depot.id}:{day.isoformat()}",
             )
             if not uow.repo.add_planning_job(job):
-                continue  # planned by the schedule already (here or by another worker)
+                continue  # planned by the schedule already, or a plan of the day is open
             uow.commit()
             job_id = job.id
         assert job_id is not None

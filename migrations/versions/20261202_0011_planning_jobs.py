@@ -40,8 +40,19 @@ def upgrade() -> None:
         sa.UniqueConstraint("schedule_key", name=op.f("uq_planning_jobs_schedule_key")),
     )
     op.create_index(op.f("ix_planning_jobs_depot_id"), "planning_jobs", ["depot_id"], unique=False)
+    # One open job per depot-day: two plans of one day at once would fight over its routes.
+    open_job = sa.text("state IN ('queued', 'running')")
+    op.create_index(
+        "uq_planning_jobs_open",
+        "planning_jobs",
+        ["depot_id", "service_date"],
+        unique=True,
+        sqlite_where=open_job,
+        postgresql_where=open_job,
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("uq_planning_jobs_open", table_name="planning_jobs")
     op.drop_index(op.f("ix_planning_jobs_depot_id"), table_name="planning_jobs")
     op.drop_table("planning_jobs")

@@ -164,3 +164,28 @@ def test_the_worker_job_reads_the_schedule_from_the_settings(services, world, cl
 def test_a_bad_plan_schedule_is_refused_at_start(bad: str) -> None:
     with pytest.raises(ConfigError, match="PLAN_SCHEDULE entries look like 'BER-N=05:30'"):
         load_settings({"TESTING": "true", "PLAN_SCHEDULE": bad})
+
+
+def test_the_timed_plan_waits_for_a_plan_still_open_then_runs(services, world, clock) -> None:  # type: ignore[no-untyped-def]
+    make_delivery(world, window_hours=(2, 6))
+    schedule = services.settings.plan_schedule
+    clock.advance(minutes=31)
+    with services.uow() as uow:
+        running = m.PlanningJob(
+            depot_id=world.depot_id,
+            service_date=world.service_date,
+            requested_at=clock.now(),
+            state=m.JobState.RUNNING,
+            started_at=clock.now(),
+        )
+        uow.repo.add(running)
+        uow.commit()
+        running_id = running.id
+
+    assert day_jobs.plan_due_days(services, schedule) == []
+    with services.uow() as uow:
+        uow.repo.get(m.PlanningJob, running_id).finish({}, at=clock.now())
+        uow.commit()
+    (job,) = day_jobs.plan_due_days(services, schedule)
+
+    assert (job.trigger, job.state) == ("schedule", "done")
