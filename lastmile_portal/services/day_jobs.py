@@ -139,7 +139,7 @@ def run_plan_job(services: Services, job_id: int) -> None:
     try:
         summary = routing.plan_depot_day(services, depot_id, day)
     except DomainError as error:
-        _fail(services, job_id, error.message)
+        _fail(services, job_id, error.message + _busy(services, depot_id, day))
         return
     except Exception as error:
         _fail(services, job_id, f"Planning failed unexpectedly ({type(error).__name__}).")
@@ -180,6 +180,23 @@ def job_info(services: Services, job_id: int) -> JobInfo:
         return _info(services, uow, job)
 
 
+def _busy(services: Services, depot_id: int, day: date) -> str:
+    """Say how many routes of the day are out: their drivers and vans cannot plan again."""
+    with services.uow() as uow:
+        out = [
+            r for r in uow.repo.routes_on(day, depot_id) if r.status is not m.RouteStatus.PLANNED
+        ]
+    if not out:
+        return ""
+    return (
+        f" ({_count(len(out), 'route')} of the day out already: their drivers and vans are busy.)"
+    )
+
+
+def _count(n: int, thing: str) -> str:
+    return f"{n} {thing}" if n == 1 else f"{n} {thing}s"
+
+
 def _fail(services: Services, job_id: int, error: str) -> None:
     with services.uow() as uow:
         job = uow.repo.get(m.PlanningJob, job_id)
@@ -215,12 +232,11 @@ def _progress(services: Services, job: m.PlanningJob, limit: float) -> str:
         elapsed = max(0.0, (services.clock.now() - job.started_at).total_seconds())
         return f"Solving: {elapsed:.0f} s of about {limit:g} s of optimizer time."
     if job.state is m.JobState.DONE and job.result is not None:
-        routes = job.result.get("routes", [])
-        dropped = job.result.get("dropped", [])
-        planned = job.result.get("planned", 0)
+        result: dict[str, Any] = job.result
         return (
-            f"Planned {planned} parcels onto {len(routes)} routes"  # type: ignore[arg-type]
-            f"; {len(dropped)} could not be planned."  # type: ignore[arg-type]
+            f"Planned {_count(result['planned'], 'parcel')} onto "
+            f"{_count(len(result['routes']), 'route')}; "
+            f"{len(result['dropped'])} could not be planned."
         )
     return "Failed: " + (job.error or "no reason recorded.")
 

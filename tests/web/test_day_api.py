@@ -154,6 +154,24 @@ def test_a_day_that_cannot_be_planned_fails_the_job_with_the_reason(  # type: ig
     assert job["result"] is None
 
 
+def test_a_day_whose_vans_are_all_out_says_so_when_a_plan_fails(  # type: ignore[no-untyped-def]
+    client, services, world, key
+) -> None:
+    parcels(world, 2)
+    for r in plan(client, key).get_json()["result"]["routes"]:
+        client.post(f"/api/v1/routes/{r['id']}/dispatch", headers=key)
+    with services.uow() as uow:
+        for driver in uow.repo.all(m.Driver)[len(world.driver_ids) - 1 :]:
+            driver.active = False  # the van left at the depot has nobody to drive it
+        uow.commit()
+    parcels(world, 1)
+
+    job = plan(client, key).get_json()
+
+    assert job["state"] == "failed"
+    assert "of the day out already: their drivers and vans are busy" in job["error"]
+
+
 def test_bad_plan_requests_are_refused_with_the_reason(client, services, world, key) -> None:  # type: ignore[no-untyped-def]
     yesterday = (world.service_date - timedelta(days=1)).isoformat()
 
