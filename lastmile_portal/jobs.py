@@ -37,13 +37,16 @@ def send_outbox(services: Services) -> None:
 
 
 def purge_positions(services: Services) -> None:
-    """Delete drivers' GPS history past the retention period, and spent retry answers."""
+    """Delete drivers' GPS history past the retention period, spent answers, old webhook logs."""
     result = retention.purge_driver_positions(services)
     if result.deleted:
         log.info("deleted %d driver positions recorded before %s", result.deleted, result.cutoff)
     answers = retention.purge_idempotency_answers(services)
     if answers.deleted:
         log.info("deleted %d stored driver answers from before %s", answers.deleted, answers.cutoff)
+    webhooks = retention.purge_webhook_log(services)
+    if webhooks.deleted:
+        log.info("deleted %d webhook log rows from before %s", webhooks.deleted, webhooks.cutoff)
 
 
 def return_uncollected(services: Services) -> None:

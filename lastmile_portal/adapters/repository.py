@@ -214,6 +214,24 @@ class SqlAlchemyRepository:
             sa.select(m.IdempotentAnswer).filter_by(driver_id=driver_id, key=key)
         ).one_or_none()
 
+    def delete_finished_webhooks_before(self, cutoff: datetime, limit: int) -> int:
+        """Delete up to ``limit`` finished webhook rows (and their tries) made before ``cutoff``."""
+        t, tries = orm.webhook_messages, orm.webhook_attempts
+        ids = list(
+            self.session.scalars(
+                sa.select(t.c.id)
+                .where(t.c.created_at < cutoff, t.c.status.notin_(list(wh.UNFINISHED)))
+                .order_by(t.c.id)
+                .limit(limit)
+            )
+        )
+        if not ids:
+            return 0
+        # Tries first: SQLite enforces no ON DELETE CASCADE without its foreign-key pragma.
+        self.session.execute(sa.delete(tries).where(tries.c.message_id.in_(ids)))
+        self.session.execute(sa.delete(t).where(t.c.id.in_(ids)))
+        return len(ids)
+
     def delete_idempotent_answers_before(self, cutoff: datetime, limit: int) -> int:
         """Delete up to ``limit`` stored answers created before ``cutoff``; return how many."""
         t = orm.idempotency_keys

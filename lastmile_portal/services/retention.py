@@ -1,4 +1,4 @@
-"""Forget what we no longer need: drivers' GPS history, spent retry answers."""
+"""Forget what we no longer need: GPS history, spent retry answers, old webhook logs."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ PURGE_JOB = "purge_positions"
 BATCH = 5000  # rows per transaction: short write locks while pings keep arriving
 # A phone retries a stop action within minutes, or after a day offline at worst.
 IDEMPOTENCY_KEEP = timedelta(days=2)
+# A carrier's delivery log (`flask webhook log`) answers "did you send it?" for a month.
+WEBHOOK_LOG_KEEP = timedelta(days=30)
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,22 @@ def purge_idempotency_answers(services: Services) -> PurgeResult:
     while True:
         with services.uow() as uow:
             n = uow.repo.delete_idempotent_answers_before(cutoff, BATCH)
+            uow.commit()
+        deleted += n
+        if n < BATCH:
+            return PurgeResult(deleted=deleted, cutoff=cutoff)
+
+
+def purge_webhook_log(services: Services) -> PurgeResult:
+    """Delete webhook rows sent (or given up) more than WEBHOOK_LOG_KEEP ago, in batches.
+
+    Unsent rows stay whatever their age: they still hold a carrier's events in order.
+    """
+    cutoff = services.clock.now() - WEBHOOK_LOG_KEEP
+    deleted = 0
+    while True:
+        with services.uow() as uow:
+            n = uow.repo.delete_finished_webhooks_before(cutoff, BATCH)
             uow.commit()
         deleted += n
         if n < BATCH:

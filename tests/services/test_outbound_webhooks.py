@@ -378,3 +378,29 @@ def test_the_signing_secret_is_encrypted_at_rest(services) -> None:  # type: ign
         stored = uow.repo.get(wh.WebhookSubscription, new.id)
         assert stored is not None and stored.secret == new.secret
     assert new.secret not in raw and len(raw) > len(new.secret)
+
+
+def test_the_delivery_log_is_purged_after_a_month_but_unsent_events_stay(  # type: ignore[no-untyped-def]
+    services, world, receiver, clock, monkeypatch
+) -> None:
+    from lastmile_portal.services import retention
+
+    webhooks.add_subscription(services, receiver.url, wh.STATUS_CHANGED)
+    [d], [stop] = on_a_route(world)
+    proof_of_delivery.mark_arrived(services, world.driver_ids[0], stop)
+    webhooks.send_due(services)  # the arrival went out: finished
+    monkeypatch.setattr(services, "jobs", HeldJobs())
+    proof_of_delivery.mark_delivered(services, world.driver_ids[0], stop)  # left unsent
+    sent_before = [r.id for r in rows(services) if r.status is wh.WebhookStatus.DELIVERED]
+    assert sent_before and any(r.status is wh.WebhookStatus.PENDING for r in rows(services))
+
+    clock.advance(days=29)
+    assert retention.purge_webhook_log(services).deleted == 0
+    clock.advance(days=2)
+    result = retention.purge_webhook_log(services)
+
+    assert result.deleted == len(sent_before)
+    left = rows(services)
+    assert left and all(r.status is wh.WebhookStatus.PENDING for r in left)
+    with services.uow() as uow:
+        assert uow.repo.all(wh.WebhookAttempt) == []
