@@ -25,7 +25,7 @@ from lastmile_portal.adapters.migrations import upgrade
 from lastmile_portal.domain.status import DeliveryStatus
 from tests.builders import make_delivery, make_route, make_world
 from tests.conftest import REDIS_URL, base_config, missing_service
-from tests.servers import ROOT, free_port
+from tests.servers import ROOT, ServerProcess, free_port
 
 ASSET = re.compile(r'(?:src|href)="(/static/[^"]+)"')
 FINGERPRINTED = re.compile(r"^/static/.+\.[0-9a-f]{12}\.[a-z]+$")
@@ -149,6 +149,21 @@ def test_gunicorn_serves_pages_api_and_live_websocket(served: dict[str, Any]) ->
     log = served["log"].read_text()
     assert "Werkzeug" not in log and "development server" not in log
     assert "Traceback" not in log, log
+
+
+def test_make_run_serves_under_gunicorn_without_werkzeug_warnings(tmp_path: Path) -> None:
+    config = {k: str(v) for k, v in base_config(tmp_path).items()}
+    log = tmp_path / "app.log"
+    server = ServerProcess({**config, "LOG_LEVEL": "INFO"}, free_port(), demo=False, log=log)
+    server.start()  # `python app.py`, as `make run` starts it: migrate, then exec gunicorn
+    try:
+        port = int(server.url.rsplit(":", 1)[1])
+        assert _get(port, "/healthz").getheader("Server") == "gunicorn"
+    finally:
+        server.stop()
+    output = log.read_text()
+    assert "Using worker: gthread" in output
+    assert "Werkzeug" not in output and "development server" not in output
 
 
 def test_gunicorn_refuses_several_workers(tmp_path: Path) -> None:
