@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import time
+from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 
 from .adapters import orm
-from .adapters.clock import SystemClock
+from .adapters.clock import DemoClock, SystemClock
 from .adapters.db import SqlAlchemyUnitOfWork, check_database, make_engine, make_session_factory
 from .adapters.job_queue import InlineJobQueue, RqJobQueue, ThreadJobQueue
 from .adapters.nominatim import NominatimGeocoder
@@ -69,7 +71,7 @@ def build_services(
 
     services = Services(
         uow=uow,
-        clock=clock or SystemClock(),
+        clock=clock or _clock(settings),
         travel_times=_travel_times(settings),
         optimizer=OrToolsOptimizer(deterministic=settings.testing),
         sms=_sms_gateway(settings),
@@ -177,6 +179,18 @@ def start_plan_schedule(services: Services) -> Every:
         lambda: services.jobs.enqueue(SCHEDULE_JOB, key=SCHEDULE_JOB),
         "lastmile-plan-schedule",
     ).start()
+
+
+def _clock(settings: Settings) -> Clock:
+    if settings.demo and settings.demo_clock.lower() != "off":
+        # The demo's day looks like a working day whatever the hour it is started.
+        return DemoClock(
+            SystemClock(),
+            Path(settings.instance_dir) / "demo-clock.json",
+            settings.timezone,
+            time.fromisoformat(settings.demo_clock),
+        )
+    return SystemClock()
 
 
 def _sms_gateway(settings: Settings) -> SmsGateway:

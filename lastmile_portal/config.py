@@ -79,6 +79,9 @@ class Settings:
     demo_simulate: bool = True
     demo_staff_email: str = "support@demo.lastmile.local"
     demo_staff_password: str = "lastmile-demo"
+    # The demo's day starts at this local time whatever the hour it is started (its clock
+    # then runs in real time); "off" runs the demo on the real clock.
+    demo_clock: str = "09:30"
     optimizer_time_limit: float = 2.0
     show_driver_within_stops: int = 5
     # Recipients' changes close when the driver is this many stops or minutes away.
@@ -267,6 +270,10 @@ def _complete(s: Settings) -> Settings:
         "driver_rate_limit",
     ):
         _check_rate_limit(name.upper(), getattr(s, name))
+    if s.demo_clock.lower() != "off" and not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", s.demo_clock):
+        raise ConfigError(
+            f"DEMO_CLOCK must be a time of day like 09:30, or off; not {s.demo_clock!r}."
+        )
     if s.optimizer_time_limit <= 0:
         raise ConfigError("OPTIMIZER_TIME_LIMIT must be a positive number of seconds.")
     return Settings(

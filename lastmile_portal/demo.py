@@ -6,6 +6,7 @@ Phone numbers come from the Bundesnetzagentur's range reserved for film and TV
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import hmac
 import io
@@ -13,227 +14,36 @@ import logging
 import math
 import random
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import Flask
 from werkzeug.security import generate_password_hash
 
+from .adapters.clock import DemoClock
 from .domain import model as m
 from .domain.events import TimelineEntry
+from .domain.network import parse_network
 from .domain.routing import Point
-from .services import Services, gps_intake, routing
+from .services import Services, gps_intake, intake, network, routing
 from .services.unit_of_work import UnitOfWork
 
 log = logging.getLogger("lastmile.demo")
 
-DEPOTS = [
-    ("BER-N", "Depot Wedding", "Gerichtstraße 23, 13347 Berlin", 52.5446, 13.3680),
-    ("BER-S", "Depot Neukölln", "Karl-Marx-Straße 200, 12055 Berlin", 52.4705, 13.4420),
-]
-
-VEHICLE_TYPES = [
-    # code, kind, name, capacity, max size, speed factor, range km, CO2 g/km, €/km, €/h, fixed €
-    ("van", m.VehicleKind.VAN, "Diesel van", 120, m.ParcelSize.L, 1.0, 500, 210, 0.32, 28, 40),
-    (
-        "ev-van",
-        m.VehicleKind.EV_VAN,
-        "Electric van",
-        100,
-        m.ParcelSize.L,
-        1.0,
-        220,
-        55,
-        0.14,
-        28,
-        45,
-    ),
-    ("bike", m.VehicleKind.CARGO_BIKE, "Cargo bike", 40, m.ParcelSize.M, 0.8, 60, 6, 0.04, 22, 10),
-    (
-        "robot",
-        m.VehicleKind.SIDEWALK_ROBOT,
-        "Sidewalk robot",
-        6,
-        m.ParcelSize.S,
-        0.25,
-        15,
-        4,
-        0.02,
-        4,
-        5,
-    ),
-    (
-        "gig",
-        m.VehicleKind.GIG_CAR,
-        "Gig driver's car",
-        40,
-        m.ParcelSize.M,
-        1.0,
-        300,
-        160,
-        0.30,
-        20,
-        0,
-    ),
-]
-
-# depot code, driver name, employment, vehicle type code, vehicle label
-CREWS = [
-    ("BER-N", "Mehmet Yilmaz", m.Employment.STAFF, "ev-van", "B-LM 101E"),
-    ("BER-N", "Anna Schmidt", m.Employment.STAFF, "bike", "Bike N-1"),
-    ("BER-N", "Jonas Weber", m.Employment.GIG, "gig", "B-JW 4711"),
-    ("BER-S", "Lena Fischer", m.Employment.STAFF, "van", "B-LM 202"),
-    ("BER-S", "Piotr Nowak", m.Employment.STAFF, "bike", "Bike S-1"),
-    ("BER-S", "Kiwi Seven", m.Employment.STAFF, "robot", "Robot S-7"),
-]
-
-LOCKERS = [
-    (
-        "BER-N",
-        "PS-HBF",
-        "Parcel locker Hauptbahnhof",
-        m.LockerKind.LOCKER,
-        "Europaplatz 1",
-        "10557",
-        52.5251,
-        13.3694,
-    ),
-    (
-        "BER-N",
-        "PS-SAA",
-        "Parcel locker Schönhauser Allee Arcaden",
-        m.LockerKind.LOCKER,
-        "Schönhauser Allee 80",
-        "10439",
-        52.5493,
-        13.4137,
-    ),
-    (
-        "BER-N",
-        "PP-ALX",
-        "Kiosk am Alexanderplatz",
-        m.LockerKind.PICKUP_POINT,
-        "Alexanderplatz 3",
-        "10178",
-        52.5219,
-        13.4132,
-    ),
-    (
-        "BER-S",
-        "PS-KOT",
-        "Parcel locker Kottbusser Tor",
-        m.LockerKind.LOCKER,
-        "Adalbertstraße 96",
-        "10999",
-        52.4990,
-        13.4183,
-    ),
-    (
-        "BER-S",
-        "PS-HMP",
-        "Parcel locker Hermannplatz",
-        m.LockerKind.LOCKER,
-        "Hermannplatz 5",
-        "10967",
-        52.4867,
-        13.4244,
-    ),
-    (
-        "BER-S",
-        "PP-BOX",
-        "Späti Boxhagener Platz",
-        m.LockerKind.PICKUP_POINT,
-        "Grünberger Straße 60",
-        "10245",
-        52.5105,
-        13.4589,
-    ),
-]
-
-STREETS = {
-    "BER-N": [
-        ("Müllerstraße", "13353", 52.5480, 13.3580),
-        ("Seestraße", "13353", 52.5450, 13.3540),
-        ("Turmstraße", "10559", 52.5265, 13.3390),
-        ("Invalidenstraße", "10115", 52.5305, 13.3800),
-        ("Torstraße", "10119", 52.5290, 13.4010),
-        ("Kastanienallee", "10435", 52.5385, 13.4090),
-        ("Schönhauser Allee", "10437", 52.5430, 13.4120),
-        ("Bernauer Straße", "13355", 52.5370, 13.3980),
-        ("Prenzlauer Allee", "10405", 52.5360, 13.4230),
-        ("Brunnenstraße", "13355", 52.5380, 13.3960),
-        ("Badstraße", "13357", 52.5500, 13.3840),
-        ("Osloer Straße", "13359", 52.5570, 13.3800),
-        ("Danziger Straße", "10435", 52.5390, 13.4170),
-        ("Friedrichstraße", "10117", 52.5200, 13.3880),
-    ],
-    "BER-S": [
-        ("Karl-Marx-Straße", "12043", 52.4790, 13.4390),
-        ("Sonnenallee", "12047", 52.4850, 13.4330),
-        ("Hermannstraße", "12049", 52.4760, 13.4250),
-        ("Oranienstraße", "10999", 52.5010, 13.4180),
-        ("Bergmannstraße", "10961", 52.4890, 13.3920),
-        ("Gneisenaustraße", "10961", 52.4910, 13.3960),
-        ("Warschauer Straße", "10243", 52.5100, 13.4500),
-        ("Boxhagener Straße", "10245", 52.5100, 13.4650),
-        ("Weserstraße", "12045", 52.4880, 13.4330),
-        ("Kottbusser Damm", "10967", 52.4920, 13.4230),
-        ("Wiener Straße", "10999", 52.4980, 13.4320),
-        ("Schlesische Straße", "10997", 52.4990, 13.4450),
-        ("Hasenheide", "10967", 52.4870, 13.4140),
-        ("Richardstraße", "12043", 52.4740, 13.4460),
-    ],
-}
-
-FIRST = [
-    "Anna",
-    "Ben",
-    "Clara",
-    "David",
-    "Emma",
-    "Felix",
-    "Greta",
-    "Hannah",
-    "Ilias",
-    "Julia",
-    "Karim",
-    "Lea",
-    "Mila",
-    "Noah",
-    "Olga",
-    "Paul",
-    "Quinn",
-    "Rosa",
-    "Sami",
-    "Tara",
-]
-LAST = [
-    "Becker",
-    "Schulz",
-    "Hoffmann",
-    "Koch",
-    "Richter",
-    "Klein",
-    "Wolf",
-    "Neumann",
-    "Schwarz",
-    "Zimmermann",
-    "Braun",
-    "Krüger",
-    "Hartmann",
-    "Lange",
-    "Werner",
-    "Krause",
-    "Meier",
-    "Öztürk",
-]
-
-DELIVERIES_PER_DEPOT = 40
-SLOT_HOURS = 2
-SLOTS = 4
+DATA = Path(__file__).parent / "demo_data"
+NETWORK_FILE = DATA / "demo_city.toml"  # the same format as `flask load-network`'s
+DELIVERIES_FILE = DATA / "deliveries.csv"  # windows are times of day: `demo_rows` dates them
+NETWORK = parse_network(NETWORK_FILE.read_text(encoding="utf-8"), NETWORK_FILE.name)
+# Demo driver n (from 1) is the file's n-th [[drivers]]; their tokens come from driver_token.
+CREWS = NETWORK.drivers
+DEMO_DEPOT_CODES = {d.code for d in NETWORK.depots}
+# The template's windows start here; a demo started later moves them to the current hour.
+TEMPLATE_DAY_STARTS = time(9)
+LATER_SLOT_DAYS = NETWORK.slot_days - 1
 
 
 @dataclass(frozen=True)
@@ -259,9 +69,6 @@ def demo_phone(n: int) -> str:
 
 class NotADemoDatabase(Exception):
     """Raise when the database holds depots that the demo did not create."""
-
-
-DEMO_DEPOT_CODES = {code for code, *_ in DEPOTS}
 
 
 def is_seeded_for_today(services: Services) -> bool:
@@ -318,149 +125,21 @@ PURGE_ORDER: list[type] = [
 
 
 def seed(services: Services, secret_key: str, staff_email: str, staff_password: str) -> None:
-    """Create the demo city, plan today's routes with the optimizer and send them out."""
-    rng = random.Random(7)
-    tz = ZoneInfo(services.settings.timezone)
-    now = services.clock.now()
-    local_now = now.astimezone(tz)
-    today = local_now.date()
-    first_slot = local_now.replace(minute=0, second=0, microsecond=0)
+    """Create the demo city through the operator's paths, plan today's routes, send them out.
+
+    The network goes in as `flask load-network` loads a file, the parcels as
+    `flask import-deliveries` imports a CSV; then each depot's day is planned with the
+    optimizer and every route dispatched.
+    """
+    if isinstance(services.clock, DemoClock):
+        services.clock.start_day()  # the demo's day starts at its morning, now
+    network.load_network(services, NETWORK_FILE.read_text(encoding="utf-8"), NETWORK_FILE.name)
+    today = services.today()
     with services.uow() as uow:
-        types = {}
-        for code, kind, name, cap, size, speed, rng_km, co2, per_km, per_h, fixed in VEHICLE_TYPES:
-            types[code] = m.VehicleType(
-                code=code,
-                kind=kind,
-                name=name,
-                capacity=cap,
-                max_parcel_size=size,
-                speed_factor=speed,
-                range_km=rng_km,
-                co2_g_per_km=co2,
-                cost_per_km=per_km,
-                cost_per_hour=per_h,
-                fixed_cost=fixed,
-            )
-            uow.repo.add(types[code])
-        depots = {}
-        for code, name, address, lat, lng in DEPOTS:
-            # Demo depots work around the clock so the map moves whenever someone looks.
-            depots[code] = m.Depot(
-                code=code,
-                name=name,
-                address=address,
-                lat=lat,
-                lng=lng,
-                timezone=services.settings.timezone,
-                opens_at="00:00",
-                closes_at="23:59",
-                trunk_delivery=True,  # recipients may have parcels put in their car's boot
-            )
-            uow.repo.add(depots[code])
-        uow.repo.flush()
-        for code, prefixes in (("BER-N", "101,103,104,105,133"), ("BER-S", "102,109,120")):
-            uow.repo.add(
-                m.ServiceArea(
-                    depot_id=depots[code].id,
-                    name=f"{depots[code].name} area",
-                    postcode_prefixes=prefixes,
-                )
-            )  # type: ignore[arg-type]
-        for i, (depot, name, employment, vtype, label) in enumerate(CREWS, start=1):
-            uow.repo.add(
-                m.Vehicle(depot_id=depots[depot].id, vehicle_type_id=types[vtype].id, label=label)
-            )  # type: ignore[arg-type]
-            uow.repo.add(
-                m.Driver(
-                    name=name,
-                    phone=demo_phone(900 + i),
-                    employment=employment,
-                    api_token_hash=m.hash_api_token(driver_token(secret_key, i)),
-                    depot_id=depots[depot].id,
-                )
-            )
-        lockers = {}
-        for depot, code, name, kind, address, postcode, lat, lng in LOCKERS:
-            locker = m.Locker(
-                code=code,
-                name=name,
-                kind=kind,
-                address=f"{address}, {postcode} Berlin",
-                postcode=postcode,
-                lat=lat,
-                lng=lng,
-                depot_id=depots[depot].id,  # type: ignore[arg-type]
-                opening_hours="Mo-Su 00:00-24:00"
-                if kind is m.LockerKind.LOCKER
-                else "Mo-Sa 08:00-22:00",
-            )
-            sizes = [m.ParcelSize.S] * 8 + [m.ParcelSize.M] * 8 + [m.ParcelSize.L] * 4
-            for n, size in enumerate(sizes, start=1):
-                locker.compartments.append(
-                    m.LockerCompartment(locker_id=None, label=f"{n:02d}", size=size)  # type: ignore[arg-type]
-                )
-            lockers.setdefault(depot, []).append(locker)
-            uow.repo.add(locker)
-        uow.repo.flush()
-        slots = {}
-        for depot in depots.values():
-            for s in range(SLOTS):
-                start = first_slot + timedelta(hours=SLOT_HOURS * s)
-                slot = m.DeliverySlot(
-                    depot_id=depot.id,
-                    service_date=today,
-                    starts_at=start.astimezone(ZoneInfo("UTC")),  # type: ignore[arg-type]
-                    ends_at=(start + timedelta(hours=SLOT_HOURS)).astimezone(ZoneInfo("UTC")),
-                    capacity=30,
-                )
-                uow.repo.add(slot)
-                slots.setdefault(depot.code, []).append(slot)
-        _add_later_slots(uow, depots.values(), today, tz)
-        uow.repo.flush()
-        phone_n = 0
-        for code, depot in depots.items():
-            for k in range(DELIVERIES_PER_DEPOT):
-                street, postcode, lat, lng = rng.choice(STREETS[code])
-                slot = slots[code][min(SLOTS - 1, k * SLOTS // DELIVERIES_PER_DEPOT)]
-                slot.booked += 1
-                phone_n += 1
-                option = m.DeliveryOption.DOOR
-                locker_id = None
-                roll = rng.random()
-                if roll < 0.08:
-                    option = m.DeliveryOption.LOCKER
-                    locker_id = rng.choice(
-                        [x for x in lockers[code] if x.kind is m.LockerKind.LOCKER]
-                    ).id
-                elif roll < 0.18:
-                    option = m.DeliveryOption.SAFE_PLACE
-                size = rng.choices([m.ParcelSize.S, m.ParcelSize.M, m.ParcelSize.L], [5, 4, 1])[0]
-                delivery = m.Delivery(
-                    tracking_number=m.new_tracking_number(),
-                    tracking_token=m.new_tracking_token(),
-                    recipient_name=f"{rng.choice(FIRST)} {rng.choice(LAST)}",
-                    phone=demo_phone(phone_n),
-                    email=None,
-                    address_line=f"{street} {rng.randint(1, 180)}",
-                    postcode=postcode,
-                    city="Berlin",
-                    lat=round(lat + rng.uniform(-0.0025, 0.0025), 6),
-                    lng=round(lng + rng.uniform(-0.004, 0.004), 6),
-                    depot_id=depot.id,  # type: ignore[arg-type]
-                    created_at=now,
-                    service_date=today,
-                    window_start=slot.starts_at,
-                    window_end=slot.ends_at,
-                    slot_id=slot.id,
-                    option=option,
-                    safe_place="Behind the bins by the side door"
-                    if option is m.DeliveryOption.SAFE_PLACE
-                    else None,
-                    locker_id=locker_id,
-                    parcel_size=size,
-                    weight_kg=round(rng.uniform(0.2, 12.0), 1),
-                )
-                uow.repo.add(delivery)
+        by_phone = {d.phone: d for d in uow.repo.all(m.Driver)}
+        for i, crew in enumerate(CREWS, start=1):
+            by_phone[crew.phone].api_token_hash = m.hash_api_token(driver_token(secret_key, i))
+        _book_later_slots(uow, today)
         uow.repo.add(
             m.StaffUser(
                 email=staff_email,
@@ -470,7 +149,10 @@ def seed(services: Services, secret_key: str, staff_email: str, staff_password: 
             )
         )
         uow.commit()
-        depot_ids = [d.id for d in depots.values()]
+        depot_ids = [d.id for d in uow.repo.all(m.Depot)]
+    report = intake.import_csv(services, demo_rows(services))
+    for row in report.rejected:
+        log.warning("demo parcel on line %d not imported: %s", row.line, row.error)
     for depot_id in depot_ids:
         summary = routing.plan_depot_day(services, depot_id, today)  # type: ignore[arg-type]
         log.info(
@@ -484,6 +166,41 @@ def seed(services: Services, secret_key: str, staff_email: str, staff_password: 
         route_ids = [r.id for r in uow.repo.routes_on(today)]
     for route_id in route_ids:
         routing.dispatch_route(services, route_id)  # type: ignore[arg-type]
+
+
+def demo_rows(services: Services) -> list[str]:
+    """Return the demo's deliveries CSV with today's windows (in a slot where one matches).
+
+    The template gives windows as times of day from 09:00. Started later (on the real
+    clock, DEMO_CLOCK=off), they move to start at the current hour, as a day's first
+    window would.
+    """
+    tz = ZoneInfo(services.settings.timezone)
+    now = services.clock.now().astimezone(tz)
+    today = now.date()
+    start = datetime.combine(today, TEMPLATE_DAY_STARTS, tz)
+    shift = max(timedelta(0), now.replace(minute=0, second=0, microsecond=0) - start)
+    with services.uow() as uow:
+        slots = {
+            (depot.code, slot.starts_at.astimezone(UTC), slot.ends_at.astimezone(UTC)): slot.id
+            for depot in uow.repo.all(m.Depot)
+            for slot in uow.repo.slots_on(depot.id, today)  # type: ignore[arg-type]
+        }
+    out = io.StringIO()
+    with DELIVERIES_FILE.open(encoding="utf-8", newline="") as template:
+        reader = csv.DictReader(template)
+        writer = csv.DictWriter(out, [*(reader.fieldnames or []), "slot"])
+        writer.writeheader()
+        for row in reader:
+            begins = datetime.combine(today, time.fromisoformat(row["window_start"]), tz) + shift
+            ends = datetime.combine(today, time.fromisoformat(row["window_end"]), tz) + shift
+            slot = slots.get((row["depot"], begins.astimezone(UTC), ends.astimezone(UTC)))
+            if slot is not None:
+                row.update(window_start="", window_end="", slot=str(slot))
+            else:
+                row.update(window_start=begins.isoformat(), window_end=ends.isoformat())
+            writer.writerow(row)
+    return out.getvalue().splitlines(keepends=True)
 
 
 def demo_drivers(services: Services, secret_key: str) -> list[DemoDriver]:
@@ -745,25 +462,11 @@ def _phone_of_current_app(services: Services) -> DemoPhone:
 
 
 # ---------------------------------------------------------------- slots of the next days (issue 11)
-LATER_SLOT_DAYS = 3
-LATER_SLOT_HOURS = (8, 10, 12, 14, 16, 18)
 
 
-def _add_later_slots(uow: UnitOfWork, depots: Iterable[m.Depot], today: date, tz: ZoneInfo) -> None:
-    """Give each depot two-hour slots on the next days, some partly booked, to move parcels to."""
+def _book_later_slots(uow: UnitOfWork, today: date) -> None:
+    """Book the next days' slots partly, as other parcels would have (moving one shows it)."""
     rng = random.Random(11)  # its own: the city's addresses stay what they were
-    for depot in depots:
-        for day in range(1, LATER_SLOT_DAYS + 1):
-            service_date = today + timedelta(days=day)
-            for hour in LATER_SLOT_HOURS:
-                start = datetime.combine(service_date, time(hour), tz)
-                uow.repo.add(
-                    m.DeliverySlot(
-                        depot_id=depot.id,  # type: ignore[arg-type]
-                        service_date=service_date,
-                        starts_at=start.astimezone(ZoneInfo("UTC")),
-                        ends_at=(start + timedelta(hours=SLOT_HOURS)).astimezone(ZoneInfo("UTC")),
-                        capacity=20,
-                        booked=rng.randrange(0, 15),
-                    )
-                )
+    for depot in uow.repo.all(m.Depot):
+        for slot in uow.repo.slots_from(depot.id, today + timedelta(days=1), LATER_SLOT_DAYS):  # type: ignore[arg-type]
+            slot.booked = min(slot.capacity, rng.randrange(0, 15))

@@ -550,9 +550,9 @@ def _vehicles(
         _unique(r, p, "label", label, seen, "vehicle")
         kind, depot = r.text(t, p, "type", 32), r.text(t, p, "depot", 32)
         if kind and kind not in types:
-            r.error((*p, "type"), f"unknown vehicle type {kind!r}" + _known(types))
+            r.error((*p, "type"), f'unknown vehicle type "{kind}"' + _known(types))
         if depot and depot not in depots:
-            r.error((*p, "depot"), f"unknown depot {depot!r}" + _known(depots))
+            r.error((*p, "depot"), f'unknown depot "{depot}"' + _known(depots))
         out.append(VehicleSpec(label=label, type=kind, depot=depot, line=r.index.line(p)))
     return out
 
@@ -577,7 +577,7 @@ def _drivers(r: _Reader, data: Mapping[str, Any], depots: set[str]) -> list[Driv
         )
         depot = r.text(t, p, "depot", 32)
         if depot and depot not in depots:
-            r.error((*p, "depot"), f"unknown depot {depot!r}" + _known(depots))
+            r.error((*p, "depot"), f'unknown depot "{depot}"' + _known(depots))
         out.append(
             DriverSpec(
                 name=r.text(t, p, "name", 120),
@@ -606,7 +606,7 @@ def _lockers(r: _Reader, data: Mapping[str, Any], depots: set[str]) -> list[Lock
         _unique(r, p, "code", code, seen, "locker")
         depot = r.text(t, p, "depot", 32)
         if depot and depot not in depots:
-            r.error((*p, "depot"), f"unknown depot {depot!r}" + _known(depots))
+            r.error((*p, "depot"), f'unknown depot "{depot}"' + _known(depots))
         sizes = t.get("compartments")
         counts: list[tuple[str, int]] = []
         if not isinstance(sizes, dict) or not sizes:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from flask import Flask
+from flask import Flask, current_app
 
 
 def register(app: Flask, timezone: str) -> None:
@@ -19,6 +19,11 @@ def register(app: Flask, timezone: str) -> None:
     @app.template_filter("day")
     def day(value: datetime | None) -> str:
         return value.astimezone(tz).strftime("%a %-d %b") if value else ""
+
+    @app.template_global("server_now")
+    def server_now() -> str:
+        # Pages count minutes on this, not the browser's clock: the demo's runs shifted.
+        return str(current_app.extensions["lastmile"].clock.now().isoformat())
 
     @app.template_filter("iso")
     def iso(value: datetime | None) -> str:

@@ -13,6 +13,9 @@
   var enRoute = box.dataset.enRoute === "1";
   var timeFmt = new Intl.DateTimeFormat("en-GB", { hour: "2-digit", minute: "2-digit", timeZone: box.dataset.timezone || undefined });
   var stopsBefore = null;
+  // The server's clock, not the browser's (the demo's runs from a working-day morning).
+  var serverNow = document.querySelector("meta[name=server-now]");
+  var skew = serverNow ? new Date(serverNow.content).getTime() - Date.now() || 0 : 0;
 
   function closeWith(reason) {
     box.hidden = true;
@@ -25,7 +28,7 @@
       var near = stopsBefore === 0 ? "the next stop" : (stopsBefore + 1) + " stops away";
       return closeWith("The driver is " + near + ": it is too late to change this delivery.");
     }
-    var minutes = Math.ceil((closesAt.getTime() - Date.now()) / 60000);
+    var minutes = Math.ceil((closesAt.getTime() - (Date.now() + skew)) / 60000);
     if (minutes <= 0) {
       return closeWith("The driver is due within " + cutoffMinutes + " minutes: it is too late to change this delivery.");
     }

@@ -10,6 +10,10 @@
   var timeFmt = new Intl.DateTimeFormat("en-GB", { hour: "2-digit", minute: "2-digit", timeZone: data.timezone });
   var dayFmt = new Intl.DateTimeFormat("en-GB", { weekday: "short", day: "numeric", month: "short", timeZone: data.timezone });
   function hm(iso) { return iso ? timeFmt.format(new Date(iso)) : ""; }
+  // The server's clock, not the browser's (the demo's runs from a working-day morning).
+  var serverNow = document.querySelector("meta[name=server-now]");
+  var skew = serverNow ? new Date(serverNow.content).getTime() - Date.now() || 0 : 0;
+  function now() { return Date.now() + skew; }
 
   // ---- map
   var map = null, driver = null, line = null, anim = null;
@@ -69,7 +73,7 @@
   }
 
   function ago(iso) {
-    var s = Math.max(0, Math.round((Date.now() - new Date(iso).getTime()) / 1000));
+    var s = Math.max(0, Math.round((now() - new Date(iso).getTime()) / 1000));
     if (s < 60) return s + " s ago";
     var m = Math.round(s / 60);
     return m === 1 ? "1 min ago" : m + " min ago";
@@ -81,7 +85,7 @@
     if (last) {
       var d = metres(last, destination);
       var dist = d < 1000 ? Math.round(d / 10) * 10 + " m" : (d / 1000).toFixed(1) + " km";
-      var stale = Date.now() - new Date(last.at).getTime() > 120000;
+      var stale = now() - new Date(last.at).getTime() > 120000;
       el.textContent = "Driver " + dist + " from " + data.destinationLabel + ", position updated " + ago(last.at) +
         (stale ? " (the driver's phone has not reported recently)." : ".");
       el.classList.toggle("stale", stale);

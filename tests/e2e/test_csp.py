@@ -6,7 +6,6 @@ import io
 import json
 import threading
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -80,7 +79,7 @@ def test_tracking_page_runs_under_the_policy(live_server, demo_links, live_app, 
 
     assert_live_under_the_policy(watched, f"{live_server}/t/{d['token']}")
     # The driver's ping arrives over the websocket and draws its marker and line.
-    now = datetime.now(UTC)
+    now = live_app.extensions["lastmile"].clock.now()  # the demo's clock, not the wall's
     post_positions(live_server, d["driver_token"], (d["lat"] - 0.01, d["lng"], now))
     expect(page.get_by_test_id("map-text")).to_contain_text("km from your address")
     expect(page.locator("#map path.leaflet-interactive")).to_have_count(3)  # address, driver, line

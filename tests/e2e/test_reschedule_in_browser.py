@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -84,7 +84,7 @@ def test_the_controls_close_after_the_cut_off_and_say_why(
     card = page.get_by_test_id("reschedule")
     card.locator("summary").click()
     expect(card.get_by_test_id("choose-slot")).to_be_visible()
-    soon = datetime.now(UTC) + timedelta(minutes=10)
+    soon = live_app.extensions["lastmile"].clock.now() + timedelta(minutes=10)  # demo time
     live_app.extensions["lastmile"].publisher.publish(
         f"delivery:{d['delivery_id']}",
         "eta",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 import urllib.request
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -57,7 +57,7 @@ def test_pings_move_the_marker_and_the_eta_live(
     d = near_delivery(live_app, demo_links, position=0)
     page.goto(f"{live_server}/t/{d['token']}")
     expect(page.locator("body[data-live='1']")).to_be_attached()  # socket snapshot applied
-    now = datetime.now(UTC)
+    now = live_app.extensions["lastmile"].clock.now()  # the demo's clock, not the wall's
 
     # Far away (about 4 km south): the driver shows up, with the way to this address only.
     result = post_positions(

@@ -53,6 +53,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Any:
             tmp,
             JOB_BACKEND="thread",
             LOG_LEVEL="INFO",
+            DEMO_CLOCK="off",  # the fixes below carry the wall clock's time, as a phone's do
             TWILIO_AUTH_TOKEN=AUTH_TOKEN,
             PUBLIC_BASE_URL=f"http://127.0.0.1:{port}",
         ).items()
