@@ -9,11 +9,14 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from lastmile_portal.domain import model as m
 from lastmile_portal.domain.status import DeliveryStatus
 from lastmile_portal.services import api_keys, day_jobs
 from tests.builders import make_delivery, make_world
+from tests.fuzz.test_intake_properties import json_like
 
 WINDOWS = [(1, 4), (0, 3), (2, 5), (1, 3), (3, 6), (0, 2)]
 
@@ -287,3 +290,22 @@ def test_a_route_is_not_dispatched_while_its_day_is_being_planned(  # type: igno
     assert "dispatch once it is done" in refused.get_json()["error"]
     with services.uow() as uow:
         assert uow.repo.get(m.Route, route_id).status is m.RouteStatus.PLANNED
+
+
+@settings(
+    max_examples=80,
+    derandomize=True,
+    database=None,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    body=json_like
+    | st.fixed_dictionaries({"date": json_like | st.dates().map(lambda d: d.isoformat())})
+)
+def test_no_plan_request_body_breaks_the_endpoint(client, world, key, body) -> None:  # type: ignore[no-untyped-def]
+    response = client.post("/api/v1/depots/TST/plan", json=body, headers=key)
+
+    assert response.status_code in (202, 422), (body, response.get_json())
+    if response.status_code == 202:
+        assert response.get_json()["state"] in ("done", "failed")
