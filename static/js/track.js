@@ -243,12 +243,31 @@
   socket.on("eta", function (e) {
     renderEta(e, e.stops_before);
   });
+  // The change sections (instructions, car, texts, lockers, slots, rating) depend on the
+  // status: when it moves, fetch the page once and take the server's own sections, so a
+  // delivered parcel offers the rating, not forms it can no longer use, and a failed one
+  // the slots and lockers it can choose now. The map, the socket and the proof stay.
+  var refreshing = false;
+  function refreshChanges() {
+    if (refreshing) return;
+    refreshing = true;
+    fetch(window.location.pathname, { credentials: "same-origin", headers: { Accept: "text/html" } })
+      .then(function (r) { return r.ok ? r.text() : null; })
+      .then(function (html) {
+        var here = document.getElementById("changes");
+        var fresh = html && new DOMParser().parseFromString(html, "text/html").getElementById("changes");
+        if (here && fresh) here.replaceWith(document.importNode(fresh, true));
+      })
+      .catch(function () { /* the page keeps its sections; a reload shows the fresh ones */ })
+      .then(function () { refreshing = false; });
+  }
   socket.on("status", function (s) {
     if (pickupIsStale(s.status)) { window.location.reload(); return; }
     var finished = s.status === "delivered" || s.status === "at_locker" || s.status === "collected" || s.status === "returned";
     renderStatus(s.status, s.label, finished);
     history.push({ status: s.status, label: s.label, at: s.at });
     renderHistory(history);
+    refreshChanges();
   });
   document.addEventListener("visibilitychange", function () {
     if (document.visibilityState === "visible" && socket.connected) socket.emit("resync");

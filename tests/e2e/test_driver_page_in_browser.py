@@ -49,6 +49,8 @@ def test_driver_delivers_with_a_photo_and_the_customer_sees_it_live(
     customer.goto(f"{live_server}/t/{d['token']}")
     expect(customer.locator("body[data-live='1']")).to_be_attached()
     expect(customer.locator("#proof")).to_be_hidden()
+    expect(customer.locator("[data-testid=rating-form]")).to_have_count(0)
+    customer.evaluate("() => { window.neverReloaded = true; }")
 
     # The driver taps the sign-in link from their text, on a phone that shares its position.
     phone = browser.new_context(
@@ -98,6 +100,11 @@ def test_driver_delivers_with_a_photo_and_the_customer_sees_it_live(
         "() => { const i = document.querySelector('[data-testid=proof-photo]');"
         " return i && i.complete && i.naturalWidth > 0; }"
     )
+    assert customer.evaluate("() => window.neverReloaded === true")
+    # What the recipient could change before is gone; the rating is offered instead.
+    expect(customer.locator("[data-testid=rating-form]")).to_be_visible()
+    expect(customer.locator("#handover")).to_have_count(0)
+    expect(customer.get_by_text("too late to change this delivery")).to_have_count(0)
 
 
 def test_a_wrong_link_says_so_and_the_paste_form_signs_in(
