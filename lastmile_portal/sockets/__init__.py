@@ -132,10 +132,11 @@ _CLIENT_INPUT_ERRORS = (
 )
 _OUR_CODE = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
 _ENGINEIO_PACKET = f'File "{engineio.packet.__file__}"'
-# Our WSGI wrappers (security headers, EngineIoGuard) only pass requests through: their
-# frames are in every traceback and say nothing about who raised.
+# Our WSGI wrappers (security headers, static files, EngineIoGuard) only pass requests
+# through: their frames are in every traceback and say nothing about who raised.
 _PASS_THROUGH = {
     (os.path.join(_OUR_CODE, "web", "security.py"), "__call__"),
+    (os.path.join(_OUR_CODE, "web", "assets.py"), "__call__"),
     (os.path.abspath(__file__), "__call__"),
 }
 
