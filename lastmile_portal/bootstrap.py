@@ -28,7 +28,7 @@ from .adapters.webhook_http import HttpWebhookTransport
 from .config import PROJECT_ROOT, ConfigError, Settings, parse_plan_schedule
 from .domain import photo_links
 from .domain.policy import ChangePolicy
-from .domain.ports import Clock, JobQueue, Publisher, SmsGateway
+from .domain.ports import Clock, JobQueue, PhotoStore, Publisher, SmsGateway
 from .jobs import run as run_job
 from .services import Services, ServiceSettings, handlers, webhooks
 from .services.lockers import RETURN_JOB
@@ -77,7 +77,7 @@ def build_services(
         sms=_sms_gateway(settings),
         publisher=publisher,
         jobs=jobs or _job_queue(settings, lambda job, *args: run_job(services, job, *args)),
-        photos=LocalPhotoStore(settings.photo_dir),
+        photos=_photo_store(settings),
         geocoder=NominatimGeocoder(
             settings.geocoder_url, min_interval_s=settings.geocoder_min_interval_s
         )
@@ -213,6 +213,21 @@ def _health_checks(settings: Settings, engine: sa.Engine) -> dict[str, Any]:
     if settings.socketio_message_queue and settings.socketio_message_queue != settings.redis_url:
         checks["socketio_message_queue"] = lambda: check_redis(settings.socketio_message_queue)
     return checks
+
+
+def _photo_store(settings: Settings) -> PhotoStore:
+    if settings.photo_store == "s3":
+        from .adapters.s3_photo_store import S3PhotoStore  # boto3 loads only when used
+
+        return S3PhotoStore(
+            settings.s3_bucket,
+            prefix=settings.s3_prefix,
+            endpoint_url=settings.s3_endpoint_url,
+            region=settings.s3_region,
+            access_key_id=settings.s3_access_key_id,
+            secret_access_key=settings.s3_secret_access_key,
+        )
+    return LocalPhotoStore(settings.photo_dir)
 
 
 def _travel_times(settings: Settings) -> HaversineTravelTimes | OsrmTravelTimes:

@@ -90,6 +90,14 @@ class Settings:
     max_reschedules: int = 2
     position_retention_days: int = 30
     photo_dir: str = ""
+    # Where proof photos live: "local" (PHOTO_DIR) or "s3" (any S3-compatible store).
+    photo_store: str = "local"
+    s3_bucket: str = ""
+    s3_prefix: str = "proof/"
+    s3_endpoint_url: str = ""  # empty: AWS; MinIO or Ceph: their URL
+    s3_region: str = ""
+    s3_access_key_id: str = ""  # empty: boto3's own chain (instance role, config files)
+    s3_secret_access_key: str = ""
     photo_max_bytes: int = 10 * 1024 * 1024
     # A proof photo taken farther than this from the address is flagged for support.
     proof_max_distance_m: float = 150.0
@@ -129,6 +137,7 @@ CHOICES = {
     "sms_backend": {"console", "twilio", "fake"},
     "log_level": {"DEBUG", "INFO", "WARNING", "ERROR"},
     "proof_photo_required": {"never", "unattended", "always"},
+    "photo_store": {"local", "s3"},
 }
 
 
@@ -222,6 +231,10 @@ def _complete(s: Settings) -> Settings:
             "SMS_BACKEND=twilio needs TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_FROM "
             "(or TWILIO_MESSAGING_SERVICE_SID)."
         )
+    if s.photo_store == "s3" and not s.s3_bucket:
+        raise ConfigError("PHOTO_STORE=s3 needs S3_BUCKET (and S3_ENDPOINT_URL for MinIO or Ceph).")
+    if s.s3_endpoint_url and not s.s3_endpoint_url.startswith(("http://", "https://")):
+        raise ConfigError("S3_ENDPOINT_URL must be an http:// or https:// URL.")
     if s.geocoder_url and not s.geocoder_url.startswith(("http://", "https://")):
         raise ConfigError("GEOCODER_URL must be an http:// or https:// URL of a Nominatim server.")
     if s.geocoder_min_interval_s < 0:

@@ -33,8 +33,12 @@ class LocalPhotoStore:
             return
 
     def _path(self, key: str) -> Path:
-        # Keys are our own random names: anything that could leave the folder is unknown.
         path = self.folder / key
-        if not key or "/" in key or "\\" in key or key.startswith(".") or not path.is_file():
+        if not valid_key(key) or not path.is_file():
             raise KeyError(key)
         return path
+
+
+def valid_key(key: str) -> bool:
+    """Return whether ``key`` could be one of our random names (nothing that leaves a folder)."""
+    return bool(key) and "/" not in key and "\\" not in key and not key.startswith(".")
