@@ -1403,10 +1403,6 @@ class ApiKey:
     revoked_at: datetime | None = None
     id: int | None = None
 
-    def allows(self, scope: str) -> bool:
-        """Return whether this key may do what ``scope`` names."""
-        return self.revoked_at is None and scope in self.scopes.split(",")
-
 
 # issue 12: the driver API's stop actions are retry-safe
 

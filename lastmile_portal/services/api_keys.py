@@ -73,6 +73,7 @@ def revoke_api_key(services: Services, name: str) -> KeyInfo:
         key.revoked_at = key.revoked_at or services.clock.now()
         info = _info(key)
         uow.commit()
+    services.live.forget_api_key(info.name)
     return info
 
 
@@ -92,13 +93,24 @@ def _info(key: m.ApiKey) -> KeyInfo:
 
 
 def authenticate_api_key(services: Services, key: str | None, scope: str) -> str:
-    """Return the key's name if it may do ``scope``; Unauthorized (401) or Forbidden (403)."""
+    """Return the key's name if it may do ``scope``; Unauthorized (401) or Forbidden (403).
+
+    A key confirmed a moment ago needs no database trip (a third of an announcement's time):
+    a revocation holds at once in this process and within TOKEN_TTL in the others.
+    """
     if not key or not key.startswith(PREFIX) or len(key) > 200:
         raise Unauthorized("A valid API key is required (Authorization: Bearer lmk_...).")
-    with services.uow() as uow:
-        found = uow.repo.api_key_by_hash(m.hash_api_token(key))
-        if found is None or found.revoked_at is not None:
-            raise Unauthorized("This API key is not valid (unknown or revoked).")
-        if not found.allows(scope):
-            raise Forbidden(f"This API key may not do {scope}; its scopes: {found.scopes}.")
-        return found.name
+    key_hash = m.hash_api_token(key)
+    now = services.clock.now()
+    known = services.live.api_key_for(key_hash, now)
+    if known is None:
+        with services.uow() as uow:
+            found = uow.repo.api_key_by_hash(key_hash)
+            if found is None or found.revoked_at is not None:
+                raise Unauthorized("This API key is not valid (unknown or revoked).")
+            known = (found.name, found.scopes)
+        services.live.remember_api_key(key_hash, *known, now)
+    name, scopes = known
+    if scope not in scopes.split(","):
+        raise Forbidden(f"This API key may not do {scope}; its scopes: {scopes}.")
+    return name

@@ -77,6 +77,8 @@ class LiveState:
         self._lock = threading.Lock()
         self._drivers: dict[int, DriverLive] = {}
         self._tokens: dict[str, tuple[int, datetime]] = {}
+        # Integration API keys: hash -> (name, scopes, confirmed at).
+        self._api_keys: dict[str, tuple[str, str, datetime]] = {}
 
     def driver(self, driver_id: int) -> DriverLive:
         """Return the driver's hot state, creating an empty one on first use."""
@@ -117,3 +119,21 @@ class LiveState:
         """Drop the driver's confirmed tokens (a rotated token must fail on its next use)."""
         with self._lock:
             self._tokens = {h: hit for h, hit in self._tokens.items() if hit[0] != driver_id}
+
+    def api_key_for(self, key_hash: str, now: datetime) -> tuple[str, str] | None:
+        """Return (name, scopes) of an API key confirmed less than TOKEN_TTL ago."""
+        with self._lock:
+            hit = self._api_keys.get(key_hash)
+        return (hit[0], hit[1]) if hit and now - hit[2] < TOKEN_TTL else None
+
+    def remember_api_key(self, key_hash: str, name: str, scopes: str, now: datetime) -> None:
+        """Remember a confirmed API key for TOKEN_TTL (a revoked one is out within it)."""
+        with self._lock:
+            if len(self._api_keys) > 10_000:
+                self._api_keys.clear()
+            self._api_keys[key_hash] = (name, scopes, now)
+
+    def forget_api_key(self, name: str) -> None:
+        """Drop a revoked key from this process's cache at once."""
+        with self._lock:
+            self._api_keys = {h: hit for h, hit in self._api_keys.items() if hit[0] != name}
