@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import time
 from typing import Any
@@ -129,7 +129,6 @@ class DriverSpec:
     employment: str
     depot: str
     line: int
-    phone_path: str = ""
 
 
 @dataclass(frozen=True)
@@ -365,8 +364,17 @@ class _Reader:
 TOP_KEYS = {"slot_days", "depots", "vehicle_types", "vehicles", "drivers", "lockers"}
 
 
-def parse_network(text: str, filename: str = "network.toml") -> Network:
-    """Read a network file or raise NetworkErrors listing every problem with its line."""
+def parse_network(
+    text: str,
+    filename: str = "network.toml",
+    normalise_phone: Callable[[str], str] | None = None,
+) -> Network:
+    """Read a network file or raise NetworkErrors listing every problem with its line.
+
+    ``normalise_phone`` (the Phones port's) turns a driver's number into E.164 or raises
+    InvalidInput; its refusals and numbers that turn out the same are reported with the
+    rest. Without it, phones stay as written.
+    """
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
@@ -384,7 +392,7 @@ def parse_network(text: str, filename: str = "network.toml") -> Network:
     depot_codes = {d.code for d in depots}
     type_codes = {t.code for t in types}
     vehicles = _vehicles(r, data, depot_codes, type_codes)
-    drivers = _drivers(r, data, depot_codes)
+    drivers = _drivers(r, data, depot_codes, normalise_phone)
     lockers = _lockers(r, data, depot_codes)
     if errors:
         raise NetworkErrors(errors, filename)
@@ -561,8 +569,13 @@ def _known(codes: set[str]) -> str:
     return f" (the file has {', '.join(sorted(codes))})" if codes else " (the file has none)"
 
 
-def _drivers(r: _Reader, data: Mapping[str, Any], depots: set[str]) -> list[DriverSpec]:
-    out = []
+def _drivers(
+    r: _Reader,
+    data: Mapping[str, Any],
+    depots: set[str],
+    normalise_phone: Callable[[str], str] | None,
+) -> list[DriverSpec]:
+    out, seen = [], dict[str, int]()
     for i, t in enumerate(r.tables(data, (), "drivers"), start=1):
         p: tuple[Any, ...] = ("drivers", i)
         for key in ("token", "api_token"):
@@ -578,14 +591,23 @@ def _drivers(r: _Reader, data: Mapping[str, Any], depots: set[str]) -> list[Driv
         depot = r.text(t, p, "depot", 32)
         if depot and depot not in depots:
             r.error((*p, "depot"), f'unknown depot "{depot}"' + _known(depots))
+        phone = r.text(t, p, "phone", 40)
+        if phone and normalise_phone is not None:
+            try:
+                phone = normalise_phone(phone)
+            except InvalidInput as error:
+                r.error((*p, "phone"), error.message)
+                phone = ""
+        if phone and phone in seen:
+            r.error((*p, "phone"), f"{phone} is also drivers[{seen[phone]}]'s phone")
+        seen.setdefault(phone, i)
         out.append(
             DriverSpec(
                 name=r.text(t, p, "name", 120),
-                phone=r.text(t, p, "phone", 40),
+                phone=phone,
                 employment=r.choice(t, p, "employment", EMPLOYMENTS, "staff"),
                 depot=depot,
-                line=r.index.line((*p, "phone")),
-                phone_path=path_text((*p, "phone")),
+                line=r.index.line(p),
             )
         )
     return out

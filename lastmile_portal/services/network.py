@@ -21,7 +21,6 @@ from zoneinfo import ZoneInfo
 
 from ..domain import model as m
 from ..domain import network as rules
-from ..domain.errors import InvalidInput
 from . import Services
 from .unit_of_work import UnitOfWork
 
@@ -52,8 +51,8 @@ class NetworkReport:
 
 def load_network(services: Services, text: str, filename: str = "network.toml") -> NetworkReport:
     """Apply a network file; raise NetworkErrors (every error, with lines) and change nothing."""
-    network = rules.parse_network(text, filename)
-    phones = _phones(services, network, filename)
+    network = rules.parse_network(text, filename, services.phones.normalise)
+    phones = [d.phone for d in network.drivers]  # in E.164 now
     now = services.clock.now()
     report = NetworkReport()
     with services.uow() as uow:
@@ -67,28 +66,6 @@ def load_network(services: Services, text: str, filename: str = "network.toml") 
             _slots(uow, spec, depots[spec.code], network.slot_days, now, report)
         uow.commit()
     return report
-
-
-def _phones(services: Services, network: rules.Network, filename: str) -> list[str]:
-    """Return each driver's phone in E.164, or raise with every bad or repeated one."""
-    errors, out, seen = [], [], dict[str, int]()
-    for i, d in enumerate(network.drivers, start=1):
-        try:
-            phone = services.phones.normalise(d.phone)
-        except InvalidInput as error:
-            errors.append(rules.NetworkError(d.line, d.phone_path, error.message))
-            phone = ""
-        if phone and phone in seen:
-            errors.append(
-                rules.NetworkError(
-                    d.line, d.phone_path, f"{phone} is also drivers[{seen[phone]}]'s phone"
-                )
-            )
-        seen.setdefault(phone, i)
-        out.append(phone)
-    if errors:
-        raise rules.NetworkErrors(errors, filename)
-    return out
 
 
 def _update(obj: Any, values: dict[str, Any]) -> list[str]:

@@ -148,12 +148,14 @@ def test_a_file_with_errors_changes_nothing_and_lists_them_all(services) -> None
         EXAMPLE.replace('name = "Depot Altona"', 'name = "Depot Altona-Nord"')
         .replace('type = "bike"', 'type = "cargo-bke"')
         .replace("capacity = 25", "capacity = 0")
+        .replace("+49 40 1234 5602", "+49 40")
     )
     with pytest.raises(NetworkErrors) as caught:
         load_network(services, broken, "network.toml")
     assert [e.path for e in caught.value.errors] == [
         "depots[1].slots[2].capacity",
         "vehicles[2].type",
+        "drivers[2].phone",  # the phone's own check, reported with the file's errors
     ]
     assert _state(services) == before
 
