@@ -93,6 +93,7 @@ def create_app(config: Mapping[str, Any] | None = None, **overrides: Any) -> Fla
         integration_api,
         locker_api,
         security,
+        support,
         system,
         tracking,
         webhooks,
@@ -106,6 +107,7 @@ def create_app(config: Mapping[str, Any] | None = None, **overrides: Any) -> Fla
     app.register_blueprint(integration_api.bp)
     app.register_blueprint(api_spec.bp)
     app.register_blueprint(webhooks.bp)
+    app.register_blueprint(support.bp)
     socketio.on_namespace(LiveNamespace("/live"))
     socketio.on_namespace(DriverNamespace("/driver"))
     socketio.on_namespace(RefusingNamespace("/"))

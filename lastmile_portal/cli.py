@@ -440,3 +440,26 @@ def _add_commands(app: Flask) -> None:
             f"Dispatched {len(sent)} routes, {sum(r.parcels for r in sent)} parcels; "
             "their texts are in the outbox."
         )
+
+    @app.cli.command("create-staff")
+    @click.argument("email")
+    @click.option(
+        "--role",
+        type=click.Choice(["agent", "supervisor", "admin"]),
+        default="agent",
+        show_default=True,
+    )
+    @click.option(
+        "--name", default=None, help="Shown on the timeline (default: the e-mail's name)."
+    )
+    @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+    def create_staff_command(email: str, role: str, name: str | None, password_stdin: bool) -> None:
+        """Add a support staff member who signs in at /support/login (password asked twice)."""
+        from .services import staff_auth
+
+        if password_stdin:
+            password = sys.stdin.readline().rstrip("\r\n")
+        else:
+            password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+        staff_id = staff_auth.create_staff(_services(), email, role, password, name)
+        click.echo(f"Staff member {staff_id} ({email}, {role}) can sign in at /support/login.")

@@ -79,6 +79,12 @@ class Settings:
     demo_simulate: bool = True
     demo_staff_email: str = "support@demo.lastmile.local"
     demo_staff_password: str = "lastmile-demo"
+    # Support pages (issue 14): a staff session ends after this many idle minutes; sign-in
+    # attempts per client address; wrong passwords in a row before an e-mail is locked out.
+    staff_idle_minutes: int = 30
+    staff_login_rate_limit: str = "10 per minute"
+    staff_lockout_failures: int = 5
+    staff_lockout_minutes: int = 15
     # The demo's day starts at this local time whatever the hour it is started (its clock
     # then runs in real time); "off" runs the demo on the real clock.
     demo_clock: str = "09:30"
@@ -281,6 +287,7 @@ def _complete(s: Settings) -> Settings:
         "auth_failure_rate_limit",
         "resync_rate_limit",
         "driver_rate_limit",
+        "staff_login_rate_limit",
     ):
         _check_rate_limit(name.upper(), getattr(s, name))
     if s.demo_clock.lower() != "off" and not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", s.demo_clock):
@@ -289,6 +296,9 @@ def _complete(s: Settings) -> Settings:
         )
     if s.optimizer_time_limit <= 0:
         raise ConfigError("OPTIMIZER_TIME_LIMIT must be a positive number of seconds.")
+    for name in ("staff_idle_minutes", "staff_lockout_failures", "staff_lockout_minutes"):
+        if getattr(s, name) < 1:
+            raise ConfigError(f"{name.upper()} must be a whole number of at least 1.")
     return Settings(
         **{
             **{f.name: getattr(s, f.name) for f in fields(Settings)},

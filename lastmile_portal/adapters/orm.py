@@ -435,6 +435,9 @@ staff_users = sa.Table(
     sa.Column("password_hash", sa.String(255), nullable=False),
     sa.Column("role", _enum(m.StaffRole), nullable=False),
     sa.Column("active", sa.Boolean, nullable=False),
+    sa.Column("failed_logins", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("locked_until", UTCDateTime()),
+    sa.Column("last_login_at", UTCDateTime()),
 )
 
 # ---- issue 13: outbound webhooks (migration 0008)

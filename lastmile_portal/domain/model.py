@@ -196,11 +196,20 @@ def sms_status_after(current: SmsStatus, reported: SmsStatus) -> SmsStatus | Non
 
 
 class StaffRole(StrEnum):
-    """Say what a staff member may do: agents act for customers, ops see KPIs, admins manage."""
+    """Say what a staff member may do (agent < supervisor < admin).
+
+    Agents act for customers; supervisors also override the cut-off, reveal access codes
+    and see operations; admins manage.
+    """
 
     AGENT = "agent"
-    OPS = "ops"
+    SUPERVISOR = "supervisor"
     ADMIN = "admin"
+
+    def at_least(self, needed: StaffRole) -> bool:
+        """Return whether this role may do what ``needed`` may (agent < supervisor < admin)."""
+        order = list(StaffRole)
+        return order.index(self) >= order.index(needed)
 
 
 # ---------------------------------------------------------------- tokens
@@ -1383,6 +1392,10 @@ class StaffUser:
     password_hash: str
     role: StaffRole = StaffRole.AGENT
     active: bool = True
+    # Sign-in guard (migration 0012): wrong passwords in a row, and the lock they lead to.
+    failed_logins: int = 0
+    locked_until: datetime | None = None
+    last_login_at: datetime | None = None
     id: int | None = None
 
 
