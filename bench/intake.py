@@ -2,14 +2,17 @@
 
     python bench/intake.py                          # 10,000 CSV rows, 2,000 API calls
     python bench/intake.py --rows 2000 --calls 500 --clients 20
+    python bench/intake.py --rows 100 --calls 1200 --clients 20 --rate 2   # 40 requests/s
     python bench/intake.py --database-url sqlite:///tmp/x.db
 
 Each run works in a fresh PostgreSQL schema (dropped afterwards) on
 PG_URL (default postgresql+psycopg://postgres@127.0.0.1:5432/test), migrated, with one
 depot. The CSV import is ``intake.import_csv`` (the import-deliveries command's service);
 the API calls are POST /api/v1/deliveries through a real HTTP server on 127.0.0.1 from
-``--clients`` threads, each its own connection. Prints one JSON line: rows per second and
-total seconds for the import, latency median / p95 / max for the API.
+``--clients`` threads, each its own connection, back to back (the server's saturation) or at
+``--rate`` requests a second each (a load it can carry). Prints one JSON line: rows per second
+and total seconds for the import, requests per second and latency median / p95 / max for
+the API.
 """
 
 from __future__ import annotations
@@ -91,7 +94,7 @@ def _stats(values: list[float]) -> dict[str, float | int]:
     }
 
 
-def run(database_url: str, rows: int, calls: int, clients: int) -> dict[str, Any]:
+def run(database_url: str, rows: int, calls: int, clients: int, rate: float) -> dict[str, Any]:
     """Measure one import of ``rows`` rows and ``calls`` API announcements."""
     with tempfile.TemporaryDirectory() as tmp:
         config = base_config(
@@ -136,9 +139,22 @@ def run(database_url: str, rows: int, calls: int, clients: int) -> dict[str, Any
                 latencies.append((time.perf_counter() - t0) * 1000)
             return response.status
 
+        def client(c: int) -> list[int]:
+            # Open loop at ``rate`` requests a second per client (0: back to back).
+            mine = list(range(c, calls, clients))
+            started = time.perf_counter()
+            out = []
+            for n, i in enumerate(mine):
+                if rate > 0:
+                    time.sleep(max(0.0, started + n / rate - time.perf_counter()))
+                out.append(call(i))
+            return out
+
         try:
+            wall = time.perf_counter()
             with ThreadPoolExecutor(clients) as pool:
-                statuses = list(pool.map(call, range(calls)))
+                statuses = [s for part in pool.map(client, range(clients)) for s in part]
+            wall = time.perf_counter() - wall
         finally:
             server.stop()
         assert set(statuses) == {201}, {s: statuses.count(s) for s in set(statuses)}
@@ -148,6 +164,8 @@ def run(database_url: str, rows: int, calls: int, clients: int) -> dict[str, Any
             "csv_import_s": round(import_s, 2),
             "csv_rows_per_s": round(rows / import_s),
             "api_clients": clients,
+            "api_rate_per_client": rate,
+            "api_requests_per_s": round(calls / wall, 1),
             "api_post": _stats(latencies),
         }
 
@@ -158,10 +176,13 @@ def main() -> int:
     parser.add_argument("--rows", type=int, default=10_000)
     parser.add_argument("--calls", type=int, default=2_000)
     parser.add_argument("--clients", type=int, default=20)
+    parser.add_argument(
+        "--rate", type=float, default=0.0, help="requests/s per client (0: back to back)"
+    )
     parser.add_argument("--database-url", default="")
     args = parser.parse_args()
     if args.database_url:
-        print(json.dumps(run(args.database_url, args.rows, args.calls, args.clients)))
+        print(json.dumps(run(args.database_url, args.rows, args.calls, args.clients, args.rate)))
         return 0
     schema = "bench_" + secrets.token_hex(4)
     admin = sa.create_engine(PG_URL)
@@ -169,7 +190,7 @@ def main() -> int:
         conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
     try:
         url = f"{PG_URL}?options=-csearch_path%3D{schema}"
-        print(json.dumps(run(url, args.rows, args.calls, args.clients)))
+        print(json.dumps(run(url, args.rows, args.calls, args.clients, args.rate)))
     finally:
         with admin.begin() as conn:
             conn.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
