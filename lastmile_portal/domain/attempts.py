@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+# What a driver may type: the note on a failed attempt, the name of who took the parcel.
+MAX_NOTE = 280
+MAX_RECIPIENT_NAME = 120
+
 # Key (what a phone sends) -> the words stored on the timeline and read by the recipient.
 FAILURE_REASONS: dict[str, str] = {
     "not_home": "Nobody home",

@@ -12,9 +12,9 @@ from flask import Blueprint, jsonify
 from flask.typing import ResponseReturnValue
 
 from ..domain import gps
-from ..domain.attempts import FAILURE_REASONS
+from ..domain.attempts import FAILURE_REASONS, MAX_NOTE, MAX_RECIPIENT_NAME
 from ..services.proof_photos import MAX_PHOTOS
-from .driver_api import MAX_NOTE, MAX_PARCELS_NAMED, MAX_RECIPIENT_NAME, MAX_TRACKING_NUMBER
+from .driver_api import MAX_PARCELS_NAMED, MAX_TRACKING_NUMBER
 from .webhooks import ERROR_CODE, OUTBOX_ID, PHONE, SID, STATUS
 
 bp = Blueprint("api_spec", __name__)

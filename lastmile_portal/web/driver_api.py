@@ -14,7 +14,7 @@ from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import TooManyRequests
 
 from ..domain import model as m
-from ..domain.attempts import FAILURE_REASONS, failure_text
+from ..domain.attempts import FAILURE_REASONS, MAX_NOTE, MAX_RECIPIENT_NAME, failure_text
 from ..domain.errors import DomainError, InvalidInput
 from ..domain.proof import PhotoUpload, photo_position
 from ..extensions import csrf, limiter
@@ -133,8 +133,6 @@ def get_manifest() -> ResponseReturnValue:
 
 # ---------------------------------------------------------------- stop actions (issue 12)
 
-MAX_NOTE = 280
-MAX_RECIPIENT_NAME = 120
 MAX_IDEMPOTENCY_KEY = 100
 MAX_PARCELS_NAMED = 50
 MAX_TRACKING_NUMBER = 40

@@ -30,7 +30,7 @@ from flask_wtf.csrf import CSRFError, validate_csrf
 from werkzeug.exceptions import RequestEntityTooLarge, TooManyRequests
 from wtforms.validators import ValidationError
 
-from ..domain.attempts import FAILURE_REASONS, failure_text
+from ..domain.attempts import FAILURE_REASONS, MAX_NOTE, MAX_RECIPIENT_NAME, failure_text
 from ..domain.errors import DomainError, Forbidden, InvalidInput, NotFound, Unauthorized
 from ..domain.proof import PhotoUpload, photo_position
 from ..extensions import csrf
@@ -38,6 +38,7 @@ from ..services import drivers, proof_of_delivery
 from ..services.proof_photos import MAX_PHOTOS
 from . import limits as rate_limits
 from . import services
+from .driver_api import FORM_SLACK_BYTES
 
 bp = Blueprint("driver_page", __name__, url_prefix="/driver")
 
@@ -46,10 +47,6 @@ F = TypeVar("F", bound=Callable[..., Any])
 SESSION_KEY = "driver_page"  # {"id": driver id, "fp": token fingerprint}
 OK, BAD = "driver-ok", "driver-error"  # flash categories
 CLOSED = frozenset({"done", "failed", "skipped"})
-MAX_NOTE = 280
-MAX_RECIPIENT_NAME = 120
-# Multipart boundaries, part headers and the form's few text fields.
-FORM_SLACK_BYTES = 64 * 1024
 
 
 def signed_in(view: F) -> F:
