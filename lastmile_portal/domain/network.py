@@ -164,6 +164,7 @@ class Network:
 
 
 _HEADER = re.compile(r"^\s*(\[\[?)\s*([A-Za-z0-9_.\-\" ]+?)\s*\]\]?\s*(#.*)?$")
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*"|\'[^\']*\'')
 _KEY = re.compile(r"^\s*(\"[^\"]*\"|'[^']*'|[A-Za-z0-9_\-]+)\s*=")
 
 
@@ -192,7 +193,8 @@ class LineIndex:
                 key = _KEY.match(line)
                 if key:
                     self.keys.setdefault((*current, key.group(1).strip("\"'")), number)
-            depth = max(0, depth + line.count("[") - line.count("]"))
+            bare = _STRING.sub('""', line)  # a "[" inside a name opens nothing
+            depth = max(0, depth + bare.count("[") - bare.count("]"))
 
     def _resolve(
         self, names: list[str], array: bool, counts: dict[tuple[Any, ...], int]

@@ -165,3 +165,22 @@ def test_a_good_file_is_read_whole() -> None:
 def test_the_shipped_files_are_valid(path: str) -> None:
     network = parse_network((ROOT / path).read_text(encoding="utf-8"), path)
     assert network.depots and network.vehicles and network.drivers and network.lockers
+
+
+def test_lines_stay_right_after_multi_line_arrays_and_brackets_in_names() -> None:
+    text = (
+        GOOD.replace('type = "cargo-bke"', 'type = "bike"')
+        .replace(
+            'service_areas = [{ name = "Wedding", postcodes = ["133", "101"] }]',
+            'service_areas = [\n  { name = "Wedding [north", postcodes = ["133"] },\n'
+            '  { name = "Mitte", postcodes = "101" },\n]',
+        )
+        .replace('name = "Anna Schmidt"', 'name = "Anna [Schmidt"')
+        .replace("range_km = 60", "range_km = -1")
+    )
+    assert _errors(text) == [
+        f"network.toml:{_line_of(text, 'service_areas = [')}: depots[1].service_areas[2]"
+        '.postcodes: must be a list of postcode prefixes like ["101", "133"]',
+        f"network.toml:{_line_of(text, 'range_km')}: vehicle_types[1].range_km: must be "
+        "between 1 and 5000, not -1",
+    ]
