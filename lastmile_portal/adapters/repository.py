@@ -8,8 +8,9 @@ from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
+from ..domain import kpis
 from ..domain import model as m
 from ..domain import webhooks as wh
 from ..domain.events import TimelineEntry
@@ -902,3 +903,126 @@ class SqlAlchemyRepository:
         except sa.exc.IntegrityError:
             return False
         return True
+
+    # ------------------------------------------------------------ operations (issue 14)
+
+    def kpi_facts(
+        self, service_date: date, depot_id: int | None = None
+    ) -> tuple[list[kpis.RouteFacts], list[kpis.ParcelFacts]]:
+        """Return the day's routes and parcels as KPI facts, in three queries.
+
+        Routes with their driver and vehicle type; stop counts per route; parcels with
+        their route, hand-over time (the newest ParcelDelivered event) and rating.
+        """
+        r, dr, v, vt, s = orm.routes, orm.drivers, orm.vehicles, orm.vehicle_types, orm.stops
+        d, e, rt = orm.deliveries, orm.delivery_events, orm.ratings
+        route_query = (
+            sa.select(
+                r.c.id,
+                r.c.driver_id,
+                dr.c.name,
+                vt.c.kind,
+                vt.c.cost_per_km,
+                vt.c.cost_per_hour,
+                vt.c.fixed_cost,
+                vt.c.co2_g_per_km,
+                r.c.planned_distance_m,
+                r.c.started_at,
+                r.c.completed_at,
+            )
+            .join(dr, dr.c.id == r.c.driver_id)
+            .join(v, v.c.id == r.c.vehicle_id)
+            .join(vt, vt.c.id == v.c.vehicle_type_id)
+            .where(r.c.service_date == service_date, r.c.status != m.RouteStatus.CANCELLED)
+            .order_by(dr.c.name, r.c.id)
+        )
+        if depot_id is not None:
+            route_query = route_query.where(r.c.depot_id == depot_id)
+        rows = self.session.execute(route_query).all()
+        closed = sa.func.sum(
+            sa.case((s.c.status.in_([m.StopStatus.DONE, m.StopStatus.FAILED]), 1), else_=0)
+        )
+        counts = {
+            route_id: (total, int(done or 0))
+            for route_id, total, done in self.session.execute(
+                sa.select(s.c.route_id, sa.func.count(), closed)
+                .where(s.c.route_id.in_([row.id for row in rows]))
+                .group_by(s.c.route_id)
+            )
+        }
+        routes = [
+            kpis.RouteFacts(
+                route_id=row.id,
+                driver_id=row.driver_id,
+                driver_name=row.name,
+                vehicle_kind=m.VehicleKind(row.kind),
+                cost_per_km=row.cost_per_km,
+                cost_per_hour=row.cost_per_hour,
+                fixed_cost=row.fixed_cost,
+                co2_g_per_km=row.co2_g_per_km,
+                planned_km=row.planned_distance_m / 1000,
+                started_at=row.started_at,
+                completed_at=row.completed_at,
+                stops=counts.get(row.id, (0, 0))[0],
+                closed_stops=counts.get(row.id, (0, 0))[1],
+            )
+            for row in rows
+        ]
+        handed_over = (
+            sa.select(sa.func.max(e.c.occurred_at))
+            .where(e.c.delivery_id == d.c.id, e.c.kind == "ParcelDelivered")
+            .scalar_subquery()
+        )
+        parcel_query = (
+            sa.select(
+                d.c.id,
+                s.c.route_id,
+                d.c.attempts,
+                handed_over.label("delivered_at"),
+                d.c.window_start,
+                d.c.window_end,
+                d.c.option,
+                rt.c.score,
+            )
+            .select_from(d)
+            .outerjoin(s, s.c.id == d.c.stop_id)
+            .outerjoin(rt, rt.c.delivery_id == d.c.id)
+            .where(d.c.service_date == service_date)
+            .order_by(d.c.id)
+        )
+        if depot_id is not None:
+            parcel_query = parcel_query.where(d.c.depot_id == depot_id)
+        lockers = (m.DeliveryOption.LOCKER, m.DeliveryOption.PICKUP_POINT)
+        parcels = [
+            kpis.ParcelFacts(
+                delivery_id=row.id,
+                route_id=row.route_id,
+                attempts=row.attempts,
+                delivered_at=row.delivered_at,
+                window_start=row.window_start,
+                window_end=row.window_end,
+                to_locker=row.option in lockers,
+                rating=row.score,
+            )
+            for row in self.session.execute(parcel_query)
+        ]
+        return routes, parcels
+
+    def fleet_routes(
+        self, depot_id: int, service_date: date
+    ) -> list[tuple[m.Route, m.Driver, m.Vehicle, m.VehicleType]]:
+        """Return a depot's routes of the day with driver, vehicle and type; stops loaded."""
+        query = (
+            sa.select(m.Route, m.Driver, m.Vehicle, m.VehicleType)
+            .join(m.Driver, orm.drivers.c.id == orm.routes.c.driver_id)
+            .join(m.Vehicle, orm.vehicles.c.id == orm.routes.c.vehicle_id)
+            .join(m.VehicleType, orm.vehicle_types.c.id == orm.vehicles.c.vehicle_type_id)
+            .where(
+                orm.routes.c.depot_id == depot_id,
+                orm.routes.c.service_date == service_date,
+                orm.routes.c.status != m.RouteStatus.CANCELLED,
+            )
+            .options(selectinload(m.Route.stops))  # type: ignore[arg-type]
+            .order_by(orm.drivers.c.name)
+        )
+        return [(row[0], row[1], row[2], row[3]) for row in self.session.execute(query)]

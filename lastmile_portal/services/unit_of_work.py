@@ -7,6 +7,7 @@ from datetime import date, datetime
 from types import TracebackType
 from typing import Any, Protocol, TypeVar
 
+from ..domain import kpis
 from ..domain import model as m
 from ..domain import webhooks as wh
 from ..domain.events import TimelineEntry
@@ -113,6 +114,13 @@ class Repository(Protocol):
     # the day: planning jobs (issue 13)
     def open_planning_job(self, depot_id: int, service_date: date) -> m.PlanningJob | None: ...
     def add_planning_job(self, job: m.PlanningJob) -> bool: ...
+    # operations (issue 14)
+    def kpi_facts(
+        self, service_date: date, depot_id: int | None = None
+    ) -> tuple[list[kpis.RouteFacts], list[kpis.ParcelFacts]]: ...
+    def fleet_routes(
+        self, depot_id: int, service_date: date
+    ) -> list[tuple[m.Route, m.Driver, m.Vehicle, m.VehicleType]]: ...
 
 
 class UnitOfWork(Protocol):
