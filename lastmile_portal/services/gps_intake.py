@@ -17,6 +17,7 @@ from ..domain import live_payloads as payloads
 from ..domain import model as m
 from ..domain.errors import InvalidInput, NotFound, ServiceUnavailable
 from . import Services, live_eta
+from .fleet import fleet_room
 from .live_eta import Stored
 from .live_state import PERSIST_EVERY, DriverLive, RouteCache
 
@@ -84,6 +85,11 @@ def record_positions(services: Services, driver_id: int, pings: object) -> Posit
         if accepted and live.rooms is not None:
             _publish_position(services, live)
             published = True
+        # Staff watch drivers out on a route (the cached one: a ping right after a stop
+        # event reloads it first, and sends to the fleet room once it has).
+        fleet_sent = (
+            accepted and live.route is not None and _publish_fleet(services, driver_id, live)
+        )
         # Every few seconds of server time, or of the phone's time (a buffer flushed after
         # a tunnel covers minutes at once and must not wait for the next ping).
         due = (
@@ -127,6 +133,8 @@ def record_positions(services: Services, driver_id: int, pings: object) -> Posit
             live.persisted_at, live.persisted_fix_at, live.rooms = now, fix_now[2], rooms
             live.texted.update(queued)
             live.route = route
+            if accepted and route is not None and not fleet_sent:
+                _publish_fleet(services, driver_id, live)
         for room, event, payload in outgoing:
             if event != "position" or (accepted and not published):
                 services.publisher.publish(room, event, payload)
@@ -147,6 +155,7 @@ def _seed(services: Services, driver_id: int, live: DriverLive) -> None:
         live.lat, live.lng, live.at = driver.last_lat, driver.last_lng, driver.last_position_at
         last = uow.repo.last_position(driver_id)
         live.stored = (last.lat, last.lng, last.recorded_at) if last else None
+        live.depot_id = driver.depot_id
     live.seeded = True
 
 
@@ -156,6 +165,19 @@ def _publish_position(services: Services, live: DriverLive) -> None:
     # One emit for all the rooms: the packet is encoded (and queued) once, not once a room.
     rooms = [room for room, stops_before in live.rooms or [] if stops_before <= show_within]
     services.publisher.publish_many(rooms, "position", payload)
+
+
+def _publish_fleet(services: Services, driver_id: int, live: DriverLive) -> bool:
+    """Send the driver's position to their depot's staff room; return whether it went out.
+
+    One emit per batch, whether or not anyone watches (with a message queue this process
+    cannot know), and never to a recipient's room: the payload names the driver.
+    """
+    if live.depot_id is None or live.lat is None or live.lng is None:
+        return False
+    payload = {"driver_id": driver_id, **payloads.position(live.lat, live.lng, live.at)}  # type: ignore[arg-type]
+    services.publisher.publish(fleet_room(live.depot_id), "fleet_position", payload)
+    return True
 
 
 def _persist(

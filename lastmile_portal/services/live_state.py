@@ -68,6 +68,7 @@ class DriverLive:
     # and a stored key never goes away, so each is asked about once per process.
     texted: set[str] = field(default_factory=set)
     route: RouteCache | None = None  # dropped with the rooms
+    depot_id: int | None = None  # issue 14: the driver's depot, whose staff fleet room watches
 
 
 class LiveState:

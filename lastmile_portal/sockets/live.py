@@ -5,12 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from flask import request, session
+from flask_login import current_user
 from flask_socketio import ConnectionRefusedError, emit, join_room
 
 from ..domain.errors import NotFound
 from ..services import tracking
+from ..services.fleet import OPS_ROLE, fleet_room
 from ..web import limits as rate_limits
 from ..web import services, settings
+from ..web.support_auth import SEEN_KEY
 from . import ClientNamespace
 
 
@@ -27,6 +30,9 @@ class LiveNamespace(ClientNamespace):
         address = rate_limits.client_address()
         if not rate_limits.hit(cfg.live_connect_rate_limit, rate_limits.LIVE_CONNECTS, address):
             raise ConnectionRefusedError(rate_limits.TOO_MANY)
+        if isinstance(auth, dict) and "fleet" in auth:
+            self._join_fleet(auth["fleet"])
+            return
         token = auth.get("token") if isinstance(auth, dict) else None
         try:
             with rate_limits.token_check():
@@ -57,3 +63,23 @@ class LiveNamespace(ClientNamespace):
             emit("error", {"message": rate_limits.TOO_MANY, "status": 429})
             return
         emit("snapshot", tracking.live_snapshot(services(), delivery_id))
+
+    def _join_fleet(self, depot: Any) -> None:
+        """Join a signed-in supervisor's socket to ``fleet:<depot id>`` (issue 14).
+
+        Staff come with their session cookie, not a token: Flask-Login's current_user is
+        the staff member, held to the support pages' rules (role, idle timeout). A staff
+        socket joins no delivery room, and nothing else ever joins a fleet room, so staff
+        events (``fleet_position``) never reach a recipient's page.
+        """
+        if not current_user.is_authenticated or not current_user.role.at_least(OPS_ROLE):
+            raise ConnectionRefusedError("staff sign-in required")
+        seen = session.get(SEEN_KEY)
+        idle_s = settings().staff_idle_minutes * 60
+        now = services().clock.now().timestamp()
+        if not isinstance(seen, int | float) or now - seen > idle_s:
+            raise ConnectionRefusedError("staff sign-in required")
+        if isinstance(depot, bool) or not isinstance(depot, int) or depot <= 0:
+            raise ConnectionRefusedError("a depot id is required")
+        session["fleet_depot_id"] = depot
+        join_room(fleet_room(depot))

@@ -90,9 +90,12 @@ def test_a_warm_store_writes_the_position_but_no_eta_that_did_not_move(  # type:
     assert stored_etas(services, cached_route.stop_ids) == before
     assert load(services, m.Driver, cached_route.driver_id).last_lat == FAR[0] + 0.0002
     assert [p.lat for p in stored_positions(services)] == [FAR[0], FAR[0] + 0.0002]
-    # Every watcher still gets the position; no ETA moved, so no "eta" event.
+    # Every watcher still gets the position; no ETA moved, so no "eta" event. The depot's
+    # staff see the driver move too (issue 14: the fleet map).
     events = sorted((room, event) for room, event, _ in publisher.published)
-    assert events == sorted((f"delivery:{d.id}", "position") for d in cached_route.parcels)
+    watchers = [(f"delivery:{d.id}", "position") for d in cached_route.parcels]
+    depot_id = load(services, m.Driver, cached_route.driver_id).depot_id
+    assert events == sorted([*watchers, (f"fleet:{depot_id}", "fleet_position")])
 
 
 def test_a_driver_who_stands_still_sees_the_stored_etas_move(  # type: ignore[no-untyped-def]
