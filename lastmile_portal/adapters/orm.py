@@ -11,6 +11,7 @@ from sqlalchemy.orm import registry, relationship
 from ..domain import model as m
 from ..domain import webhooks as wh
 from ..domain.events import TimelineEntry
+from ..domain.lookup import fold
 from ..domain.status import DeliveryStatus
 from .crypto import FieldCipher
 
@@ -313,7 +314,18 @@ deliveries = sa.Table(
     # issue 13 (migration 0009): the carrier's reference, unique, and what it announced
     sa.Column("reference", sa.String(64), unique=True),
     sa.Column("intake_fingerprint", sa.String(64)),
+    # issue 14 (migration 0012): name and street folded for support's search box
+    # (domain/lookup.fold), kept in step by the mapper hook below; trigram-indexed on PG.
+    sa.Column("search_name", sa.String(255)),
+    sa.Column("search_street", sa.String(255)),
 )
+for _column in ("search_name", "search_street"):
+    sa.Index(
+        f"ix_deliveries_{_column}_trgm",
+        deliveries.c[_column],
+        postgresql_using="gin",
+        postgresql_ops={_column: "gin_trgm_ops"},
+    )
 
 delivery_events = sa.Table(
     "delivery_events",
@@ -519,6 +531,12 @@ sa.Index(
 _mapped = False
 
 
+def _fold_for_search(_mapper: object, _connection: object, delivery: m.Delivery) -> None:
+    # Support's search matches these (domain/lookup.py), whoever created or changed the row.
+    delivery.search_name = fold(delivery.recipient_name)  # type: ignore[attr-defined]
+    delivery.search_street = fold(delivery.address_line)  # type: ignore[attr-defined]
+
+
 def start_mappers() -> None:
     """Map the domain classes onto the tables (idempotent: safe for many app instances)."""
     global _mapped
@@ -568,4 +586,6 @@ def start_mappers() -> None:
     reg.map_imperatively(m.PlanningJob, planning_jobs)  # issue 13: the day
     # Loaded deliveries skip __init__, so give them their list of unrecorded events here.
     event.listen(m.Delivery, "load", lambda obj, _ctx: obj.init_events())
+    event.listen(m.Delivery, "before_insert", _fold_for_search)
+    event.listen(m.Delivery, "before_update", _fold_for_search)
     _mapped = True

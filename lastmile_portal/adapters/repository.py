@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, selectinload
 
-from ..domain import kpis
+from ..domain import kpis, lookup
 from ..domain import model as m
 from ..domain import webhooks as wh
 from ..domain.events import TimelineEntry
@@ -190,6 +190,88 @@ class SqlAlchemyRepository:
         return self.session.scalars(
             sa.select(m.StaffUser).where(sa.func.lower(m.StaffUser.email) == email.lower())  # type: ignore[attr-defined]
         ).one_or_none()
+
+    # ---- support (issue 14): the search box
+
+    def search_deliveries(
+        self, kind: str, value: str, *, limit: int, offset: int = 0
+    ) -> list[lookup.Found]:
+        """Return deliveries matching one classified query (domain/lookup), newest first.
+
+        tracking, phone (E.164), postcode and reference match exactly (each indexed);
+        street matches the folded street, name the folded name or street (trigram-indexed
+        on PostgreSQL, a scan on SQLite).
+        """
+        d = orm.deliveries
+        where: sa.ColumnElement[bool]
+        if kind == "tracking":
+            where = d.c.tracking_number == value
+        elif kind == "phone":
+            where = d.c.phone == value
+        elif kind == "postcode":
+            where = d.c.postcode == value
+        elif kind == "reference":
+            where = d.c.reference == value
+        elif kind == "street":
+            where = d.c.search_street.contains(value, autoescape=True)
+        elif kind == "name":
+            where = sa.or_(
+                d.c.search_name.contains(value, autoescape=True),
+                d.c.search_street.contains(value, autoescape=True),
+            )
+        else:
+            raise ValueError(f"unknown query kind {kind!r}")
+        query = (
+            sa.select(
+                d.c.tracking_number,
+                d.c.recipient_name,
+                d.c.phone,
+                d.c.address_line,
+                d.c.postcode,
+                d.c.city,
+                d.c.status,
+                d.c.service_date,
+                d.c.window_start,
+                d.c.window_end,
+                orm.drivers.c.name.label("driver_name"),
+                d.c.reference,
+            )
+            .select_from(d)
+            .outerjoin(orm.stops, orm.stops.c.id == d.c.stop_id)
+            .outerjoin(orm.routes, orm.routes.c.id == orm.stops.c.route_id)
+            .outerjoin(orm.drivers, orm.drivers.c.id == orm.routes.c.driver_id)
+            .where(where)
+            .order_by(d.c.id.desc())
+            .limit(limit)
+            .offset(offset)
+        )
+        return [
+            lookup.Found(
+                tracking_number=row.tracking_number,
+                recipient_name=row.recipient_name,
+                phone=row.phone,
+                address_line=row.address_line,
+                postcode=row.postcode,
+                city=row.city,
+                status=str(row.status),
+                service_date=row.service_date,
+                window_start=row.window_start,
+                window_end=row.window_end,
+                driver_name=row.driver_name,
+                reference=row.reference,
+            )
+            for row in self.session.execute(query)
+        ]
+
+    def inbound_of(self, delivery_id: int) -> list[m.InboundSms]:
+        """Return the texts a delivery's recipient sent us, oldest first."""
+        return list(
+            self.session.scalars(
+                sa.select(m.InboundSms)
+                .filter_by(delivery_id=delivery_id)
+                .order_by(sa.text("received_at"), sa.text("id"))
+            )
+        )
 
     def deliveries_for_phone(self, phone: str) -> list[m.Delivery]:
         """Return every delivery to a phone number (E.164), newest first."""

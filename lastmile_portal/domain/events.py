@@ -529,3 +529,64 @@ class ParcelReturned(Event):
             f"Returned to the sender: not collected from {self.locker_name} within "
             f"{self.hold_days} days (by {self.last_day})"
         )
+
+
+# ---------------------------------------------------------------- support (issue 14)
+
+
+@dataclass(frozen=True, kw_only=True)
+class CutoffOverridden(Event):
+    """A supervisor changed a parcel after its cut-off, saying why."""
+
+    change: str
+    reason: str
+
+    def summary(self) -> str:
+        """Describe the event."""
+        return f"Cut-off overridden ({self.change}): {self.reason}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class AccessCodeRevealed(Event):
+    """A supervisor read a delivery's access code on the support page."""
+
+    staff_name: str
+
+    def summary(self) -> str:
+        """Describe the event."""
+        return f"Access code revealed to {self.staff_name}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExceptionMarked(Event):
+    """Support recorded a problem with the delivery (and the status it led to, if any)."""
+
+    note: str
+    new_status: str | None = None
+
+    def summary(self) -> str:
+        """Describe the event."""
+        then = f" → {self.new_status}" if self.new_status else ""
+        return f"Exception{then}: {self.note}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrackingLinkResent(Event):
+    """Support texted the recipient their tracking link again."""
+
+    to: str
+
+    def summary(self) -> str:
+        """Describe the event."""
+        return f"Tracking link texted again to {self.to}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class DriverTokenIssued(Event):
+    """Support gave the parcel's driver a new token (the old one stopped working)."""
+
+    driver_name: str
+
+    def summary(self) -> str:
+        """Describe the event."""
+        return f"New sign-in token issued to driver {self.driver_name}"

@@ -46,11 +46,13 @@ def change_window(
     now: datetime,
     stops_before: int | None = None,
     expected_arrival: datetime | None = None,
+    override_cutoff: bool = False,
 ) -> ChangeWindow:
     """Return whether a delivery in ``status`` may still be changed at ``now``.
 
     ``stops_before`` and ``expected_arrival`` come from the live plan (None when the parcel
-    is on no route yet: nothing is close, changes are open).
+    is on no route yet: nothing is close, changes are open). ``override_cutoff`` (a
+    supervisor, with a reason) lifts the stops and minutes cut-off, never the status rules.
     """
     if status is DeliveryStatus.ARRIVING:
         return ChangeWindow(
@@ -61,7 +63,7 @@ def change_window(
             open=False, reason=f"Your parcel is {LABELS[status].lower()}: it can no longer change."
         )
     lead = timedelta(minutes=policy.cutoff_minutes)
-    if status in EN_ROUTE:  # before dispatch the van is at the depot: nothing is close yet
+    if status in EN_ROUTE and not override_cutoff:  # before dispatch nothing is close yet
         if stops_before is not None and stops_before < policy.cutoff_stops:
             near = "the next stop" if stops_before == 0 else f"{stops_before + 1} stops away"
             return ChangeWindow(

@@ -68,6 +68,7 @@ class MessageKind(StrEnum):
     LOCKER_READY = "locker_ready"
     RATING_REQUEST = "rating_request"
     DELIVERED_WITH_PROOF = "delivered_with_proof"
+    TRACKING_LINK = "tracking_link"  # support texts the link again (issue 14)
 
 
 class ReplyKind(StrEnum):

@@ -54,7 +54,9 @@ def open_change(
     return live_window(services, uow, d)
 
 
-def live_window(services: Services, uow: UnitOfWork, d: m.Delivery) -> OpenChange:
+def live_window(
+    services: Services, uow: UnitOfWork, d: m.Delivery, *, override_cutoff: bool = False
+) -> OpenChange:
     """Return ``d`` with its change window now (for the page's controls and countdown)."""
     stop = uow.repo.get(m.Stop, d.stop_id) if d.stop_id is not None else None
     if stop is not None and not stop.is_open:
@@ -68,6 +70,7 @@ def live_window(services: Services, uow: UnitOfWork, d: m.Delivery) -> OpenChang
         now=services.clock.now(),
         stops_before=stops_before,
         expected_arrival=expected,
+        override_cutoff=override_cutoff,
     )
     return OpenChange(
         delivery=d,

@@ -187,6 +187,7 @@ def set_instructions(
     code: str = "",
     remove_code: bool = False,
     actor: Actor = Actor.CUSTOMER,
+    actor_id: str | None = None,
 ) -> str:
     """Save the hand-over instructions of the parcel behind ``token``; return what to say.
 
@@ -207,7 +208,9 @@ def set_instructions(
             remove_code=remove_code,
         )
         was_trunk = d.option is m.DeliveryOption.VEHICLE_TRUNK
-        if not d.give_instructions(handover, at=services.clock.now(), actor=actor):
+        if not d.give_instructions(
+            handover, at=services.clock.now(), actor=actor, actor_id=actor_id
+        ):
             return "Nothing changed: these are already your instructions."
         moved = was_trunk and _follow_handover(uow, d)
         changes.confirm_change(services, uow, d, "new hand-over instructions")

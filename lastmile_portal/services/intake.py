@@ -285,10 +285,18 @@ def proof_photo(services: Services, tracking_number: str, photo_id: int) -> byte
 CANCELLABLE = (DeliveryStatus.CREATED, DeliveryStatus.SCHEDULED, DeliveryStatus.RESCHEDULED)
 
 
-def cancel_delivery(services: Services, tracking_number: str, reason: str = "") -> DeliveryInfo:
+def cancel_delivery(
+    services: Services,
+    tracking_number: str,
+    reason: str = "",
+    *,
+    actor: Actor = Actor.SYSTEM,
+    actor_id: str | None = "integration-api",
+) -> DeliveryInfo:
     """Cancel a parcel not yet out for delivery; its place on a planned route is freed.
 
     Cancelling twice is harmless; a parcel already with the driver (or done) is a 409.
+    ``actor`` and ``actor_id`` say who cancelled (the carrier's API by default, or support).
     """
     now = services.clock.now()
     route_id = None
@@ -303,8 +311,8 @@ def cancel_delivery(services: Services, tracking_number: str, reason: str = "") 
             d.transition_to(
                 DeliveryStatus.CANCELLED,
                 at=now,
-                actor=Actor.SYSTEM,
-                actor_id="integration-api",
+                actor=actor,
+                actor_id=actor_id,
                 reason=reason or "cancelled by the carrier",
             )
             if d.slot_id is not None:

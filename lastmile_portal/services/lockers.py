@@ -183,6 +183,8 @@ def choose_locker(
     version: int | None = None,
     *,
     form_parcel: str | None = None,
+    actor: Actor = Actor.CUSTOMER,
+    actor_id: str | None = None,
 ) -> LockerChoice:
     """Send the parcel behind ``token`` to ``locker_id``: reserve, re-stop, record, text.
 
@@ -217,7 +219,8 @@ def choose_locker(
             compartment=compartment.label,
             pickup_code=rules.new_pickup_code(),
             at=now,
-            actor=Actor.CUSTOMER,
+            actor=actor,
+            actor_id=actor_id,
         )
         _move_to_locker(uow, d, locker)
         by = _promise(services, d)

@@ -19,7 +19,7 @@ from ..domain import model as m
 from ..domain import planning
 from ..domain import rescheduling as rules
 from ..domain.errors import InvalidInput, InvalidTransition, NotFound, RoutingError
-from ..domain.events import Actor
+from ..domain.events import Actor, CutoffOverridden
 from ..domain.policy import ChangeWindow, reschedule_window
 from ..domain.routing import Point
 from ..domain.status import EN_ROUTE, DeliveryStatus
@@ -115,9 +115,11 @@ class _Parcel:
 # ---------------------------------------------------------------- reads
 
 
-def summary(services: Services, uow: UnitOfWork, d: m.Delivery) -> RescheduleSummary:
+def summary(
+    services: Services, uow: UnitOfWork, d: m.Delivery, *, override_cutoff: bool = False
+) -> RescheduleSummary:
     """Return whether ``d`` may move to another slot now and until when (cheap: no dry run)."""
-    window = _window(services, uow, d)
+    window = _window(services, uow, d, override_cutoff)
     policy = services.settings.change_policy
     return RescheduleSummary(
         version=d.version,
@@ -132,13 +134,14 @@ def summary(services: Services, uow: UnitOfWork, d: m.Delivery) -> RescheduleSum
     )
 
 
-def offered_slots(services: Services, token: str) -> SlotsPage:
+def offered_slots(services: Services, token: str, *, override_cutoff: bool = False) -> SlotsPage:
     """Return the slots the parcel behind ``token`` may move to, each tried for real.
 
     On the day of its route each slot is a dry run of the pipeline; the greenest (least
-    extra distance) is marked. Nothing is saved.
+    extra distance) is marked. Nothing is saved. ``override_cutoff``: as a supervisor
+    overriding the cut-off would see them.
     """
-    parcel = _load(services, token)
+    parcel = _load(services, token, override_cutoff=override_cutoff)
     return _page(parcel, _try_all(services, parcel))
 
 
@@ -181,6 +184,7 @@ def move_to_slot(
     *,
     actor: Actor = Actor.CUSTOMER,
     actor_id: str | None = None,
+    override_reason: str | None = None,
 ) -> SlotMoved:
     """Move the parcel behind ``token`` to ``slot_id``, in one transaction; re-plan after.
 
@@ -188,11 +192,13 @@ def move_to_slot(
     a 409 with the fresh state. The slot must still be offered: ahead, a place left, and on
     the route's day a dry run that keeps the promise. A parcel moved to another day leaves
     today's route in the same transaction, so no driver's list and no other recipient's ETA
-    counts a stop that is not served today.
+    counts a stop that is not served today. ``override_reason`` (support's supervisors)
+    lifts the cut-off, never the other rules, and goes on the timeline.
     """
+    override = bool(override_reason and override_reason.strip())
     with services.uow() as uow:
         changes.open_change(services, uow, token, version)  # a stale form hears so first
-    parcel = _load(services, token)
+    parcel = _load(services, token, override_cutoff=override)
     facts = next((f for f in parcel.facts if f.slot_id == slot_id), None)
     if facts is None:
         raise InvalidInput("That slot is not one we offer for your parcel: please pick another.")
@@ -210,7 +216,7 @@ def move_to_slot(
     with services.uow() as uow:
         opened = changes.open_change(services, uow, token, version)
         d = opened.delivery
-        _require_open(summary(services, uow, d))
+        _require_open(summary(services, uow, d, override_cutoff=override))
         slot = uow.repo.get(m.DeliverySlot, slot_id)
         if slot is None or slot.depot_id != d.depot_id:
             raise InvalidInput(
@@ -226,6 +232,17 @@ def move_to_slot(
         if d.slot_id is not None:
             uow.repo.release_slot_place(d.slot_id)
         same_day = parcel.route_day == claimed.service_date and parcel.route_id is not None
+        if override and override_reason:
+            d.record(
+                CutoffOverridden(
+                    occurred_at=now,
+                    actor=actor,
+                    actor_id=actor_id,
+                    delivery_id=d.id,
+                    change="moved to another slot",
+                    reason=override_reason.strip()[:280],
+                )
+            )
         d.move_to_slot(claimed, same_day=same_day, at=now, actor=actor, actor_id=actor_id)
         if not same_day:
             _leave_route(uow, d)
@@ -244,9 +261,12 @@ def move_to_slot(
             same_day=same_day,
             version=d.version,
         )
-    changes.replan_after(
-        services, parcel.route_id, "a recipient moved their parcel to another slot"
+    why = (
+        "support moved a parcel to another slot"
+        if actor is Actor.SUPPORT
+        else "a recipient moved their parcel to another slot"
     )
+    changes.replan_after(services, parcel.route_id, why)
     return moved
 
 
@@ -269,9 +289,11 @@ def _leave_route(uow: UnitOfWork, d: m.Delivery) -> None:
 # ---------------------------------------------------------------- helpers
 
 
-def _window(services: Services, uow: UnitOfWork, d: m.Delivery) -> ChangeWindow:
+def _window(
+    services: Services, uow: UnitOfWork, d: m.Delivery, override_cutoff: bool = False
+) -> ChangeWindow:
     """Return the cut-off narrowed by the reschedule count and the parcel's kind."""
-    opened = changes.live_window(services, uow, d)
+    opened = changes.live_window(services, uow, d, override_cutoff=override_cutoff)
     window = reschedule_window(services.settings.change_policy, opened.window, d.reschedules)
     if window.open and d.option in LOCKER_OPTIONS:
         return ChangeWindow(
@@ -295,7 +317,7 @@ def _require_open(summary: RescheduleSummary) -> None:
         raise InvalidTransition(summary.reason or "Your parcel can no longer be moved.")
 
 
-def _load(services: Services, token: str) -> _Parcel:
+def _load(services: Services, token: str, *, override_cutoff: bool = False) -> _Parcel:
     """Read the parcel, its open route and the depot's slots ahead, in one short transaction."""
     now = services.clock.now()
     with services.uow() as uow:
@@ -353,7 +375,7 @@ def _load(services: Services, token: str) -> _Parcel:
             stop_id=stop.id if stop else None,
             route_id=route.id if route and route_day else None,
             route_day=route_day,
-            summary=summary(services, uow, d),
+            summary=summary(services, uow, d, override_cutoff=override_cutoff),
             facts=facts,
             timezone=depot.timezone,
             now=now,

@@ -28,7 +28,8 @@ NOTICE = "support-notice"  # flash category on the sign-in page
 def staff_required(role: str | StaffRole = StaffRole.AGENT) -> Callable[[F], F]:
     """Guard a view: signed in, not idle, and at least ``role``; else redirect or 403.
 
-    Sets ``g.staff`` to the signed-in StaffPrincipal (id, email, name, role).
+    Sets ``g.staff`` to the signed-in StaffPrincipal (id, email, name, role), and marks
+    the view with ``required_role`` (tests walk every support URL by it).
     """
     needed = StaffRole(role)
 
@@ -54,6 +55,8 @@ def staff_required(role: str | StaffRole = StaffRole.AGENT) -> Callable[[F], F]:
             g.staff = current_user._get_current_object()
             return view(*args, **kwargs)
 
+        # The access test reads this to check every support URL against its role.
+        wrapped.required_role = needed  # type: ignore[attr-defined]
         return wrapped  # type: ignore[return-value]
 
     return decorate
