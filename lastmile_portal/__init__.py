@@ -94,6 +94,7 @@ def create_app(config: Mapping[str, Any] | None = None, **overrides: Any) -> Fla
         locker_api,
         security,
         support,
+        support_ops,
         system,
         tracking,
         webhooks,
@@ -108,6 +109,7 @@ def create_app(config: Mapping[str, Any] | None = None, **overrides: Any) -> Fla
     app.register_blueprint(api_spec.bp)
     app.register_blueprint(webhooks.bp)
     app.register_blueprint(support.bp)
+    app.register_blueprint(support_ops.bp)  # issue 14: operations, the staff audience too
     socketio.on_namespace(LiveNamespace("/live"))
     socketio.on_namespace(DriverNamespace("/driver"))
     socketio.on_namespace(RefusingNamespace("/"))
