@@ -26,10 +26,11 @@ from werkzeug.security import generate_password_hash
 
 from .adapters.clock import DemoClock
 from .domain import model as m
+from .domain.errors import DomainError
 from .domain.events import TimelineEntry
 from .domain.network import parse_network
 from .domain.routing import Point
-from .services import Services, gps_intake, intake, network, routing
+from .services import Services, gps_intake, intake, network, ratings, routing
 from .services.unit_of_work import UnitOfWork
 
 log = logging.getLogger("lastmile.demo")
@@ -44,6 +45,8 @@ DEMO_DEPOT_CODES = {d.code for d in NETWORK.depots}
 # The template's windows start here; a demo started later moves them to the current hour.
 TEMPLATE_DAY_STARTS = time(9)
 LATER_SLOT_DAYS = NETWORK.slot_days - 1
+# issue 14: what demo recipients score their delivery (mostly happy, a few not)
+DEMO_SCORES = (5, 5, 5, 5, 4, 4, 4, 3, 2, 1)
 
 
 @dataclass(frozen=True)
@@ -349,6 +352,8 @@ class DriverSimulator:
         services: Services,
         tick_s: float = 2.0,
         fail_rate: float = 0.05,
+        rating_rate: float = 0.4,
+        held_up: timedelta = timedelta(minutes=45),
         send_positions: Callable[[int, list[dict[str, Any]]], None] | None = None,
         phone: DemoPhone | None = None,
     ) -> None:
@@ -359,6 +364,8 @@ class DriverSimulator:
         self.phone = phone or _phone_of_current_app(services)
         self.tick_s = tick_s
         self.fail_rate = fail_rate
+        self.rating_rate = rating_rate
+        self.held_up = held_up
         self.rng = random.Random()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -384,13 +391,16 @@ class DriverSimulator:
         now = self.services.clock.now()
         with self.services.uow() as uow:
             work = []
-            for route in uow.repo.routes_on(self.services.today()):
+            routes = uow.repo.routes_on(self.services.today())  # by id
+            held_up = routes[0].id if routes else None
+            for route in routes:
                 if route.status is not m.RouteStatus.IN_PROGRESS:
                     continue
                 depot = uow.repo.get(m.Depot, route.depot_id)
                 work.append(
                     (
                         route.driver_id,
+                        route.id == held_up,
                         Point(depot.lat, depot.lng),
                         route.started_at,  # type: ignore[union-attr]
                         [
@@ -407,8 +417,12 @@ class DriverSimulator:
                         ],
                     )
                 )
-        for driver_id, depot, started, stops in work:
-            self._advance(now, driver_id, depot, started, stops)
+        for driver_id, slow, depot, started, stops in work:
+            # The day's first route left the depot ``held_up`` late (loading took longer): its
+            # later stops miss their windows, so the live ETAs, the fleet map's late stops
+            # and the on-time rate have something to show (issue 14).
+            late = self.held_up if slow else timedelta(0)
+            self._advance(now, driver_id, depot, started, stops, late)
 
     def _advance(
         self,
@@ -417,12 +431,15 @@ class DriverSimulator:
         depot: Point,
         started: datetime | None,
         stops: list[tuple],
+        late: timedelta = timedelta(0),
     ) -> None:  # type: ignore[type-arg]
         here, left_at = depot, started or now
         for stop_id, status, point, planned, service_s, departed, sequence in stops:
             if status in (m.StopStatus.DONE, m.StopStatus.FAILED, m.StopStatus.SKIPPED):
                 here, left_at = point, departed or left_at
                 continue
+            if planned is not None:
+                planned += late
             arrive_at = max(planned or now, left_at + timedelta(seconds=30))
             if now < arrive_at:
                 span = (arrive_at - left_at).total_seconds() or 1.0
@@ -439,9 +456,20 @@ class DriverSimulator:
             if now >= arrive_at + timedelta(seconds=service_s):
                 if self.rng.random() < self.fail_rate:
                     self.phone.failed(driver_id, stop_id, "not_home")
-                else:
-                    self.phone.delivered(driver_id, stop_id, point, now, sequence)
+                elif self.phone.delivered(driver_id, stop_id, point, now, sequence) == 200:
+                    self._rate(stop_id)
             return
+
+    def _rate(self, stop_id: int) -> None:
+        """Have some recipients rate their parcel, as the tracking page asks them to."""
+        with self.services.uow() as uow:
+            rated = [d.id for d in uow.repo.deliveries_at_stop(stop_id) if d.status in m.RATABLE]
+        for delivery_id in rated:
+            if self.rng.random() < self.rating_rate:
+                try:
+                    ratings.rate_delivery(self.services, delivery_id, self.rng.choice(DEMO_SCORES))  # type: ignore[arg-type]
+                except DomainError:
+                    log.warning("demo rating of delivery %s refused", delivery_id)
 
     def _ping(self, driver_id: int, point: Point, at: datetime) -> None:
         self.send_positions(

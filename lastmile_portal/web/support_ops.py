@@ -138,7 +138,7 @@ class BarChart:
     empty: str
 
 
-CHART_WIDTH, LABEL_WIDTH, VALUE_WIDTH, BAR_HEIGHT, GAP = 560, 150, 70, 18, 8
+CHART_WIDTH, LABEL_WIDTH, VALUE_WIDTH, BAR_HEIGHT, GAP = 400, 120, 56, 18, 8
 
 
 def bar_chart(
@@ -154,7 +154,7 @@ def bar_chart(
     span = CHART_WIDTH - LABEL_WIDTH - VALUE_WIDTH
     bars = [
         Bar(
-            label=label if len(label) <= 22 else label[:21] + "…",
+            label=label if len(label) <= 16 else label[:15] + "…",
             text="—" if value is None else fmt.format(value),
             y=i * (BAR_HEIGHT + GAP),
             width=0.0 if value is None or top <= 0 else round(span * value / top, 1),

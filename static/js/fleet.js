@@ -32,7 +32,11 @@
       var colour = COLOURS[order[d.id] % COLOURS.length];
       var entry = layers[d.id] || (layers[d.id] = { route: L.layerGroup().addTo(map), marker: null, colour: colour });
       entry.route.clearLayers();
-      L.polyline(d.line, { color: colour, weight: 3, opacity: 0.55 }).addTo(entry.route);
+      // The whole plan faint and dashed; what is left (driver → open stops → depot) solid.
+      L.polyline(d.line, { color: colour, weight: 2, opacity: 0.35, dashArray: "4 6" }).addTo(entry.route);
+      entry.ahead = d.stops.map(function (s) { return [s.lat, s.lng]; }).concat([[depot.lat, depot.lng]]);
+      entry.aheadLine = L.polyline(d.position ? [d.position].concat(entry.ahead) : entry.ahead,
+        { color: colour, weight: 4, opacity: 0.85 }).addTo(entry.route);
       d.line.forEach(function (p) { bounds.extend(p); });
       d.stops.forEach(function (s) {
         var tip = d.name + " · stop " + s.seq + (s.parcels > 1 ? " (" + s.parcels + " parcels)" : "") +
@@ -45,6 +49,8 @@
       });
       if (d.position) place(d.id, d.position[0], d.position[1], d.at);
     });
+    // Drivers above every line and stop, whichever was drawn last.
+    Object.keys(layers).forEach(function (id) { if (layers[id].marker) layers[id].marker.bringToFront(); });
     if (fit) map.fitBounds(bounds.pad(0.1));
   }
 
@@ -54,12 +60,12 @@
     if (!entry.marker) {
       var name = data.fleet.drivers.filter(function (d) { return d.id === id; }).map(function (d) { return d.name; })[0] || "Driver";
       entry.marker = L.circleMarker([lat, lng], {
-        radius: 9, color: "#fff", weight: 3, fillColor: entry.colour, fillOpacity: 1, className: "ops-driver-marker"
+        radius: 11, color: "#1c1f24", weight: 3, fillColor: entry.colour, fillOpacity: 1, className: "ops-driver-marker"
       }).addTo(map).bindTooltip(name);
-      entry.marker.getElement && entry.marker.getElement() && entry.marker.getElement().setAttribute("data-driver", id);
     } else {
       entry.marker.setLatLng([lat, lng]);
     }
+    if (entry.aheadLine) entry.aheadLine.setLatLngs([[lat, lng]].concat(entry.ahead));
     var el = entry.marker.getElement && entry.marker.getElement();
     if (el) {
       el.setAttribute("data-driver", id);
