@@ -43,6 +43,11 @@ def position(lat: float, lng: float, at: datetime, *, stale: bool = False) -> di
     return {"lat": lat, "lng": lng, "at": at.isoformat(), "stale": stale}
 
 
+def window(start: datetime | str, end: datetime | str, text: str) -> dict[str, Any]:
+    """Return a ``window`` payload: the promised window moved (to ``text``, in words)."""
+    return {"window_start": _iso(start), "window_end": _iso(end), "text": text}
+
+
 def status(status: str, label: str, at: datetime | str) -> dict[str, Any]:
     """Return a ``status`` payload: the parcel's new status, in words too."""
     return {"status": status, "label": label, "at": _iso(at)}

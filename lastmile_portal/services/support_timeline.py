@@ -11,9 +11,11 @@ part of the page: only that there is one (a supervisor may reveal it, on the tim
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from ..domain import model as m
 from ..domain import photo_links
@@ -25,6 +27,10 @@ from .proof_view import LinkExpired, LinkInvalid, PhotoFile
 from .unit_of_work import UnitOfWork
 
 STAFF = "staff"
+# Event summaries carry ISO times ("arrival 2026-12-02T10:17:20+00:00"): shown as local HH:MM.
+_ISO_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d(?::\d\d(?:\.\d+)?)?(?:Z|[+-]\d\d:\d\d)")
+# A text's tracking link is the recipient's key to their parcel: the timeline never shows it.
+_TRACKING_LINK = re.compile(r"(/t/)[A-Za-z0-9_-]{16,}")
 MAX_ID = 2**31 - 1
 # The outbox row is the text's line; these are its bookkeeping on the delivery's timeline.
 TEXT_BOOKKEEPING = frozenset(
@@ -155,7 +161,7 @@ def _items(services: Services, uow: UnitOfWork, d: m.Delivery) -> tuple[Item, ..
                     text.created_at,
                     "text_out",
                     text.kind,
-                    text.body,
+                    _TRACKING_LINK.sub(r"\1…", text.body),
                     "Text to recipient",
                     detail,
                     flagged=bad,
@@ -215,7 +221,22 @@ def _event_item(
         flagged = bool(e.data.get("flagged"))
         ids = [int(i) for i in e.data.get("photo_ids") or [] if isinstance(i, int)]
         photos = tuple(_photo(services, d, i) for i in ids)
-    return Item(e.occurred_at, "event", e.kind, e.summary, who, flagged=flagged, photos=photos)
+    summary = _local_times(e.summary, ZoneInfo(services.settings.timezone), e.occurred_at)
+    return Item(e.occurred_at, "event", e.kind, summary, who, flagged=flagged, photos=photos)
+
+
+def _local_times(text: str, tz: ZoneInfo, day_of: datetime) -> str:
+    """Return ``text`` with its ISO timestamps as local times (the day too, if not ``day_of``'s)."""
+    today = day_of.astimezone(tz).date()
+
+    def local(found: re.Match[str]) -> str:
+        try:
+            at = datetime.fromisoformat(found.group(0).replace("Z", "+00:00")).astimezone(tz)
+        except ValueError:
+            return found.group(0)
+        return f"{at:%H:%M}" if at.date() == today else f"{at:%a} {at.day} {at:%b} {at:%H:%M}"
+
+    return _ISO_TIME.sub(local, text)
 
 
 def _photo(services: Services, d: m.Delivery, photo_id: int) -> Photo:

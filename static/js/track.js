@@ -240,6 +240,11 @@
     renderMapText();
   });
   socket.on("proof", function (p) { showProof(p); });
+  // Moved to another slot from elsewhere (support, a text): the promised window follows.
+  socket.on("window", function (w) {
+    var shown = document.querySelector('#window-block [data-testid="window"]');
+    if (shown && w.text) { shown.textContent = w.text; $("#window-block").hidden = false; }
+  });
   socket.on("eta", function (e) {
     renderEta(e, e.stops_before);
   });
