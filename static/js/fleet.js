@@ -14,6 +14,7 @@
 
   var depot = data.fleet.depot;
   var map = L.map("fleet-map", { zoomControl: true, attributionControl: !!data.tiles });
+  map.setView([depot.lat, depot.lng], 13);  // a view before any layer: Leaflet needs one
   if (data.tiles) {
     L.tileLayer(data.tiles, { maxZoom: 19, attribution: data.attribution }).addTo(map);
   } else {
@@ -38,6 +39,7 @@
       entry.aheadLine = L.polyline(d.position ? [d.position].concat(entry.ahead) : entry.ahead,
         { color: colour, weight: 4, opacity: 0.85 }).addTo(entry.route);
       d.line.forEach(function (p) { bounds.extend(p); });
+      if (d.position) bounds.extend(d.position);
       d.stops.forEach(function (s) {
         var tip = d.name + " · stop " + s.seq + (s.parcels > 1 ? " (" + s.parcels + " parcels)" : "") +
           (s.expected ? " · expected " + hm(s.expected) : "") +
