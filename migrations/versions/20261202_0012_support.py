@@ -43,17 +43,30 @@ def upgrade() -> None:
             {"n": _fold(row.recipient_name), "s": _fold(row.address_line), "id": row.id},
         )
     if bind.dialect.name == "postgresql":
-        # Trigram indexes serve LIKE '%text%' on names and streets; pg_trgm is a trusted
-        # extension (PostgreSQL 13+), so the database's owner may create it.
-        op.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
-    for column in ("search_name", "search_street"):
-        op.create_index(
-            f"ix_deliveries_{column}_trgm",
-            "deliveries",
-            [column],
-            postgresql_using="gin",
-            postgresql_ops={column: "gin_trgm_ops"},
+        # Trigram indexes serve LIKE '%text%' on names and streets. pg_trgm is a trusted
+        # extension (PostgreSQL 13+): the database's owner may create it. It belongs to the
+        # whole database, so it goes to "public" when there is one (not to a schema of this
+        # search_path that may be dropped with its tables), and the indexes name its schema.
+        has_public = bind.execute(
+            sa.text("SELECT 1 FROM pg_namespace WHERE nspname = 'public'")
+        ).first()
+        op.execute(
+            "CREATE EXTENSION IF NOT EXISTS pg_trgm" + (" SCHEMA public" if has_public else "")
         )
+        trgm_schema = bind.execute(
+            sa.text(
+                "SELECT n.nspname FROM pg_extension e "
+                "JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'pg_trgm'"
+            )
+        ).scalar_one()
+        for column in ("search_name", "search_street"):
+            op.execute(
+                f"CREATE INDEX ix_deliveries_{column}_trgm ON deliveries USING gin "
+                f'({column} "{trgm_schema}".gin_trgm_ops)'
+            )
+    else:
+        for column in ("search_name", "search_street"):
+            op.create_index(f"ix_deliveries_{column}_trgm", "deliveries", [column])
 
 
 def _fold(text: str | None) -> str:

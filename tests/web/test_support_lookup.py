@@ -185,3 +185,42 @@ def test_names_changed_after_announcement_are_found_by_their_new_name(services, 
         d.tracking_number
     ]
     assert lookup.search(services, "old name").found == []
+
+
+def test_on_postgresql_the_same_queries_find_the_same_parcels_through_trigram_indexes(  # type: ignore[no-untyped-def]
+    postgres_url, tmp_path, clock
+) -> None:
+    import sqlalchemy as sa
+
+    from lastmile_portal import create_app
+    from lastmile_portal.adapters.migrations import upgrade
+    from tests.conftest import base_config
+
+    app = create_app(base_config(tmp_path, DATABASE_URL=postgres_url), clock=clock)
+    upgrade(app.config["SETTINGS"].database_url)
+    services = app.extensions["lastmile"]
+    world = make_world(services)
+    zoe = make_delivery(
+        world, recipient_name="Zoë Müller", address_line="Kastanienallee 12", phone="+493023125001"
+    )
+    make_delivery(world, recipient_name="Max Mustermann", phone="+493023125002")
+
+    def found(q: str) -> list[str]:
+        return [f.tracking_number for f in lookup.search(services, q).found]
+
+    assert found("MÜLL") == found("0049 30 23125001") == found("kastanienallee 12")
+    assert found("muller") == [zoe.tracking_number]
+    engine = sa.create_engine(postgres_url)
+    with engine.connect() as conn:
+        indexes = (
+            conn.execute(
+                sa.text(
+                    "SELECT indexdef FROM pg_indexes "
+                    "WHERE schemaname = current_schema() AND indexname LIKE '%_trgm'"
+                )
+            )
+            .scalars()
+            .all()
+        )
+    assert len(indexes) == 2 and all("USING gin" in i and "gin_trgm_ops" in i for i in indexes)
+    engine.dispose()
