@@ -29,7 +29,7 @@ from ..domain.events import Actor, DeliveryCreated
 from ..domain.routing import Point
 from ..domain.status import LABELS, DeliveryStatus
 from . import Services
-from .routing import request_reoptimization
+from .routing import request_insertion, request_reoptimization
 from .unit_of_work import UnitOfWork
 
 
@@ -105,6 +105,8 @@ def announce_delivery(services: Services, body: Any) -> Announced:
             return _replay(services, winner, fingerprint)
         answer = _answer(services, d)
         uow.commit()
+    # A parcel announced after its day was planned goes onto a route still at the depot.
+    request_insertion(services, d.id)  # type: ignore[arg-type]
     return answer
 
 
@@ -466,6 +468,8 @@ def _import_batch(
                 tally.replayed += answer.replayed
                 tally.accepted += not answer.replayed
         return
+    for d in new:
+        request_insertion(services, d.id)  # type: ignore[arg-type]
     tally.accepted += len(new)
     tally.replayed += outcome.replayed
     tally.rejected.extend(outcome.rejected)

@@ -332,3 +332,21 @@ def test_an_api_key_from_the_cli_works_until_revoked(app, client, services, worl
     assert client.get("/api/v1/deliveries/X", headers=headers).status_code == 401
     dup = runner.invoke(args=["api-key", "create", "warehouse"])
     assert dup.exit_code == 1 and "exists" in dup.output
+
+
+def test_a_parcel_announced_after_planning_joins_a_route_still_at_the_depot(
+    client, services, world, key
+) -> None:  # type: ignore[no-untyped-def]
+    from tests.builders import make_delivery
+
+    planned = make_delivery(world, lat=52.531, lng=13.385)
+    route_id = make_route(world, [planned], dispatched=False)
+
+    answer = client.post("/api/v1/deliveries", json=announcement(services), headers=key)
+
+    assert answer.status_code == 201, answer.get_json()
+    with services.uow() as uow:
+        d = uow.repo.delivery_by_tracking_number(answer.get_json()["tracking_number"])
+        stop = uow.repo.get(m.Stop, d.stop_id) if d.stop_id else None
+        assert stop is not None and stop.route_id == route_id
+        assert "DeliveryPlanned" in [e.kind for e in uow.repo.timeline(d.id)]
