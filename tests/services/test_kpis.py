@@ -25,9 +25,7 @@ def day(services, clock):  # type: ignore[no-untyped-def]
     world = make_world(services)
     first = make_delivery(world, window_hours=(0, 4))
     second = make_delivery(world, window_hours=(0, 4))
-    third = make_delivery(
-        world, window_start=MORNING, window_end=MORNING + timedelta(minutes=45)
-    )
+    third = make_delivery(world, window_start=MORNING, window_end=MORNING + timedelta(minutes=45))
     waiting = make_delivery(world, window_hours=(0, 4))
     route_a = make_route(world, [first, second, third])
     route_b = make_route(world, [waiting], driver_index=1)
