@@ -273,7 +273,7 @@ def queries(samples: dict[str, list[str]], n: int, rng: random.Random) -> dict[s
     }
 
 
-def run(rows: int, n: int, target_ms: float) -> dict[str, Any]:
+def run(rows: int, n: int, target_ms: float, keep: bool = False) -> dict[str, Any]:
     """Seed a fresh schema, time every kind of query, and report."""
     rng = random.Random(14)
     schema = "bench_" + secrets.token_hex(4)
@@ -303,8 +303,10 @@ def run(rows: int, n: int, target_ms: float) -> dict[str, Any]:
                     times.append((time.perf_counter() - t0) * 1000)
                     hits += bool(results.found)
                     assert results.query.kind.value == kind, (q, results.query.kind)
+                slowest = typed[max(range(len(times)), key=times.__getitem__)]
                 times.sort()
                 report["kinds"][kind] = {
+                    "slowest": slowest,
                     "p50_ms": round(statistics.median(times), 1),
                     "p95_ms": round(times[int(len(times) * 0.95) - 1], 1),
                     "max_ms": round(times[-1], 1),
@@ -315,8 +317,11 @@ def run(rows: int, n: int, target_ms: float) -> dict[str, Any]:
             )
             return report
     finally:
-        with admin.begin() as conn:
-            conn.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
+        if keep:
+            print(f"schema {schema} kept", file=sys.stderr)
+        else:
+            with admin.begin() as conn:
+                conn.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
         admin.dispose()
 
 
@@ -326,8 +331,9 @@ def main() -> int:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--queries", type=int, default=200, help="per kind")
     parser.add_argument("--target-ms", type=float, default=50.0)
+    parser.add_argument("--keep-schema", action="store_true", help="Leave it, to EXPLAIN.")
     args = parser.parse_args()
-    report = run(args.rows, args.queries, args.target_ms)
+    report = run(args.rows, args.queries, args.target_ms, args.keep_schema)
     print(json.dumps(report))
     return 0 if report["within_target"] else 1
 

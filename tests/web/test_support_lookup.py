@@ -224,3 +224,31 @@ def test_on_postgresql_the_same_queries_find_the_same_parcels_through_trigram_in
         )
     assert len(indexes) == 2 and all("USING gin" in i and "gin_trgm_ops" in i for i in indexes)
     engine.dispose()
+
+
+@pytest.mark.parametrize("cap", [1000, 3], ids=["sparse", "dense"])
+def test_a_common_name_pages_newest_first_whichever_way_it_is_fetched(  # type: ignore[no-untyped-def]
+    request, tmp_path, clock, monkeypatch, cap: int
+) -> None:
+    from lastmile_portal import create_app
+    from lastmile_portal.adapters.migrations import upgrade
+    from lastmile_portal.adapters.repository import SqlAlchemyRepository
+    from tests.conftest import base_config
+
+    monkeypatch.setattr(SqlAlchemyRepository, "TEXT_HITS_CAP", cap)
+    url = request.getfixturevalue("postgres_url")
+    app = create_app(base_config(tmp_path, DATABASE_URL=url), clock=clock)
+    upgrade(app.config["SETTINGS"].database_url)
+    services = app.extensions["lastmile"]
+    world = make_world(services)
+    made = [
+        make_delivery(world, recipient_name=f"Jörg Bäcker {i}").tracking_number for i in range(25)
+    ]
+    make_delivery(world, recipient_name="Someone Else")
+
+    first = lookup.search(services, "backer")
+    second = lookup.search(services, "backer", page=2)
+
+    newest = list(reversed(made))
+    assert [f.tracking_number for f in first.found] == newest[:20] and first.has_next
+    assert [f.tracking_number for f in second.found] == newest[20:] and not second.has_next
