@@ -214,15 +214,6 @@ class SqlAlchemyRepository:
             where = d.c.reference == value
         elif kind == "street":
             where = d.c.search_street.contains(value, autoescape=True)
-            anchor = lookup.street_anchor(value)
-            if anchor != value and self.session.get_bind().dialect.name == "postgresql":
-                # The index looks up the street's own name only: "strasse" and a house
-                # number are in nearly every row, and their trigrams cost the index more
-                # than they narrow. strpos (no index) then checks the whole text.
-                where = sa.and_(
-                    d.c.search_street.contains(anchor, autoescape=True),
-                    sa.func.strpos(d.c.search_street, value) > 0,
-                )
         elif kind == "name":
             where = sa.or_(
                 d.c.search_name.contains(value, autoescape=True),

@@ -85,39 +85,6 @@ def classify(raw: str) -> Query:
     return Query(QueryKind.NAME, folded)
 
 
-# Words in almost every street name: no help in finding one.
-_STREET_TYPES = frozenset(
-    [
-        "str",
-        "strasse",
-        "weg",
-        "platz",
-        "allee",
-        "gasse",
-        "damm",
-        "ufer",
-        "ring",
-        "chaussee",
-        "markt",
-        "an",
-        "am",
-        "der",
-        "die",
-        "den",
-    ]
-)
-
-
-def street_anchor(folded: str) -> str:
-    """Return the most telling word of a folded street query (its longest name word).
-
-    "greifswalder strasse 7" -> "greifswalder"; a query of only common words stays whole.
-    """
-    words = [w for w in folded.split() if w not in _STREET_TYPES and not w.isdigit()]
-    words = [w for w in words if len(w) >= MIN_TEXT]
-    return max(words, key=len) if words else folded
-
-
 @dataclass(frozen=True)
 class Found:
     """One delivery in the search results: who, where, its state, window and driver."""
