@@ -36,7 +36,7 @@ import sqlalchemy as sa  # noqa: E402
 
 from lastmile_portal import create_app  # noqa: E402
 from lastmile_portal.adapters.migrations import upgrade  # noqa: E402
-from lastmile_portal.domain.lookup import fold  # noqa: E402
+from lastmile_portal.domain.lookup import fold, fold_street  # noqa: E402
 from lastmile_portal.services import lookup  # noqa: E402
 from tests.builders import make_world  # noqa: E402
 from tests.conftest import base_config  # noqa: E402
@@ -226,7 +226,7 @@ def seed(services: Any, engine: sa.Engine, rows: int, depot_id: int, rng: random
                         0,
                         reference,
                         fold(name),
-                        fold(street),
+                        fold_street(street),
                     )
                 )
         schema = cur.execute(

@@ -11,7 +11,7 @@ from sqlalchemy.orm import registry, relationship
 from ..domain import model as m
 from ..domain import webhooks as wh
 from ..domain.events import TimelineEntry
-from ..domain.lookup import fold
+from ..domain.lookup import fold, fold_street
 from ..domain.status import DeliveryStatus
 from .crypto import FieldCipher
 
@@ -534,7 +534,7 @@ _mapped = False
 def _fold_for_search(_mapper: object, _connection: object, delivery: m.Delivery) -> None:
     # Support's search matches these (domain/lookup.py), whoever created or changed the row.
     delivery.search_name = fold(delivery.recipient_name)  # type: ignore[attr-defined]
-    delivery.search_street = fold(delivery.address_line)  # type: ignore[attr-defined]
+    delivery.search_street = fold_street(delivery.address_line)  # type: ignore[attr-defined]
 
 
 def start_mappers() -> None:

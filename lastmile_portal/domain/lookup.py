@@ -23,6 +23,7 @@ _TRACKING = re.compile(r"LM\d{10}")
 _PHONE_CHARS = re.compile(r"[\s\-/().]")
 _PHONE = re.compile(r"(\+|00|0)\d{5,16}")
 _POSTCODE = re.compile(r"\d{5}")
+_STRASSE = re.compile(r"strasse\b")
 _STREET_WORDS = re.compile(
     r"(str\.?|strasse|straße|weg|platz|allee|gasse|damm|ufer|ring|chaussee|markt)\b"
 )
@@ -57,6 +58,15 @@ def fold(text: str | None) -> str:
     return " ".join(re.sub(r"[^\w]+", " ", bare).split())
 
 
+def fold_street(text: str | None) -> str:
+    """Return a street folded for matching, "strasse" shortened to "str" as people write it.
+
+    "Hauptstraße 5", "Hauptstr. 5" and "hauptstrasse 5" all become "hauptstr 5"; the short
+    form also spares the trigram index the five trigrams of "strasse", found in most rows.
+    """
+    return _STRASSE.sub("str", fold(text))
+
+
 def classify(raw: str) -> Query:
     """Return what ``raw`` (as typed in the search box) is most likely to be.
 
@@ -81,7 +91,7 @@ def classify(raw: str) -> Query:
     if len(folded.replace(" ", "")) < MIN_TEXT:
         return Query(QueryKind.TOO_SHORT, folded)
     if any(c.isdigit() for c in folded) or _STREET_WORDS.search(folded):
-        return Query(QueryKind.STREET, folded)
+        return Query(QueryKind.STREET, fold_street(text))
     return Query(QueryKind.NAME, folded)
 
 

@@ -40,7 +40,11 @@ def upgrade() -> None:
     for row in rows:
         bind.execute(
             sa.text("UPDATE deliveries SET search_name = :n, search_street = :s WHERE id = :id"),
-            {"n": _fold(row.recipient_name), "s": _fold(row.address_line), "id": row.id},
+            {
+                "n": _fold(row.recipient_name),
+                "s": re.sub(r"strasse\b", "str", _fold(row.address_line)),
+                "id": row.id,
+            },
         )
     if bind.dialect.name == "postgresql":
         # Trigram indexes serve LIKE '%text%' on names and streets. pg_trgm is a trusted
