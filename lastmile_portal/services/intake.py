@@ -468,8 +468,8 @@ def _import_batch(
                 tally.replayed += answer.replayed
                 tally.accepted += not answer.replayed
         return
-    for d in new:
-        request_insertion(services, d.id)  # type: ignore[arg-type]
+    # No insertion a row: thousands of what-ifs would queue behind each other. A file
+    # imported after its day was planned is followed by `flask plan` (docs: the CSV import).
     tally.accepted += len(new)
     tally.replayed += outcome.replayed
     tally.rejected.extend(outcome.rejected)

@@ -73,8 +73,9 @@ def _solve_one(
     construction; arcs not in ``keep`` (the current plan) cost ``STABILITY_SHARE`` of a
     typical arc extra.
     """
+    first: RoutePlan | None = None
     if start is None and strategy.construction == "regret":
-        start = construct(problem, matrix, deadline, improve=strategy.polish)[1]
+        first, start = construct(problem, matrix, deadline, improve=strategy.polish)
     model = _build(problem, matrix, keep)
     params = _parameters(strategy, deadline, model.typical_arc_cost)
     if start is not None:
@@ -84,6 +85,9 @@ def _solve_one(
         solution = model.routing.SolveWithIteratedLocalSearch(params)
     else:
         solution = model.routing.SolveWithParameters(params)
+    if solution is None and first is not None:
+        # The construction took the time (a loaded machine): its plan beats none at all.
+        return first
     if solution is None:
         return RoutePlan(
             routes=(),
