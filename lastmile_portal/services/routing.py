@@ -161,29 +161,46 @@ def _save_route(
     planned = 0
     for stop, ns in zip(route.stops, new.stops, strict=True):
         for parcel_id in ns.parcel_ids:
-            d = deliveries[parcel_id]
-            d.stop_id = stop.id
-            if d.status is not DeliveryStatus.SCHEDULED:
-                d.transition_to(
-                    DeliveryStatus.SCHEDULED,
-                    at=now,
-                    actor=Actor.OPTIMIZER,
-                    reason="planned onto a route",
-                )
-            d.record(
-                DeliveryPlanned(
-                    delivery_id=parcel_id,
-                    occurred_at=now,
-                    actor=Actor.OPTIMIZER,
-                    route_id=route.id,  # type: ignore[arg-type]
-                    plan_version=route.plan_version,
-                    sequence=stop.sequence,
-                    planned_arrival=ns.arrival.isoformat(),
-                    reason="day planned",
-                )
+            _put_on_stop(
+                deliveries[parcel_id],
+                route,
+                stop,
+                ns.arrival,
+                now,
+                "planned onto a route",
+                "day planned",
             )
             planned += 1
     return planned
+
+
+def _put_on_stop(
+    d: m.Delivery,
+    route: m.Route,
+    stop: m.Stop,
+    arrival: datetime,
+    now: datetime,
+    status_reason: str,
+    reason: str,
+) -> None:
+    """Schedule ``d`` at ``stop`` of ``route`` and record where and when it was planned."""
+    d.stop_id = stop.id
+    if d.status is not DeliveryStatus.SCHEDULED:
+        d.transition_to(
+            DeliveryStatus.SCHEDULED, at=now, actor=Actor.OPTIMIZER, reason=status_reason
+        )
+    d.record(
+        DeliveryPlanned(
+            delivery_id=d.id,
+            occurred_at=now,
+            actor=Actor.OPTIMIZER,
+            route_id=route.id,  # type: ignore[arg-type]
+            plan_version=route.plan_version,
+            sequence=stop.sequence,
+            planned_arrival=arrival.isoformat(),
+            reason=reason,
+        )
+    )
 
 
 def dispatch_route(services: Services, route_id: int) -> int:
@@ -662,25 +679,14 @@ def _save_insertion(
             )
             route.stops.append(stop)
             uow.repo.flush()
-        d.stop_id = stop.id
-        if d.status is not DeliveryStatus.SCHEDULED:
-            d.transition_to(
-                DeliveryStatus.SCHEDULED,
-                at=now,
-                actor=Actor.OPTIMIZER,
-                reason="added to a planned route",
-            )
-        d.record(
-            DeliveryPlanned(
-                delivery_id=delivery_id,
-                occurred_at=now,
-                actor=Actor.OPTIMIZER,
-                route_id=route.id,  # type: ignore[arg-type]
-                plan_version=route.plan_version,
-                sequence=stop.sequence,
-                planned_arrival=where.arrival.isoformat(),
-                reason="announced after the day was planned",
-            )
+        _put_on_stop(
+            d,
+            route,
+            stop,
+            where.arrival,
+            now,
+            "added to a planned route",
+            "announced after the day was planned",
         )
         uow.commit()
         result = Insertion(
