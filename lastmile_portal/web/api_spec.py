@@ -31,11 +31,14 @@ WORDS = {
 }
 
 
-def _errors(*codes: int) -> dict[str, Any]:
-    return {
-        str(c): {"description": WORDS[c], "content": {"application/json": {"schema": ERROR}}}
-        for c in codes
-    }
+def _answer(description: str, schema: dict[str, Any] = ERROR) -> dict[str, Any]:
+    """Describe one JSON response."""
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _errors(*codes: int, words: dict[int, str] = WORDS) -> dict[str, Any]:
+    """Describe the error responses ``codes`` in the endpoint's own ``words``."""
+    return {str(c): _answer(words[c]) for c in codes}
 
 
 def _manifest() -> dict[str, Any]:
@@ -204,10 +207,6 @@ def _stop_action(summary: str, body: dict[str, Any]) -> dict[str, Any]:
 
 def _locker_collected() -> dict[str, Any]:
     """Describe the locker operator's report of a collection (issue 12)."""
-
-    def error(description: str) -> dict[str, Any]:
-        return {"description": description, "content": {"application/json": {"schema": ERROR}}}
-
     return {
         "post": {
             "summary": "The recipient took the parcel out of the locker: it is collected",
@@ -253,10 +252,10 @@ def _locker_collected() -> dict[str, Any]:
                         }
                     },
                 },
-                "401": error("Missing or wrong locker API key"),
-                "403": error("The key is another locker's"),
-                "404": error("No parcel with that tracking number or pickup code was put in"),
-                "409": error("The parcel went back to the sender (not collected in time)"),
+                "401": _answer("Missing or wrong locker API key"),
+                "403": _answer("The key is another locker's"),
+                "404": _answer("No parcel with that tracking number or pickup code was put in"),
+                "409": _answer("The parcel went back to the sender (not collected in time)"),
                 **_errors(413, 422, 429, 503),
             },
         }
@@ -333,9 +332,6 @@ def _integration() -> dict[str, Any]:
         {"name": "tracking_number", "in": "path", "required": True, "schema": {"type": "string"}}
     ]
 
-    def answer(description: str, schema: dict[str, Any]) -> dict[str, Any]:
-        return {"description": description, "content": {"application/json": {"schema": schema}}}
-
     words = {
         400: "The body is not valid JSON",
         401: "Missing, unknown or revoked API key",
@@ -345,9 +341,6 @@ def _integration() -> dict[str, Any]:
         429: "Too many wrong keys from this address; Retry-After says when to try again",
         503: "A dependency is down",
     }
-
-    def errors(*codes: int) -> dict[str, Any]:
-        return {str(c): answer(words[c], ERROR) for c in codes}
 
     return {
         "/api/v1/deliveries": {
@@ -424,10 +417,10 @@ def _integration() -> dict[str, Any]:
                     },
                 },
                 "responses": {
-                    "201": answer("Announced (or the same announcement again)", announced),
-                    "409": answer("The reference stands for a parcel with other details", ERROR),
+                    "201": _answer("Announced (or the same announcement again)", announced),
+                    "409": _answer("The reference stands for a parcel with other details", ERROR),
                     "422": refused,
-                    **errors(400, 401, 403, 413, 429, 503),
+                    **_errors(400, 401, 403, 413, 429, 503, words=words),
                 },
             }
         },
@@ -437,8 +430,8 @@ def _integration() -> dict[str, Any]:
                 "security": [{"apiKey": ["deliveries:read"]}],
                 "parameters": number,
                 "responses": {
-                    "200": answer("The parcel", info),
-                    **errors(401, 403, 404, 429, 503),
+                    "200": _answer("The parcel", info),
+                    **_errors(401, 403, 404, 429, 503, words=words),
                 },
             }
         },
@@ -457,7 +450,7 @@ def _integration() -> dict[str, Any]:
                 ],
                 "responses": {
                     "200": {"description": "The photo", "content": {"image/jpeg": {}}},
-                    **errors(401, 403, 404, 429, 503),
+                    **_errors(401, 403, 404, 429, 503, words=words),
                 },
             }
         },
@@ -478,9 +471,9 @@ def _integration() -> dict[str, Any]:
                     },
                 },
                 "responses": {
-                    "200": answer("Cancelled", info),
-                    "409": answer("Out for delivery or done: too late to cancel", ERROR),
-                    **errors(401, 403, 404, 413, 429, 503),
+                    "200": _answer("Cancelled", info),
+                    "409": _answer("Out for delivery or done: too late to cancel", ERROR),
+                    **_errors(401, 403, 404, 413, 429, 503, words=words),
                 },
             }
         },
@@ -561,9 +554,6 @@ def _day() -> dict[str, Any]:
         },
     }
 
-    def answer(description: str, schema: dict[str, Any]) -> dict[str, Any]:
-        return {"description": description, "content": {"application/json": {"schema": schema}}}
-
     words = {
         401: "Missing, unknown or revoked API key",
         403: "The key lacks routes:write",
@@ -574,9 +564,6 @@ def _day() -> dict[str, Any]:
         429: "Too many wrong keys from this address; Retry-After says when to try again",
         503: "A dependency is down",
     }
-
-    def errors(*codes: int) -> dict[str, Any]:
-        return {str(c): answer(words[c], ERROR) for c in codes}
 
     def path(name: str) -> dict[str, Any]:
         kind = {"type": "string"} if name == "code" else {"type": "integer", "minimum": 0}
@@ -614,10 +601,10 @@ def _day() -> dict[str, Any]:
                 },
                 "responses": {
                     "202": {
-                        **answer("Queued (or already planned, with the inline queue)", job),
+                        **_answer("Queued (or already planned, with the inline queue)", job),
                         "headers": {"Location": {"schema": {"type": "string"}}},
                     },
-                    **errors(401, 403, 404, 413, 422, 429, 503),
+                    **_errors(401, 403, 404, 413, 422, 429, 503, words=words),
                 },
             }
         },
@@ -627,8 +614,8 @@ def _day() -> dict[str, Any]:
                 "security": security,
                 "parameters": [path("job_id")],
                 "responses": {
-                    "200": answer("The job", job),
-                    **errors(401, 403, 404, 429, 503),
+                    "200": _answer("The job", job),
+                    **_errors(401, 403, 404, 429, 503, words=words),
                 },
             }
         },
@@ -638,8 +625,8 @@ def _day() -> dict[str, Any]:
                 "security": security,
                 "parameters": [path("route_id")],
                 "responses": {
-                    "200": answer("Dispatched", dispatched),
-                    **errors(401, 403, 404, 409, 429, 503),
+                    "200": _answer("Dispatched", dispatched),
+                    **_errors(401, 403, 404, 409, 429, 503, words=words),
                 },
             }
         },
