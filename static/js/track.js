@@ -259,9 +259,13 @@
     fetch(window.location.pathname, { credentials: "same-origin", headers: { Accept: "text/html" } })
       .then(function (r) { return r.ok ? r.text() : null; })
       .then(function (html) {
-        var here = document.getElementById("changes");
-        var fresh = html && new DOMParser().parseFromString(html, "text/html").getElementById("changes");
-        if (here && fresh) here.replaceWith(document.importNode(fresh, true));
+        if (!html) return;
+        var doc = new DOMParser().parseFromString(html, "text/html");
+        // The sections, and the address line's words ("Delivering to" / "Delivered to").
+        ["#changes", ".map-card .address"].forEach(function (sel) {
+          var here = document.querySelector(sel), fresh = doc.querySelector(sel);
+          if (here && fresh) here.replaceWith(document.importNode(fresh, true));
+        });
       })
       .catch(function () { /* the page keeps its sections; a reload shows the fresh ones */ })
       .then(function () { refreshing = false; });

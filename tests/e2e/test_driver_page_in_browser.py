@@ -105,6 +105,7 @@ def test_driver_delivers_with_a_photo_and_the_customer_sees_it_live(
     expect(customer.locator("[data-testid=rating-form]")).to_be_visible()
     expect(customer.locator("#handover")).to_have_count(0)
     expect(customer.get_by_text("too late to change this delivery")).to_have_count(0)
+    expect(customer.locator(".map-card .address")).to_contain_text("Delivered to")
 
 
 def test_a_wrong_link_says_so_and_the_paste_form_signs_in(
