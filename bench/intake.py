@@ -3,14 +3,19 @@
     python bench/intake.py                          # 10,000 CSV rows, 2,000 API calls
     python bench/intake.py --rows 2000 --calls 500 --clients 20
     python bench/intake.py --rows 100 --calls 1200 --clients 20 --rate 2   # 40 requests/s
+    python bench/intake.py --servers 1              # one gunicorn server instead of two
     python bench/intake.py --database-url sqlite:///tmp/x.db
 
 Each run works in a fresh PostgreSQL schema (dropped afterwards) on
 PG_URL (default postgresql+psycopg://postgres@127.0.0.1:5432/test), migrated, with one
 depot. The CSV import is ``intake.import_csv`` (the import-deliveries command's service);
-the API calls are POST /api/v1/deliveries through a real HTTP server on 127.0.0.1 from
-``--clients`` threads, each its own connection, back to back (the server's saturation) or at
-``--rate`` requests a second each (a load it can carry). Prints one JSON line: rows per second
+the API calls are POST /api/v1/deliveries to the production setup of docs/deployment.md on
+this machine: ``--servers`` gunicorn servers (``lastmile_portal.gunicorn_conf``, one gthread
+process each) on 127.0.0.1, jobs queued to RQ on Redis (``REDIS_URL``, default db 12, emptied
+afterwards; no worker runs: the parcels' insertion jobs wait, as they would for a worker on
+another machine), from ``--clients`` threads in this process, each its own keep-alive
+connection to one server (a balancer spreading connections), back to back (saturation) or
+at ``--rate`` requests a second each (a load it can carry). Prints one JSON line: rows per second
 and total seconds for the import, requests per second and latency median / p95 / max for
 the API.
 """
@@ -21,8 +26,11 @@ import argparse
 import http.client
 import io
 import json
+import os
 import secrets
+import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -31,12 +39,12 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+import redis  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
 
 from lastmile_portal import create_app  # noqa: E402
@@ -44,9 +52,10 @@ from lastmile_portal.adapters.migrations import upgrade  # noqa: E402
 from lastmile_portal.services import api_keys, intake  # noqa: E402
 from tests.builders import make_world  # noqa: E402
 from tests.conftest import base_config  # noqa: E402
-from tests.servers import LiveServer  # noqa: E402
+from tests.servers import free_port  # noqa: E402
 
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/12")
 HEADER = "reference,name,phone,address,postcode,city,lat,lng,window_start,window_end,size\n"
 
 
@@ -94,12 +103,73 @@ def _stats(values: list[float]) -> dict[str, float | int]:
     }
 
 
-def run(database_url: str, rows: int, calls: int, clients: int, rate: float) -> dict[str, Any]:
+def _serve(config: dict[str, Any], servers: int, tmp: Path) -> list[subprocess.Popen[bytes]]:
+    """Start ``servers`` gunicorn servers on free ports; return them once each answers."""
+    procs = []
+    for n in range(servers):
+        port = free_port()
+        env = {k: v for k, v in os.environ.items() if k not in {"DEMO", "HOST", "PORT"}}
+        env.update({k: str(v) for k, v in config.items()})
+        env.update(
+            HOST="127.0.0.1",
+            PORT=str(port),
+            JOB_BACKEND="rq",
+            TESTING="0",
+            ENV="production",
+            SECRET_KEY=secrets.token_hex(32),
+        )
+        with (tmp / f"gunicorn-{n}.log").open("wb") as log:
+            proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "gunicorn",
+                    "--config",
+                    "python:lastmile_portal.gunicorn_conf",
+                ],
+                cwd=ROOT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        proc.port = port  # type: ignore[attr-defined]
+        procs.append(proc)
+    for proc in procs:
+        deadline = time.monotonic() + 30
+        while True:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(
+                    "gunicorn did not come up:\n" + (tmp / "gunicorn-0.log").read_text()
+                )
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", proc.port, timeout=2)  # type: ignore[attr-defined]
+                conn.request("GET", "/healthz")
+                if conn.getresponse().status == 200:
+                    break
+            except OSError:
+                time.sleep(0.2)
+    return procs
+
+
+def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
+    for proc in procs:
+        proc.send_signal(signal.SIGTERM)
+    for proc in procs:
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def run(
+    database_url: str, rows: int, calls: int, clients: int, rate: float, servers: int
+) -> dict[str, Any]:
     """Measure one import of ``rows`` rows and ``calls`` API announcements."""
     with tempfile.TemporaryDirectory() as tmp:
         config = base_config(
             Path(tmp),
             DATABASE_URL=database_url,
+            REDIS_URL=REDIS_URL,
             AUTH_FAILURE_RATE_LIMIT="100000 per minute",
             LOG_LEVEL="WARNING",
         )
@@ -115,9 +185,7 @@ def run(database_url: str, rows: int, calls: int, clients: int, rate: float) -> 
         assert report.accepted == rows, report.rejected[:3]
 
         key = api_keys.create_api_key(services, "bench").key
-        server = LiveServer(app)
-        server.start()
-        host = urlsplit(server.url)
+        procs = _serve(config, servers, Path(tmp))
         latencies: list[float] = []
         lock = threading.Lock()
         local = threading.local()
@@ -125,7 +193,8 @@ def run(database_url: str, rows: int, calls: int, clients: int, rate: float) -> 
         def call(i: int) -> int:
             conn = getattr(local, "conn", None)
             if conn is None:
-                conn = local.conn = http.client.HTTPConnection(host.hostname, host.port, timeout=30)
+                port = procs[local.client % servers].port  # type: ignore[attr-defined]
+                conn = local.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
             t0 = time.perf_counter()
             conn.request(
                 "POST",
@@ -141,8 +210,11 @@ def run(database_url: str, rows: int, calls: int, clients: int, rate: float) -> 
 
         def client(c: int) -> list[int]:
             # Open loop at ``rate`` requests a second per client (0: back to back).
+            local.client = c
             mine = list(range(c, calls, clients))
-            started = time.perf_counter()
+            # Clients spread over the period, as independent carriers' systems are: in step,
+            # 20 clients would send bursts of 20 at once and measure the burst's queue.
+            started = time.perf_counter() + (c / clients / rate if rate > 0 else 0.0)
             out = []
             for n, i in enumerate(mine):
                 if rate > 0:
@@ -156,13 +228,15 @@ def run(database_url: str, rows: int, calls: int, clients: int, rate: float) -> 
                 statuses = [s for part in pool.map(client, range(clients)) for s in part]
             wall = time.perf_counter() - wall
         finally:
-            server.stop()
+            _stop(procs)
+            redis.Redis.from_url(REDIS_URL).flushdb()
         assert set(statuses) == {201}, {s: statuses.count(s) for s in set(statuses)}
         return {
             "database": database_url.split(":", 1)[0],
             "csv_rows": rows,
             "csv_import_s": round(import_s, 2),
             "csv_rows_per_s": round(rows / import_s),
+            "api_servers": servers,
             "api_clients": clients,
             "api_rate_per_client": rate,
             "api_requests_per_s": round(calls / wall, 1),
@@ -179,10 +253,15 @@ def main() -> int:
     parser.add_argument(
         "--rate", type=float, default=0.0, help="requests/s per client (0: back to back)"
     )
+    parser.add_argument("--servers", type=int, default=2, help="gunicorn servers")
     parser.add_argument("--database-url", default="")
     args = parser.parse_args()
     if args.database_url:
-        print(json.dumps(run(args.database_url, args.rows, args.calls, args.clients, args.rate)))
+        print(
+            json.dumps(
+                run(args.database_url, args.rows, args.calls, args.clients, args.rate, args.servers)
+            )
+        )
         return 0
     schema = "bench_" + secrets.token_hex(4)
     admin = sa.create_engine(PG_URL)
@@ -190,7 +269,7 @@ def main() -> int:
         conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
     try:
         url = f"{PG_URL}?options=-csearch_path%3D{schema}"
-        print(json.dumps(run(url, args.rows, args.calls, args.clients, args.rate)))
+        print(json.dumps(run(url, args.rows, args.calls, args.clients, args.rate, args.servers)))
     finally:
         with admin.begin() as conn:
             conn.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
