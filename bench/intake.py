@@ -52,7 +52,7 @@ from lastmile_portal.adapters.migrations import upgrade  # noqa: E402
 from lastmile_portal.services import api_keys, intake  # noqa: E402
 from tests.builders import make_world  # noqa: E402
 from tests.conftest import base_config  # noqa: E402
-from tests.servers import free_port  # noqa: E402
+from tests.servers import GUNICORN, free_port  # noqa: E402
 
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/12")
@@ -120,13 +120,7 @@ def _serve(config: dict[str, Any], servers: int, tmp: Path) -> list[subprocess.P
         )
         with (tmp / f"gunicorn-{n}.log").open("wb") as log:
             proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "gunicorn",
-                    "--config",
-                    "python:lastmile_portal.gunicorn_conf",
-                ],
+                GUNICORN,
                 cwd=ROOT,
                 env=env,
                 stdout=log,

@@ -15,6 +15,8 @@ from typing import Any
 from werkzeug.serving import BaseWSGIServer, make_server
 
 ROOT = Path(__file__).resolve().parents[1]
+# The production server as `make serve` starts it (after its migration).
+GUNICORN = [sys.executable, "-m", "gunicorn", "--config", "python:lastmile_portal.gunicorn_conf"]
 
 
 def free_port() -> int:

@@ -9,7 +9,6 @@ import json
 import re
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -25,7 +24,7 @@ from lastmile_portal.adapters.migrations import upgrade
 from lastmile_portal.domain.status import DeliveryStatus
 from tests.builders import make_delivery, make_route, make_world
 from tests.conftest import REDIS_URL, base_config, missing_service
-from tests.servers import ROOT, ServerProcess, free_port
+from tests.servers import GUNICORN, ROOT, ServerProcess, free_port
 
 ASSET = re.compile(r'(?:src|href)="(/static/[^"]+)"')
 FINGERPRINTED = re.compile(r"^/static/.+\.[0-9a-f]{12}\.[a-z]+$")
@@ -68,13 +67,7 @@ def served(tmp_path: Path, postgres_url: str, queue_url: str) -> Iterator[dict[s
     server_env = {**_environ(), **config, "JOB_BACKEND": "thread"}
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "--config",
-                "python:lastmile_portal.gunicorn_conf",
-            ],
+            GUNICORN,
             cwd=ROOT,
             env=server_env,
             stdout=out,
@@ -169,8 +162,7 @@ def test_make_run_serves_under_gunicorn_without_werkzeug_warnings(tmp_path: Path
 def test_gunicorn_refuses_several_workers(tmp_path: Path) -> None:
     config = {k: str(v) for k, v in base_config(tmp_path, PORT=free_port()).items()}
     result = subprocess.run(
-        [sys.executable, "-m", "gunicorn", "--config", "python:lastmile_portal.gunicorn_conf"]
-        + ["--workers", "3"],
+        [*GUNICORN, "--workers", "3"],
         cwd=ROOT,
         env={**_environ(), **config},
         capture_output=True,
