@@ -11,7 +11,7 @@ PG_URL (default postgresql+psycopg://postgres@127.0.0.1:5432/test), migrated, wi
 depot. The CSV import is ``intake.import_csv`` (the import-deliveries command's service);
 the API calls are POST /api/v1/deliveries to the production setup of docs/deployment.md on
 this machine: ``--servers`` gunicorn servers (``lastmile_portal.gunicorn_conf``, one gthread
-process each) on 127.0.0.1, jobs queued to RQ on Redis (``REDIS_URL``, default db 12, emptied
+process each) on 127.0.0.1, jobs queued to RQ on Redis (``BENCH_REDIS_URL``, default db 12, emptied
 afterwards; no worker runs: the parcels' insertion jobs wait, as they would for a worker on
 another machine), from ``--clients`` threads in this process, each its own keep-alive
 connection to one server (a balancer spreading connections), back to back (saturation) or
@@ -55,7 +55,8 @@ from tests.conftest import base_config  # noqa: E402
 from tests.servers import GUNICORN, free_port  # noqa: E402
 
 PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/12")
+# Its own variable, never REDIS_URL: the bench empties this database when it ends.
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/12")
 HEADER = "reference,name,phone,address,postcode,city,lat,lng,window_start,window_end,size\n"
 
 
@@ -103,9 +104,11 @@ def _stats(values: list[float]) -> dict[str, float | int]:
     }
 
 
-def _serve(config: dict[str, Any], servers: int, tmp: Path) -> list[subprocess.Popen[bytes]]:
-    """Start ``servers`` gunicorn servers on free ports; return them once each answers."""
-    procs = []
+def _serve(
+    config: dict[str, Any], servers: int, tmp: Path
+) -> list[tuple[subprocess.Popen[bytes], int]]:
+    """Start ``servers`` gunicorn servers on free ports; return them, with their ports, once up."""
+    served = []
     for n in range(servers):
         port = free_port()
         env = {k: v for k, v in os.environ.items() if k not in {"DEMO", "HOST", "PORT"}}
@@ -120,35 +123,31 @@ def _serve(config: dict[str, Any], servers: int, tmp: Path) -> list[subprocess.P
         )
         with (tmp / f"gunicorn-{n}.log").open("wb") as log:
             proc = subprocess.Popen(
-                GUNICORN,
-                cwd=ROOT,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
+                GUNICORN, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
             )
-        proc.port = port  # type: ignore[attr-defined]
-        procs.append(proc)
-    for proc in procs:
+        served.append((proc, port))
+    for n, (proc, port) in enumerate(served):
         deadline = time.monotonic() + 30
         while True:
             if proc.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(
-                    "gunicorn did not come up:\n" + (tmp / "gunicorn-0.log").read_text()
-                )
+                _stop(served)
+                log_text = (tmp / f"gunicorn-{n}.log").read_text()
+                raise SystemExit(f"gunicorn did not come up:\n{log_text}")
             try:
-                conn = http.client.HTTPConnection("127.0.0.1", proc.port, timeout=2)  # type: ignore[attr-defined]
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
                 conn.request("GET", "/healthz")
                 if conn.getresponse().status == 200:
                     break
             except OSError:
                 time.sleep(0.2)
-    return procs
+    return served
 
 
-def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
-    for proc in procs:
-        proc.send_signal(signal.SIGTERM)
-    for proc in procs:
+def _stop(served: list[tuple[subprocess.Popen[bytes], int]]) -> None:
+    for proc, _port in served:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    for proc, _port in served:
         try:
             proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
@@ -179,7 +178,7 @@ def run(
         assert report.accepted == rows, report.rejected[:3]
 
         key = api_keys.create_api_key(services, "bench").key
-        procs = _serve(config, servers, Path(tmp))
+        served = _serve(config, servers, Path(tmp))
         latencies: list[float] = []
         lock = threading.Lock()
         local = threading.local()
@@ -187,7 +186,7 @@ def run(
         def call(i: int) -> int:
             conn = getattr(local, "conn", None)
             if conn is None:
-                port = procs[local.client % servers].port  # type: ignore[attr-defined]
+                port = served[local.client % servers][1]
                 conn = local.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
             t0 = time.perf_counter()
             conn.request(
@@ -222,7 +221,7 @@ def run(
                 statuses = [s for part in pool.map(client, range(clients)) for s in part]
             wall = time.perf_counter() - wall
         finally:
-            _stop(procs)
+            _stop(served)
             redis.Redis.from_url(REDIS_URL).flushdb()
         assert set(statuses) == {201}, {s: statuses.count(s) for s in set(statuses)}
         return {
