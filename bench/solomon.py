@@ -232,14 +232,18 @@ def check(inst: Instance, routes: list[list[int]]) -> list[str]:
 
 
 def bks(name: str, objective_type: str = "distance_dimacs", directory: Path = DATA) -> float | None:
-    """Return the best-known distance of ``name`` from ``directory``'s bks.csv, if listed."""
+    """Return the best known distance of ``name`` from ``directory``'s bks.csv, if listed."""
     import csv
 
     path = directory / "bks.csv"
     if not path.exists():
         return None
+    # An instance can have several rows (an older list and a newer solution file): the
+    # best of them is the best known.
     with path.open() as fh:
-        for row in csv.DictReader(fh):
-            if row["instance"] == name.upper() and row["objective_type"] == objective_type:
-                return float(row["distance"])
-    return None
+        known = [
+            float(row["distance"])
+            for row in csv.DictReader(fh)
+            if row["instance"] == name.upper() and row["objective_type"] == objective_type
+        ]
+    return min(known, default=None)

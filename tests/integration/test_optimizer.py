@@ -12,8 +12,10 @@ import pytest
 from bench.solomon import check, parse, plan_routes, to_problem
 from lastmile_portal.adapters.ortools_optimizer import DECOMPOSE_ABOVE, OrToolsOptimizer
 from lastmile_portal.domain.construction import (
+    RouteBuilder,
     changed_arcs,
     construct,
+    eliminate_routes,
     plan_orders,
     repair,
     routes_cost,
@@ -393,3 +395,82 @@ def test_a_replan_never_costs_more_than_the_repair_it_started_from(deterministic
     plan, _ = solve(p, 1.0, deterministic=deterministic)
     assert plan.dropped == {}
     assert plan.objective <= repaired.objective
+
+
+# ---------------------------------------------------------------- fewer routes
+
+
+def built(p: RouteProblem, orders: dict[str, list[str]]) -> tuple[RouteBuilder, list]:  # type: ignore[type-arg]
+    builder = RouteBuilder(p, planar_matrix(p))
+    routes = [
+        builder.route(vi, [p.node_of(s) for s in orders.get(v.id, [])])
+        for vi, v in enumerate(p.vehicles)
+    ]
+    return builder, routes
+
+
+def test_a_day_of_one_stop_per_van_is_folded_into_few_vans() -> None:
+    # Three streets 5 km out, four stops each; vans carry four: one van per street.
+    stops = [
+        stop(
+            f"s{k}",
+            5000 * math.cos(2 * math.pi * (k // 4) / 3) + 40 * (k % 4),
+            5000 * math.sin(2 * math.pi * (k // 4) / 3),
+        )
+        for k in range(12)
+    ]
+    p = problem([van(f"v{k}", capacity=4) for k in range(12)], stops)
+    builder, routes = built(p, {f"v{k}": [f"s{k}"] for k in range(12)})
+    before = sum(r.cost for r in routes)
+    emptied = eliminate_routes(builder, routes, deadline=math.inf)
+    used = [r for r in routes if r.nodes]
+    assert emptied == 9 and len(used) == 3
+    streets = {frozenset(p.stop_at(u).id for u in r.nodes) for r in used}
+    assert streets == {frozenset(f"s{k}" for k in range(s, s + 4)) for s in (0, 4, 8)}
+    assert sorted(u for r in used for u in r.nodes) == sorted(p.node_of(s.id) for s in stops)
+    assert all(r.feasible for r in routes)
+    assert sum(r.cost for r in routes) < before
+
+
+def test_a_stop_that_fits_nowhere_takes_another_ones_place() -> None:
+    # x (a large parcel) fits only on van b, which is full with y; y fits on van c (small
+    # parcels only). Emptying a's route means ejecting y from b and putting it on c.
+    x = stop("x", 5000, 0, size=2)
+    y = stop("y", 5050, 0)
+    z = stop("z", 5100, 0)
+    p = problem([van("a"), van("b", capacity=1), van("c", max_size=1)], [x, y, z])
+    builder, routes = built(p, {"a": ["x"], "b": ["y"], "c": ["z"]})
+    assert eliminate_routes(builder, routes, deadline=math.inf) == 1
+    orders = {p.vehicles[r.vehicle].id: [p.stop_at(u).id for u in r.nodes] for r in routes}
+    assert orders["a"] == [] and orders["b"] == ["x"] and sorted(orders["c"]) == ["y", "z"]
+    assert all(r.feasible for r in routes)
+
+
+def test_routes_with_locked_stops_are_never_emptied() -> None:
+    stops = ring(6, 2000)
+    p = problem(
+        [van(f"v{k}", capacity=6) for k in range(6)],
+        stops,
+        locked={f"v{k}": (f"s{k}",) for k in range(6)},
+    )
+    builder, routes = built(p, {})
+    for vi, r in enumerate(routes):
+        r.nodes, r.n_locked = [p.node_of(f"s{vi}")], 1
+        builder.refresh(r)
+    assert eliminate_routes(builder, routes, deadline=math.inf) == 0
+    assert all(len(r.nodes) == 1 for r in routes)
+
+
+def test_emptying_a_route_that_would_cost_more_is_undone() -> None:
+    # x is next to the depot at midday; the other van works 5 km out in the morning and the
+    # evening. Taking x there would drive 10 km for a stop its own van serves in 200 m.
+    out = [
+        stop("a", 5000, 0, window_start=0, window_end=HOUR),
+        stop("c", 5000, 100, window_start=6 * HOUR, window_end=8 * HOUR),
+    ]
+    x = stop("x", 100, 0, window_start=3 * HOUR, window_end=3 * HOUR + 600)
+    p = problem([van("v"), van("w")], [*out, x])
+    builder, routes = built(p, {"v": ["a", "c"], "w": ["x"]})
+    before = [list(r.nodes) for r in routes]
+    assert eliminate_routes(builder, routes, deadline=math.inf) == 0
+    assert [r.nodes for r in routes] == before

@@ -23,11 +23,13 @@ Modules, each using only the ones before it:
 - ``seeding``: routes from locked prefixes and the current plan (``start_routes``).
 - ``insertion``: regret insertion (``insert_all``).
 - ``local_search``: ``relocate_descent`` and ``rebuild_around``.
+- ``fewer_routes``: ``eliminate_routes`` (empty whole routes through ejection chains).
 - ``plans``: the entry points above, and stop orders of plans (``plan_orders``,
   ``changed_arcs``).
 """
 
 from .costs import COST_SCALE, can_serve, drop_reason, money_cost_row
+from .fewer_routes import eliminate_routes
 from .insertion import GRANULAR_ABOVE, insert_all
 from .local_search import rebuild_around, relocate_descent
 from .plans import SWITCH_SHARE, changed_arcs, construct, plan_orders, repair, routes_cost
@@ -45,6 +47,7 @@ __all__ = [
     "changed_arcs",
     "construct",
     "drop_reason",
+    "eliminate_routes",
     "insert_all",
     "money_cost_row",
     "plan_orders",

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import math
+import time
+
 from ..routing import Matrix, RoutePlan, RouteProblem
+from .fewer_routes import eliminate_routes
 from .insertion import insert_all
 from .local_search import rebuild_around, relocate_descent
 from .routes import RouteBuilder, Routes
@@ -49,15 +53,25 @@ def construct(
     deadline: float | None = None,
     improve: bool = True,
     builder: RouteBuilder | None = None,
+    eliminate_share: float = 0.0,
 ) -> tuple[RoutePlan, Routes]:
     """Return a plan built from empty routes (locked prefixes kept) and its stop orders.
 
-    Regret insertion, then relocation of every stop while that helps (until ``deadline``).
+    Regret insertion; then, with ``improve``, whole routes emptied into the others while
+    that does not cost more (for at most ``eliminate_share`` of the time to ``deadline``)
+    and every stop relocated while that helps (until ``deadline``). Emptying routes is off
+    by default: OR-Tools' search on a whole day of up to a few hundred stops does better
+    from the regret plan's routes (Solomon 10 s mean gap 0.95 % with a tenth of the time
+    spent on it, 0.52 % without); the route-group search of big days needs it.
     """
     builder = builder or RouteBuilder(problem, matrix)
     routes, left, _touched = start_routes(builder, None)
     dropped = insert_all(builder, routes, left, deadline)
     if improve:
+        if eliminate_share > 0:
+            now = time.monotonic()
+            left_s = math.inf if deadline is None else max(0.0, deadline - now)
+            eliminate_routes(builder, routes, now + eliminate_share * left_s)
         every_stop = list(range(problem.first_stop_node, problem.node_count))
         relocate_descent(builder, routes, every_stop, deadline)
     return builder.plan(routes, dropped), builder.orders(routes)
