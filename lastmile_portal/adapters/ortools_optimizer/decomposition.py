@@ -21,7 +21,7 @@ from .strategies import SearchStrategy
 # insertion alone takes 25-80 s and one descent minutes at 1000 stops): build the plan in
 # Python and improve it a group of neighbouring routes at a time (see _solve_large).
 DECOMPOSE_ABOVE = 300
-GROUP_STOPS = 80
+GROUP_STOPS = 120
 # Shares of the budget the Python construction may take (it stops sooner when it is done),
 # and within it emptying whole routes (fewer routes: no trips out and back for nothing).
 CONSTRUCTION_SHARE = 0.6

@@ -75,7 +75,13 @@ def _solve_one(
     """
     first: RoutePlan | None = None
     if start is None and strategy.construction == "regret":
-        first, start = construct(problem, matrix, deadline, improve=strategy.polish)
+        first, start = construct(
+            problem,
+            matrix,
+            deadline,
+            improve=strategy.polish,
+            eliminate_share=strategy.fewer_routes,
+        )
     model = _build(problem, matrix, keep)
     params = _parameters(strategy, deadline, model.typical_arc_cost)
     if start is not None:

@@ -58,6 +58,9 @@ class SearchStrategy:
     construction: str = "ortools"
     # With "regret": also run the Python relocate descent before handing over.
     polish: bool = True
+    # With "regret" and ``polish``: the share of the time that may go to emptying whole
+    # routes first (construction.eliminate_routes); 0 leaves the regret plan's routes.
+    fewer_routes: float = 0.0
     # "ils" (iterated local search: SISR ruin, cheapest-insertion recreate, local search,
     # simulated-annealing acceptance), "gls" (guided local search) or "greedy" (stop at the
     # first local optimum).
