@@ -516,6 +516,8 @@ planning_jobs = sa.Table(
     sa.Column("result", sa.JSON),
     sa.Column("error", sa.Text),
     sa.Column("schedule_key", sa.String(64), unique=True),
+    sa.Column("stops", sa.Integer),  # 0013
+    sa.Column("time_limit_s", sa.Float),
 )
 # One open job per depot-day: two plans of one day at once would fight over its routes.
 _OPEN_JOB = sa.text("state IN ('queued', 'running')")

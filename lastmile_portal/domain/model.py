@@ -1464,6 +1464,9 @@ class PlanningJob:
     result: dict[str, object] | None = None
     error: str | None = None
     schedule_key: str | None = None
+    # Once running: the stops being planned and the seconds the search has (issue 15).
+    stops: int | None = None
+    time_limit_s: float | None = None
     id: int | None = None
 
     # A job queued or running this long was lost (a worker killed, a thread queue's process

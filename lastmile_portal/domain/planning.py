@@ -37,11 +37,19 @@ FRESH_POSITION = timedelta(minutes=15)
 MIN_REPORTED_SHIFT = timedelta(minutes=1)
 # Vehicles may work this long past the latest promised window (a late stop beats a dropped one).
 OVERTIME = timedelta(hours=1)
+# A whole day's plan may search OPTIMIZER_TIME_LIMIT per this many stops (never less than
+# once): the search needs time in step with the day's size (bench/plan_day.py, bench/README).
+STOPS_PER_TIME_LIMIT = 100
 
 Window = tuple[datetime | None, datetime | None]
 
 
 # ---------------------------------------------------------------- shared rules
+
+
+def day_time_limit(base_s: float, stops: int) -> float:
+    """Return the seconds a whole day's plan may search: ``base_s`` per hundred stops."""
+    return base_s * max(1.0, stops / STOPS_PER_TIME_LIMIT)
 
 
 def service_window(

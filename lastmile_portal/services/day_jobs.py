@@ -45,6 +45,7 @@ class JobInfo:
     finished_at: datetime | None
     progress: str
     time_limit_s: float
+    stops: int | None
     result: dict[str, Any] | None
     error: str | None
 
@@ -136,8 +137,17 @@ def run_plan_job(services: Services, job_id: int) -> None:
         job.start(at=now)
         uow.commit()
         depot_id, day = job.depot_id, job.service_date
+
+    def solving(stops: int, time_limit_s: float) -> None:
+        # Told before the search starts, so whoever polls the job sees how long it takes.
+        with services.uow() as uow:
+            job = uow.repo.get(m.PlanningJob, job_id)
+            if job is not None:
+                job.stops, job.time_limit_s = stops, time_limit_s
+                uow.commit()
+
     try:
-        summary = routing.plan_depot_day(services, depot_id, day)
+        summary = routing.plan_depot_day(services, depot_id, day, on_solving=solving)
     except DomainError as error:
         _fail(services, job_id, error.message + _busy(services, depot_id, day))
         return
@@ -207,7 +217,7 @@ def _fail(services: Services, job_id: int, error: str) -> None:
 
 def _info(services: Services, uow: UnitOfWork, job: m.PlanningJob) -> JobInfo:
     depot = uow.repo.get(m.Depot, job.depot_id)
-    limit = services.settings.optimizer_time_limit_s
+    limit = job.time_limit_s or services.settings.optimizer_time_limit_s
     assert job.id is not None
     return JobInfo(
         id=job.id,
@@ -220,6 +230,7 @@ def _info(services: Services, uow: UnitOfWork, job: m.PlanningJob) -> JobInfo:
         finished_at=job.finished_at,
         progress=_progress(services, job, limit),
         time_limit_s=limit,
+        stops=job.stops,
         result=job.result,
         error=job.error,
     )
@@ -230,7 +241,12 @@ def _progress(services: Services, job: m.PlanningJob, limit: float) -> str:
         return "Waiting for a worker."
     if job.state is m.JobState.RUNNING and job.started_at is not None:
         elapsed = max(0.0, (services.clock.now() - job.started_at).total_seconds())
-        return f"Solving: {elapsed:.0f} s of about {limit:g} s of optimizer time."
+        if job.stops is None:
+            return "Reading the day's parcels."
+        return (
+            f"Solving {_count(job.stops, 'stop')}: {elapsed:.0f} s of about {limit:.3g} s "
+            "of optimizer time."
+        )
     if job.state is m.JobState.DONE and job.result is not None:
         result: dict[str, Any] = job.result
         return (

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from time import monotonic, perf_counter
@@ -33,32 +33,48 @@ class PlanSummary:
     dropped_parcels: dict[int, str] = field(default_factory=dict)  # delivery id -> reason
 
 
-def plan_depot_day(services: Services, depot_id: int, service_date: date) -> PlanSummary:
+def plan_depot_day(
+    services: Services,
+    depot_id: int,
+    service_date: date,
+    on_solving: Callable[[int, float], None] | None = None,
+) -> PlanSummary:
     """Plan every plannable delivery of a depot's day onto its drivers and vehicles.
 
     Existing routes of that day that have not started are replaced; each planned
-    delivery is scheduled with a stop, a planned arrival and an ETA window.
+    delivery is scheduled with a stop, a planned arrival and an ETA window. The search
+    gets ``OPTIMIZER_TIME_LIMIT`` per hundred stops (``planning.day_time_limit``) and runs
+    outside any transaction, so the day stays as it was, readable and writable, until the
+    new plan is stored; ``on_solving(stops, seconds)`` is told the size and the time
+    limit just before. Parcels cancelled or handed over meanwhile are left out of it.
     """
     with services.uow() as uow:
         depot = uow.repo.get(m.Depot, depot_id)
         if depot is None:
             raise NotFound(f"There is no depot {depot_id}.")
         now = services.clock.now()
-        _clear_planned_routes(uow, depot_id, service_date)
-        deliveries = {
-            d.id: d
-            for d in uow.repo.deliveries_on(depot_id, service_date)
-            if d.status in PLANNABLE and d.stop_id is None and d.id is not None
-        }
+        deliveries = _plannable(uow, depot_id, service_date)
         built = planning.build_day(_depot_day(uow, depot, service_date, now, deliveries))
-        problem = built.problem
-        matrix = services.travel_times.matrix(problem.points(), problem.epoch)
-        plan = services.optimizer.solve(problem, matrix, services.settings.optimizer_time_limit_s)
-        outcome = planning.read_day(built, plan, matrix)
+    problem = built.problem
+    limit = planning.day_time_limit(services.settings.optimizer_time_limit_s, len(problem.stops))
+    if on_solving is not None:
+        on_solving(len(problem.stops), limit)
+    # The limit covers the travel matrix too (a second or two at 1,000 stops).
+    started = monotonic()
+    matrix = services.travel_times.matrix(problem.points(), problem.epoch)
+    plan = services.optimizer.solve(problem, matrix, max(0.1, limit - (monotonic() - started)))
+    outcome = planning.read_day(built, plan, matrix)
+    with services.uow() as uow:
+        # Read again: only parcels still waiting for a plan get this one.
+        deliveries = _plannable(uow, depot_id, service_date)
+        _clear_planned_routes(uow, depot_id, service_date)
         planned = sum(
             _save_route(uow, depot_id, service_date, new, deliveries, now) for new in outcome.routes
         )
-        for parcel_id, reason in outcome.dropped_parcels.items():
+        dropped = {
+            pid: reason for pid, reason in outcome.dropped_parcels.items() if pid in deliveries
+        }
+        for parcel_id, reason in dropped.items():
             deliveries[parcel_id].record(
                 DeliveryDropped(
                     delivery_id=parcel_id, occurred_at=now, actor=Actor.OPTIMIZER, reason=reason
@@ -69,8 +85,25 @@ def plan_depot_day(services: Services, depot_id: int, service_date: date) -> Pla
             routes=len(outcome.routes),
             planned=planned,
             dropped=outcome.dropped,
-            dropped_parcels=dict(outcome.dropped_parcels),
+            dropped_parcels=dropped,
         )
+
+
+def _plannable(uow: UnitOfWork, depot_id: int, service_date: date) -> dict[int, m.Delivery]:
+    """Return the day's parcels a plan may place: waiting, or on a route not yet out."""
+    replaced = {
+        s.id
+        for r in uow.repo.routes_on(service_date, depot_id)
+        if r.status is m.RouteStatus.PLANNED
+        for s in r.stops
+    }
+    return {
+        d.id: d
+        for d in uow.repo.deliveries_on(depot_id, service_date)
+        if d.status in PLANNABLE
+        and d.id is not None
+        and (d.stop_id is None or d.stop_id in replaced)
+    }
 
 
 def _clear_planned_routes(uow: UnitOfWork, depot_id: int, service_date: date) -> None:
@@ -161,6 +194,8 @@ def _save_route(
     planned = 0
     for stop, ns in zip(route.stops, new.stops, strict=True):
         for parcel_id in ns.parcel_ids:
+            if parcel_id not in deliveries:
+                continue  # cancelled or handed over while the plan was made
             _put_on_stop(
                 deliveries[parcel_id],
                 route,

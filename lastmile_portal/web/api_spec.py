@@ -509,7 +509,16 @@ def _day() -> dict[str, Any]:
             "started_at": nullable_when,
             "finished_at": nullable_when,
             "progress": {"type": "string", "description": "one line for a person"},
-            "time_limit_s": {"type": "number", "description": "the optimizer's time limit"},
+            "time_limit_s": {
+                "type": "number",
+                "description": "the optimizer's time limit: OPTIMIZER_TIME_LIMIT per 100 stops "
+                "once the job has read the day, OPTIMIZER_TIME_LIMIT before",
+            },
+            "stops": {
+                "type": "integer",
+                "nullable": True,
+                "description": "stops being planned (null until the job has read the day)",
+            },
             "error": {"type": "string", "nullable": True, "description": "why it failed"},
             "url": {"type": "string", "description": "where to poll the job"},
             "result": {

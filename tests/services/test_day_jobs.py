@@ -49,6 +49,36 @@ def test_a_job_that_breaks_is_failed_with_a_clear_error_and_raised(  # type: ign
         assert uow.repo.routes_on(world.service_date, world.depot_id) == []
 
 
+def test_a_running_job_says_how_many_stops_it_plans_and_for_how_long(  # type: ignore[no-untyped-def]
+    services, world, clock, monkeypatch
+) -> None:
+    for _ in range(3):
+        make_delivery(world)
+    solve = services.optimizer.solve
+    seen = []
+
+    def solve_and_look(problem, matrix, limit):  # type: ignore[no-untyped-def]
+        clock.advance(seconds=1)
+        (job,) = [j for j in day_jobs_all(services) if j.state is m.JobState.RUNNING]
+        seen.append(day_jobs.job_info(services, job.id))
+        return solve(problem, matrix, limit)
+
+    monkeypatch.setattr(services.optimizer, "solve", solve_and_look)
+    done = day_jobs.request_plan(services, "TST")
+
+    (running,) = seen
+    limit = services.settings.optimizer_time_limit_s
+    assert running.state == "running" and running.stops == 3
+    assert running.time_limit_s == limit
+    assert running.progress == f"Solving 3 stops: 1 s of about {limit:g} s of optimizer time."
+    assert done.state == "done" and done.stops == 3
+
+
+def day_jobs_all(services) -> list[m.PlanningJob]:  # type: ignore[no-untyped-def]
+    with services.uow() as uow:
+        return list(uow.repo.all(m.PlanningJob))
+
+
 def test_a_job_no_worker_finished_is_replaced_by_the_next_request(services, world, clock) -> None:  # type: ignore[no-untyped-def]
     make_delivery(world, window_hours=(1, 6))
     with services.uow() as uow:

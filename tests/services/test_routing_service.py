@@ -15,7 +15,14 @@ import pytest
 from lastmile_portal.domain import model as m
 from lastmile_portal.domain.errors import Forbidden, InvalidInput, NotFound, RoutingError
 from lastmile_portal.domain.status import DeliveryStatus
-from lastmile_portal.services import drivers, gps_intake, proof_of_delivery, routing, tracking
+from lastmile_portal.services import (
+    drivers,
+    gps_intake,
+    intake,
+    proof_of_delivery,
+    routing,
+    tracking,
+)
 from tests.builders import make_delivery, make_locker, make_route, make_world
 
 NOW = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
@@ -87,6 +94,34 @@ def test_planning_schedules_every_parcel_inside_its_window(services, world) -> N
         assert stop.eta_earliest <= stop.planned_arrival <= stop.eta_latest
     # Every parcel has its own stop (distinct addresses).
     assert len({d.stop_id for d in stored.values()}) == 10
+
+
+def test_the_day_stays_writable_while_the_solver_runs_and_a_parcel_cancelled_then_is_left_out(  # type: ignore[no-untyped-def]
+    services, world, monkeypatch
+) -> None:
+    ids = ten_deliveries(world)
+    cancelled = deliveries(services, ids[:1])[ids[0]]
+    solve = services.optimizer.solve
+    limits = []
+
+    def cancel_then_solve(problem, matrix, limit):  # type: ignore[no-untyped-def]
+        # Another request while the search runs: on SQLite this waits for no lock.
+        intake.cancel_delivery(services, cancelled.tracking_number, "recipient moved")
+        limits.append((len(problem.stops), limit))
+        return solve(problem, matrix, limit)
+
+    monkeypatch.setattr(services.optimizer, "solve", cancel_then_solve)
+    summary = routing.plan_depot_day(services, world.depot_id, world.service_date)
+
+    assert summary.planned == 9 and summary.dropped_parcels == {}
+    stored = deliveries(services, ids)
+    assert stored[ids[0]].status is DeliveryStatus.CANCELLED and stored[ids[0]].stop_id is None
+    assert all(stored[i].stop_id is not None for i in ids[1:])
+    # Ten stops: OPTIMIZER_TIME_LIMIT once (per hundred stops), less the matrix's moment.
+    ((stops, limit),) = limits
+    assert stops == 10
+    assert 0.9 * services.settings.optimizer_time_limit_s < limit
+    assert limit <= services.settings.optimizer_time_limit_s
 
 
 def test_planned_routes_are_consistent_driver_days(services, world) -> None:  # type: ignore[no-untyped-def]

@@ -417,3 +417,8 @@ def test_read_day_gives_stops_in_order_with_travel_eta_and_dropped_parcels() -> 
         matrix.durations[problem.node_of("D2")][problem.node_of("D1")] / 2
     )
     assert outcome.dropped_parcels == {3: "does not fit"}
+
+
+@pytest.mark.parametrize(("stops", "seconds"), [(1, 2.0), (100, 2.0), (300, 6.0), (1000, 20.0)])
+def test_a_whole_day_searches_the_time_limit_per_hundred_stops(stops: int, seconds: float) -> None:
+    assert planning.day_time_limit(2.0, stops) == pytest.approx(seconds)
