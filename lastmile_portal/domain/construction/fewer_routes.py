@@ -3,7 +3,7 @@
 On a distance objective every route pays a trip out of the depot and back, and with a
 fixed vehicle cost every van pays that too; regret insertion, which opens a vehicle as soon
 as no open route has room, ends a 1,000-stop day with far more routes than good plans use
-(143 against 95 on Gehring–Homberger R1_10_1). Moving one stop at a time never closes a
+(198 against 95 on Gehring–Homberger R1_10_1). Moving one stop at a time never closes a
 route: its last stops are always cheaper where they are. Emptying a whole route at once,
 with an ejection chain for the stops that fit nowhere (after Nagata and Bräysy's ejection
 pool), does.
@@ -28,8 +28,8 @@ TARGET_NEIGHBOURS = 40
 def eliminate_routes(builder: RouteBuilder, routes: list[_Route], deadline: float) -> int:
     """Empty routes, smallest first, while the plan's cost does not rise; return how many.
 
-    One attempt takes a route's stops out and puts them, hardest last, where they add
-    least among the routes of their nearest neighbours. A stop that fits in none of them
+    One attempt takes a route's stops out and puts them, tightest window first, where they
+    add least among the routes of their nearest neighbours. A stop that fits in none of them
     takes the place of a stop there (the one ejected least often so far, then the cheapest
     swap) and the ejected stop joins the pool: an ejection chain. The attempt is kept when
     the pool empties and the routes it touched cost no more than before (after relocating
