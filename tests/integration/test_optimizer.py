@@ -474,3 +474,22 @@ def test_emptying_a_route_that_would_cost_more_is_undone() -> None:
     before = [list(r.nodes) for r in routes]
     assert eliminate_routes(builder, routes, deadline=math.inf) == 0
     assert [r.nodes for r in routes] == before
+
+
+def test_a_stop_that_fills_a_whole_van_gets_one_before_every_van_carries_something() -> None:
+    # A locker's 20 parcels fill a van of capacity 20. Large parcels at doors only vans take,
+    # the rest bikes take too; all day long. Placing the locker last (its window is the
+    # widest) found every van already carrying a parcel: it was dropped.
+    doors = [
+        replace(s, size=2 if i % 4 == 0 else 1, window_end=(6 + i % 3) * HOUR)
+        for i, s in enumerate(ring(240, 6000))
+    ]
+    locker = stop("locker", 800, -300, demand=20, service_s=720)
+    vans = [van(f"v{k}", capacity=20) for k in range(12)]
+    bikes = [van(f"b{k}", capacity=6, max_size=1, speed_factor=0.8) for k in range(6)]
+    p = problem([*vans, *bikes], [*doors, locker])
+    matrix = planar_matrix(p)
+    plan, orders = construct(p, matrix)
+    assert plan.dropped == {}
+    assert verify_plan(p, plan, matrix) == []
+    assert any(order == ("locker",) for order in orders.values())

@@ -67,7 +67,7 @@ def insert_all(
         options[u] = {ri: builder.best_insertion(routes[ri], u) for ri in candidates(u)}
         for ri in options[u]:
             watchers.setdefault(ri, set()).add(u)
-    keys: dict[int, tuple[float, float, int]] = {}
+    keys: dict[int, tuple[float, int, float, int]] = {}
     bests: dict[int, tuple[int, int, int] | None] = {}
 
     widened: set[int] = set()
@@ -85,14 +85,16 @@ def insert_all(
             return
         if not found:
             bests[u] = None
-            keys[u] = (-INF, 0.0, 0)
+            keys[u] = (-INF, 0, 0.0, 0)
             return
         best = found[0]
         # One place left: it goes now, before that place is gone too.
         second = found[1][0] if len(found) > 1 else INF
         bests[u] = best
-        # Ties: the tighter window first, then the stop order (deterministic).
-        keys[u] = (second - best[0], -float(builder.due[u]), -u)
+        # Ties (above all stops with one place left): the bigger load first, as in packing
+        # bins (a locker's fifty parcels fill a whole van: once every van carries something
+        # they fit nowhere), then the tighter window, then the stop order (deterministic).
+        keys[u] = (second - best[0], builder.demand[u], -float(builder.due[u]), -u)
 
     for u in left:
         summarise(u)
