@@ -10,7 +10,11 @@ from pathlib import Path
 import pytest
 
 from bench.solomon import check, parse, plan_routes, to_problem
-from lastmile_portal.adapters.ortools_optimizer import DECOMPOSE_ABOVE, OrToolsOptimizer
+from lastmile_portal.adapters.ortools_optimizer import (
+    DECOMPOSE_ABOVE,
+    PARALLEL_STRATEGIES,
+    OrToolsOptimizer,
+)
 from lastmile_portal.domain.construction import (
     RouteBuilder,
     changed_arcs,
@@ -241,11 +245,16 @@ def solomon_c101_25():  # type: ignore[no-untyped-def]
     return parse(Path(__file__).resolve().parents[1] / "data" / "C101.txt", customers=25)
 
 
-@pytest.mark.parametrize("workers", [1, 2])
-def test_solomon_c101_first_25_customers_solved_feasibly(workers: int) -> None:
+@pytest.mark.parametrize(
+    ("workers", "only"),
+    # Each search alone too: with two workers the other one's plan could hide a failed one.
+    [(1, None), (2, None), (1, 0), (1, 1)],
+)
+def test_solomon_c101_first_25_customers_solved_feasibly(workers: int, only: int | None) -> None:
     inst = solomon_c101_25()
     p, matrix = to_problem(inst)
-    plan = OrToolsOptimizer(workers=workers).solve(p, matrix, 2.0)
+    chosen = None if only is None else (PARALLEL_STRATEGIES[only],)
+    plan = OrToolsOptimizer(workers=workers, strategies=chosen).solve(p, matrix, 2.0)
     assert verify_plan(p, plan, matrix) == []
     assert plan.dropped == {}
     routes = plan_routes(plan)
