@@ -95,7 +95,7 @@ class SearchStrategy:
 # exchange operator off (cheaper descents, more ruin-and-recreate iterations: 1.96 % against
 # 2.26 % mean at 1 s on one core), one with larger ruins (whole routes half the time),
 # hotter acceptance and the full operator set, so the processes explore different valleys;
-# the better plan wins. Whole-route ruins in the second search only: 0.89 / 1.07 % mean (two
+# the better plan wins. Whole-route ruins in the second search only: 0.87-1.07 % mean (three
 # runs) on 43 Solomon instances outside the 12 shared ones against 1.24 % without, 1.19 %
 # in the first search instead and 0.95 % in both, which cost the shared 12 most (1.03 %
 # against 0.43-0.54 %); GH 1000 at 60 s 3.17 % against 4.41 % (bench/README.md).
