@@ -47,10 +47,12 @@ def test_the_fleet_map_draws_the_drivers_and_moves_one_live(
         drivers = [r.driver_id for r in mine]
         first_stops = [r.ordered_stops()[0] for r in mine]
         near = [(round(s.lat, 6), round(s.lng, 6)) for s in first_stops]
-    now = services.clock.now()
-    # Every driver of the depot has been seen once, at their first stop.
+    # Every driver of the depot was seen 10 s ago, at their first stop. (Never stamped ahead
+    # of the server's clock: it takes such a fix as taken now, and a quick test run would
+    # make the 60 m move below a jump in under a second.)
+    seen = services.clock.now() - timedelta(seconds=10)
     for driver_id, (lat, lng) in zip(drivers, near, strict=True):
-        post_positions(live_server, tokens[driver_id], lat, lng, now)
+        post_positions(live_server, tokens[driver_id], lat, lng, seen)
 
     page.set_viewport_size({"width": 1280, "height": 800})
     page.add_init_script(RECORD_VIOLATIONS)
@@ -72,7 +74,7 @@ def test_the_fleet_map_draws_the_drivers_and_moves_one_live(
     expect(marker).to_have_attribute("data-lat", f"{lat:.6f}")
     before = marker.get_attribute("d")
     # 60 m on in 10 s: a plausible move, not a GPS jump
-    post_positions(live_server, tokens[moving], lat + 0.00054, lng, now + timedelta(seconds=10))
+    post_positions(live_server, tokens[moving], lat + 0.00054, lng, seen + timedelta(seconds=10))
 
     expect(marker).to_have_attribute("data-lat", f"{lat + 0.00054:.6f}")
     assert marker.get_attribute("d") != before  # drawn somewhere else, not only relabelled
