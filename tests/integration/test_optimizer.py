@@ -15,6 +15,7 @@ from lastmile_portal.adapters.ortools_optimizer import (
     PARALLEL_STRATEGIES,
     OrToolsOptimizer,
 )
+from lastmile_portal.adapters.ortools_optimizer.decomposition import _group_around
 from lastmile_portal.domain.construction import (
     RouteBuilder,
     changed_arcs,
@@ -389,6 +390,30 @@ def test_a_big_day_is_planned_by_route_groups(workers: int) -> None:
     p = problem([van(f"v{k}", capacity=30) for k in range(20)], stops)
     plan, _ = solve(p, 4.0, workers=workers)
     assert plan.dropped == {}
+
+
+def test_a_route_group_of_a_clustered_day_reaches_the_clusters_around_it() -> None:
+    # Twelve towns on a 20 km ring, twelve stops each, one van per town: a stop's ten
+    # nearest neighbours are all in its own town, so neighbours of neighbours must bring in
+    # the towns next door, or a group would hold one route and could move nothing.
+    towns = 12
+    stops = [
+        stop(
+            f"t{t}s{k}",
+            20_000 * math.cos(2 * math.pi * t / towns) + 30 * (k % 4),
+            20_000 * math.sin(2 * math.pi * t / towns) + 30 * (k // 4),
+        )
+        for t in range(towns)
+        for k in range(12)
+    ]
+    p = problem([van(f"v{t}") for t in range(towns + 1)], stops)
+    builder = RouteBuilder(p, planar_matrix(p))
+    current = {f"v{t}": tuple(f"t{t}s{k}" for k in range(12)) for t in range(towns)}
+    group = _group_around(builder, current, "v0", busy={"v11"})
+    assert group[0] == "v0" and "v1" in group
+    assert "v11" not in group  # another group's
+    assert "v6" not in group  # the far side of the ring
+    assert group[-1] == f"v{towns}"  # one idle van to open a route with
 
 
 @pytest.mark.parametrize("deterministic", [True, False])
