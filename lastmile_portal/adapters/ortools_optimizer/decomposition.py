@@ -28,8 +28,8 @@ DECOMPOSE_ABOVE = 300
 # between routes of wide windows. Days of clusters, one route each, are the other way round:
 # every near neighbour is on the route itself, so the 40 nearest fill the group up to
 # GROUP_MIN_STOPS. Both at 60 s on six Gehring-Homberger 1000 instances outside the shared
-# set: 4.66 % mean against 5.51 % (cap 120, no filling); on the six shared ones 3.08 %
-# against 2.99-3.17 % (bench/README.md).
+# set: 4.66 and 4.97 % mean in two runs against 5.51 % (cap 120, no filling); on the six
+# shared ones 3.08 % against 2.99-3.17 % (bench/README.md).
 GROUP_STOPS = 360
 GROUP_MIN_STOPS = 120
 # Shares of the budget the Python construction may take (it stops sooner when it is done),
