@@ -394,8 +394,8 @@ def test_a_big_day_is_planned_by_route_groups(workers: int) -> None:
 
 def test_a_route_group_of_a_clustered_day_reaches_the_clusters_around_it() -> None:
     # Twelve towns on a 20 km ring, twelve stops each, one van per town: a stop's ten
-    # nearest neighbours are all in its own town, so neighbours of neighbours must bring in
-    # the towns next door, or a group would hold one route and could move nothing.
+    # nearest neighbours are all in its own town, so its 40 nearest must bring in the towns
+    # next door, or a group would hold one route and could move nothing.
     towns = 12
     stops = [
         stop(
