@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import random
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,7 +16,7 @@ from lastmile_portal.adapters.ortools_optimizer import (
     PARALLEL_STRATEGIES,
     OrToolsOptimizer,
 )
-from lastmile_portal.adapters.ortools_optimizer.decomposition import _group_around
+from lastmile_portal.adapters.ortools_optimizer.decomposition import _group_around, _next_seed
 from lastmile_portal.domain.construction import (
     RouteBuilder,
     changed_arcs,
@@ -414,6 +415,17 @@ def test_a_route_group_of_a_clustered_day_reaches_the_clusters_around_it() -> No
     assert "v11" not in group  # another group's
     assert "v6" not in group  # the far side of the ring
     assert group[-1] == f"v{towns}"  # one idle van to open a route with
+
+
+def test_route_groups_go_on_after_a_round_ends_on_routes_that_were_closed() -> None:
+    # The round's last seed is a route an accepted group emptied: the next round starts
+    # (the search used to stop there, with a third of a big day's budget left).
+    current = {"a": ("s1",), "b": ("s2",)}
+    index = {"a": 0, "b": 1, "gone": 2}
+    rng = random.Random(1)
+    assert _next_seed(["gone"], current, set(), index, rng) in {"a", "b"}
+    assert _next_seed(["a", "gone"], current, {"a"}, index, rng) == "b"
+    assert _next_seed(["b"], current, {"a", "b"}, index, rng) is None  # all in groups
 
 
 @pytest.mark.parametrize("deterministic", [True, False])

@@ -192,14 +192,9 @@ def _decompose_parallel(
         while True:
             busy = {vid for vids in running.values() for vid in vids}
             while len(running) < len(strategies) and time.monotonic() < deadline - 1.0:
-                if not seeds:
-                    seeds = sorted(current, key=index.__getitem__)
-                    rng.shuffle(seeds)
-                seed = seeds.pop()
-                if seed not in current or seed in busy:
-                    if not any(v in current and v not in busy for v in seeds):
-                        break
-                    continue
+                seed = _next_seed(seeds, current, busy, index, rng)
+                if seed is None:
+                    break
                 vids = group_around(seed, busy)
                 busy.update(vids)
                 sub, sub_matrix, sub_start = _subproblem(problem, matrix, vids, current)
@@ -215,6 +210,27 @@ def _decompose_parallel(
             finished, _pending = wait(running, return_when=FIRST_COMPLETED)
             for future in finished:
                 accept(running.pop(future), future.result())
+
+
+def _next_seed(
+    seeds: list[str], current: Routes, busy: set[str], index: dict[str, int], rng: random.Random
+) -> str | None:
+    """Pop the next route to build a group around; None when every route is in a group.
+
+    ``seeds`` is this round's shuffled order, refilled from ``current`` when it runs out.
+    Routes emptied by an accepted group, or inside a running one, are passed over; a round
+    whose last seeds are all such routes starts the next round rather than ending the
+    search (on a clustered day, where groups close routes, that ended it 18 s early).
+    """
+    if all(vid in busy for vid in current):
+        return None
+    while True:
+        if not seeds:
+            seeds.extend(sorted(current, key=index.__getitem__))
+            rng.shuffle(seeds)
+        seed = seeds.pop()
+        if seed in current and seed not in busy:
+            return seed
 
 
 def _subproblem(
