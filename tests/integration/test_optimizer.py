@@ -16,7 +16,12 @@ from lastmile_portal.adapters.ortools_optimizer import (
     PARALLEL_STRATEGIES,
     OrToolsOptimizer,
 )
-from lastmile_portal.adapters.ortools_optimizer.decomposition import _group_around, _next_seed
+from lastmile_portal.adapters.ortools_optimizer.decomposition import (
+    REGION_STOPS,
+    REGIONS_ABOVE,
+    _group_around,
+    _next_seed,
+)
 from lastmile_portal.domain.construction import (
     RouteBuilder,
     changed_arcs,
@@ -391,6 +396,34 @@ def test_a_big_day_is_planned_by_route_groups(workers: int) -> None:
     p = problem([van(f"v{k}", capacity=30) for k in range(20)], stops)
     plan, _ = solve(p, 4.0, workers=workers)
     assert plan.dropped == {}
+
+
+def test_a_mid_sized_day_is_searched_whole_then_by_regions() -> None:
+    # Above REGIONS_ABOVE stops with two workers: the whole-day search for half the time,
+    # then route groups from its plan; the answer must still serve every stop, soundly.
+    n = REGIONS_ABOVE + 30
+    stops = [
+        replace(s, window_start=(i % 3) * 2 * HOUR, window_end=(i % 3) * 2 * HOUR + 4 * HOUR)
+        for i, s in enumerate(ring(n, 8000))
+    ]
+    p = problem([van(f"v{k}", capacity=30) for k in range(12)], stops)
+    plan, matrix = solve(p, 3.0, workers=2)
+    assert plan.dropped == {}
+    assert (plan.objective, True) == routes_cost(p, matrix, plan_orders(plan))
+
+
+def test_a_mid_sized_days_route_group_stays_near_its_cap() -> None:
+    # Groups on mid-sized days hold about REGION_STOPS stops, so two fit side by side on a
+    # 200-stop day; a group stops growing once it has that many (one route may cross it).
+    stops = ring(200, 8000)
+    p = problem([van(f"v{k}") for k in range(21)], stops)
+    builder = RouteBuilder(p, planar_matrix(p))
+    current = {f"v{k}": tuple(f"s{i}" for i in range(10 * k, 10 * k + 10)) for k in range(20)}
+    group = _group_around(builder, current, "v0", set(), REGION_STOPS)
+    held = sum(len(current[v]) for v in group if v in current)
+    assert REGION_STOPS <= held < REGION_STOPS + 10
+    assert group[-1] == "v20"  # the idle van
+    assert len(_group_around(builder, current, "v0", set())) > len(group)  # big days' cap
 
 
 def test_a_route_group_of_a_clustered_day_reaches_the_clusters_around_it() -> None:

@@ -15,7 +15,9 @@ How a solve spends its time budget:
 4. When ``workers`` > 1, run differently configured searches in parallel processes (one per
    core) and keep the best plan: it serves the most stops, then has the lowest objective.
 5. Above ``DECOMPOSE_ABOVE`` stops: the Python plan, then OR-Tools on groups of neighbouring
-   routes in turn (``decomposition._solve_large``).
+   routes in turn (``decomposition._solve_large``). Above ``REGIONS_ABOVE`` with two or more
+   workers: the whole-day search for half the time, then such groups from its plan
+   (``decomposition._solve_mid``).
 
 Re-plans (``RouteProblem.initial``): the current plan is repaired in Python first (new and
 moved stops inserted, the rest kept), which alone answers in milliseconds; with time to spare
@@ -38,7 +40,7 @@ import time
 from ...domain.construction import Routes, repair
 from ...domain.errors import RoutingError
 from ...domain.routing import Matrix, RoutePlan, RouteProblem
-from .decomposition import DECOMPOSE_ABOVE, _solve_large
+from .decomposition import DECOMPOSE_ABOVE, REGIONS_ABOVE, _solve_large, _solve_mid
 from .model import _model_seconds, _solve_one
 from .pool import _solve_parallel
 from .strategies import PARALLEL_STRATEGIES, SearchStrategy
@@ -94,6 +96,8 @@ class OrToolsOptimizer:
             return _solve_large(problem, matrix, deadline, strategies, start)
         if self.workers == 1 or remaining < 0.5:
             return _solve_one(problem, matrix, deadline, strategies[0], start, keep)
+        if len(problem.stops) > REGIONS_ABOVE and keep is None:
+            return _solve_mid(problem, matrix, deadline, strategies, start)
         return _solve_parallel(problem, matrix, remaining, strategies, start, keep)
 
     def _replan(self, problem: RouteProblem, matrix: Matrix, deadline: float) -> RoutePlan | None:
