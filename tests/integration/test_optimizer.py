@@ -398,16 +398,17 @@ def test_a_big_day_is_planned_by_route_groups(workers: int) -> None:
     assert plan.dropped == {}
 
 
-def test_a_mid_sized_day_is_searched_whole_then_by_regions() -> None:
-    # Above REGIONS_ABOVE stops with two workers: the whole-day search for half the time,
-    # then route groups from its plan; the answer must still serve every stop, soundly.
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_mid_sized_day_is_searched_whole_then_by_regions(workers: int) -> None:
+    # Above REGIONS_ABOVE stops: the whole-day search for half the time, then route groups
+    # from its plan; the answer must still serve every stop, soundly.
     n = REGIONS_ABOVE + 30
     stops = [
         replace(s, window_start=(i % 3) * 2 * HOUR, window_end=(i % 3) * 2 * HOUR + 4 * HOUR)
         for i, s in enumerate(ring(n, 8000))
     ]
     p = problem([van(f"v{k}", capacity=30) for k in range(12)], stops)
-    plan, matrix = solve(p, 3.0, workers=2)
+    plan, matrix = solve(p, 3.0, workers=workers)
     assert plan.dropped == {}
     assert (plan.objective, True) == routes_cost(p, matrix, plan_orders(plan))
 

@@ -15,9 +15,8 @@ How a solve spends its time budget:
 4. When ``workers`` > 1, run differently configured searches in parallel processes (one per
    core) and keep the best plan: it serves the most stops, then has the lowest objective.
 5. Above ``DECOMPOSE_ABOVE`` stops: the Python plan, then OR-Tools on groups of neighbouring
-   routes in turn (``decomposition._solve_large``). Above ``REGIONS_ABOVE`` with two or more
-   workers: the whole-day search for half the time, then such groups from its plan
-   (``decomposition._solve_mid``).
+   routes in turn (``decomposition._solve_large``). Above ``REGIONS_ABOVE``: the whole-day
+   search for half the time, then such groups from its plan (``decomposition._solve_mid``).
 
 Re-plans (``RouteProblem.initial``): the current plan is repaired in Python first (new and
 moved stops inserted, the rest kept), which alone answers in milliseconds; with time to spare
@@ -94,10 +93,12 @@ class OrToolsOptimizer:
         remaining = deadline - time.monotonic()
         if len(problem.stops) > DECOMPOSE_ABOVE:
             return _solve_large(problem, matrix, deadline, strategies, start)
-        if self.workers == 1 or remaining < 0.5:
+        if remaining < 0.5:
             return _solve_one(problem, matrix, deadline, strategies[0], start, keep)
         if len(problem.stops) > REGIONS_ABOVE and keep is None:
             return _solve_mid(problem, matrix, deadline, strategies, start)
+        if self.workers == 1:
+            return _solve_one(problem, matrix, deadline, strategies[0], start, keep)
         return _solve_parallel(problem, matrix, remaining, strategies, start, keep)
 
     def _replan(self, problem: RouteProblem, matrix: Matrix, deadline: float) -> RoutePlan | None:

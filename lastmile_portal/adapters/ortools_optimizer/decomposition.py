@@ -36,11 +36,11 @@ GROUP_MIN_STOPS = 120
 # and within it emptying whole routes (fewer routes: no trips out and back for nothing).
 CONSTRUCTION_SHARE = 0.6
 ELIMINATE_SHARE = 0.3
-# Days of REGIONS_ABOVE to DECOMPOSE_ABOVE stops with two or more workers: the whole-day
-# search for WHOLE_DAY_SHARE of the time, then groups of up to REGION_STOPS stops from its
-# plan, one per core (_solve_mid). Gehring-Homberger 200 at 10 s, 18 instances (12 outside
-# the shared set), two runs each: 2.92 / 2.52 % mean against 3.79 / 4.14 % for the
-# whole-day search alone (bench/README.md).
+# Days of REGIONS_ABOVE to DECOMPOSE_ABOVE stops: the whole-day search for WHOLE_DAY_SHARE
+# of the time, then groups of up to REGION_STOPS stops from its plan, one per worker
+# (_solve_mid). Gehring-Homberger 200 at 10 s, 18 instances (12 outside the shared set):
+# 2.52-2.99 % mean in three runs against 3.79 / 4.14 % for the whole-day search alone with
+# two workers, 3.36 / 3.42 % against 4.20 / 4.38 % with one (bench/README.md).
 REGIONS_ABOVE = 150
 REGION_STOPS = 70
 WHOLE_DAY_SHARE = 0.5
@@ -53,18 +53,22 @@ def _solve_mid(
     strategies: list[SearchStrategy],
     start: Routes | None = None,
 ) -> RoutePlan:
-    """Plan a mid-sized day: the whole-day search first, then both cores on separate regions.
+    """Plan a mid-sized day: the whole-day search first, then groups of routes from its plan.
 
-    On days of 150-300 stops the whole-day search (one per core) finds its best plan about
-    halfway and then stalls: each of its iterations is a descent over all stops, and long
-    routes make that dear (100-250 iterations in 10 s on Gehring-Homberger 200). Groups of
-    ~70 stops around a route make descents several times cheaper, and two disjoint groups
-    at once use both cores on different parts of the day rather than on the same problem
-    twice. A group's plan is only kept when it is cheaper, so the second half can only
-    improve on the first.
+    On days of 150-300 stops the whole-day search finds its best plan about halfway and
+    then stalls: each of its iterations is a descent over all stops, and long routes make
+    that dear (100-250 iterations in 10 s on Gehring-Homberger 200). Groups of ~70 stops
+    around a route make descents several times cheaper, and with two workers two disjoint
+    groups at once put the cores on different parts of the day rather than on the same
+    problem twice. A group's plan is only kept when it is cheaper, so the second half can
+    only improve on the first.
     """
     remaining = deadline - time.monotonic()
-    first = _solve_parallel(problem, matrix, WHOLE_DAY_SHARE * remaining, strategies, start)
+    if len(strategies) == 1:
+        whole_by = time.monotonic() + WHOLE_DAY_SHARE * remaining
+        first = _solve_one(problem, matrix, whole_by, strategies[0], start)
+    else:
+        first = _solve_parallel(problem, matrix, WHOLE_DAY_SHARE * remaining, strategies, start)
     routes = {r.vehicle_id: tuple(v.stop_id for v in r.visits) for r in first.routes if r.visits}
     second = _solve_large(problem, matrix, deadline, strategies, routes, REGION_STOPS)
     return min((second, first), key=lambda p: (len(p.dropped), p.objective))
