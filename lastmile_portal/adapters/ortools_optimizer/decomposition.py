@@ -1,4 +1,4 @@
-"""Big and mid-sized days: OR-Tools on groups of neighbouring routes, two at once."""
+"""Big and mid-sized days: OR-Tools on groups of neighbouring routes, a few seconds each."""
 
 from __future__ import annotations
 
