@@ -8,6 +8,10 @@ decimal against bks.csv's ``distance_dimacs`` row (proven optima, CVRPLIB conven
 answer is checked in double precision; an infeasible or incomplete answer is printed as
 INFEASIBLE and makes the exit status 2.
 
+The first line printed is the machine's speed: the seconds a fixed amount of work takes
+(``reference_seconds``). A time-limited search does less on a slower machine, so gaps from
+different days only compare at a similar reference.
+
 ``--strategy`` (repeatable) overrides the optimizer's searches for experiments, e.g.
 ``--strategy '{"metaheuristic": "gls", "gls_lambda": 0.2}'``; with ``--jobs 2 --workers 1``
 two instances run side by side, one search each.
@@ -25,12 +29,28 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from solomon import DATA, bks, parse, route_distance, solve_checked  # noqa: E402
+from solomon import DATA, bks, parse, route_distance, solve_checked, to_problem  # noqa: E402
 
 from lastmile_portal.adapters.ortools_optimizer import (  # noqa: E402
     OrToolsOptimizer,
     SearchStrategy,
 )
+
+
+def reference_seconds(repeats: int = 9) -> float:
+    """Return the median seconds a deterministic solve of the shared R101 takes here.
+
+    The deterministic optimizer does the same work on any machine (insertion and one greedy
+    descent, no time limit in play), so the time measures the machine, not the search; the
+    median, because a shared machine's speed varies from one second to the next.
+    """
+    problem, matrix = to_problem(parse(DATA / "R101.txt"))
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        OrToolsOptimizer(deterministic=True).solve(problem, matrix, 60)
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
 
 
 def run_one(path: str, time_limit: float, workers: int, strategies: list[dict]) -> dict:
@@ -71,6 +91,8 @@ def main(argv: list[str] | None = None) -> int:
         # An empty table would read as a pass: say where we looked instead.
         print(f"no instances (*.txt) in {args.dir}; pass --dir", file=sys.stderr)
         return 2
+    # Measured before the runs, while nothing of ours loads the machine.
+    print(f"reference work {reference_seconds():.3f} s (deterministic R101; lower = faster)")
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
         rows = list(
             pool.map(
