@@ -386,29 +386,23 @@ def test_python_construction_gives_a_sound_plan() -> None:
 
 
 @pytest.mark.parametrize("workers", [1, 2])
-def test_a_big_day_is_planned_by_route_groups(workers: int) -> None:
-    # Above DECOMPOSE_ABOVE stops: Python construction, then OR-Tools per group of routes.
-    n = DECOMPOSE_ABOVE + 40
+@pytest.mark.parametrize(
+    ("n", "vans", "limit"),
+    [(REGIONS_ABOVE + 30, 12, 3.0), (DECOMPOSE_ABOVE + 40, 20, 4.0)],
+    ids=["mid-sized", "big"],
+)
+def test_mid_sized_and_big_days_are_planned_by_route_groups(
+    n: int, vans: int, limit: float, workers: int
+) -> None:
+    # Above REGIONS_ABOVE stops the whole-day search gets half the time and route groups the
+    # rest; above DECOMPOSE_ABOVE the Python construction builds the plan the groups improve.
+    # Either way every stop is served and the plan is priced as the Python engine prices it.
     stops = [
         replace(s, window_start=(i % 3) * 2 * HOUR, window_end=(i % 3) * 2 * HOUR + 4 * HOUR)
         for i, s in enumerate(ring(n, 8000))
     ]
-    p = problem([van(f"v{k}", capacity=30) for k in range(20)], stops)
-    plan, _ = solve(p, 4.0, workers=workers)
-    assert plan.dropped == {}
-
-
-@pytest.mark.parametrize("workers", [1, 2])
-def test_a_mid_sized_day_is_searched_whole_then_by_regions(workers: int) -> None:
-    # Above REGIONS_ABOVE stops: the whole-day search for half the time, then route groups
-    # from its plan; the answer must still serve every stop, soundly.
-    n = REGIONS_ABOVE + 30
-    stops = [
-        replace(s, window_start=(i % 3) * 2 * HOUR, window_end=(i % 3) * 2 * HOUR + 4 * HOUR)
-        for i, s in enumerate(ring(n, 8000))
-    ]
-    p = problem([van(f"v{k}", capacity=30) for k in range(12)], stops)
-    plan, matrix = solve(p, 3.0, workers=workers)
+    p = problem([van(f"v{k}", capacity=30) for k in range(vans)], stops)
+    plan, matrix = solve(p, limit, workers=workers)
     assert plan.dropped == {}
     assert (plan.objective, True) == routes_cost(p, matrix, plan_orders(plan))
 
