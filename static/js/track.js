@@ -109,8 +109,8 @@
   }
 
   // The pickup code never travels over the socket: when the parcel goes into the locker (or
-  // leaves it) live, the page asks the server again, which shows the code to its recipient
-  // only. Live status changes only: a snapshot comes on every connect and must not loop.
+  // leaves it), the page asks the server for its sections again (refreshChanges), which
+  // shows the code to its recipient only.
   var PICKUP_STATES = { at_locker: "waiting", collected: "collected", returned: "returned" };
   function pickupIsStale(status) {
     var want = PICKUP_STATES[status];
@@ -231,6 +231,9 @@
     history = s.history;
     renderHistory(history);
     renderMapText();
+    // Connected after the parcel went into the locker or out of it (a late socket, a phone
+    // that was offline): the live change was missed, so the sections are asked for now.
+    if (pickupIsStale(s.status)) refreshChanges();
     document.body.dataset.live = "1";
   });
   socket.on("position", function (p) {
@@ -252,9 +255,11 @@
   // status: when it moves, fetch the page once and take the server's own sections, so a
   // delivered parcel offers the rating, not forms it can no longer use, and a failed one
   // the slots and lockers it can choose now. The map, the socket and the proof stay.
-  var refreshing = false;
+  // A change that comes while a fetch is under way fetches once more after it, so the last
+  // change is always the one shown.
+  var refreshing = false, again = false;
   function refreshChanges() {
-    if (refreshing) return;
+    if (refreshing) { again = true; return; }
     refreshing = true;
     fetch(window.location.pathname, { credentials: "same-origin", headers: { Accept: "text/html" } })
       .then(function (r) { return r.ok ? r.text() : null; })
@@ -266,12 +271,21 @@
           var here = document.querySelector(sel), fresh = doc.querySelector(sel);
           if (here && fresh) here.replaceWith(document.importNode(fresh, true));
         });
+        // The locker's pickup section comes, changes or goes with the parcel; it sits
+        // above the map, as the page renders it.
+        var pickup = document.getElementById("locker-pickup"), freshPickup = doc.getElementById("locker-pickup");
+        if (freshPickup) freshPickup = document.importNode(freshPickup, true);
+        if (pickup && freshPickup) pickup.replaceWith(freshPickup);
+        else if (pickup) pickup.remove();
+        else if (freshPickup) document.querySelector(".map-card").before(freshPickup);
       })
       .catch(function () { /* the page keeps its sections; a reload shows the fresh ones */ })
-      .then(function () { refreshing = false; });
+      .then(function () {
+        refreshing = false;
+        if (again) { again = false; refreshChanges(); }
+      });
   }
   socket.on("status", function (s) {
-    if (pickupIsStale(s.status)) { window.location.reload(); return; }
     var finished = s.status === "delivered" || s.status === "at_locker" || s.status === "collected" || s.status === "returned";
     renderStatus(s.status, s.label, finished);
     history.push({ status: s.status, label: s.label, at: s.at });

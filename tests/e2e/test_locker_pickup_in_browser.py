@@ -91,3 +91,49 @@ def test_the_pickup_code_appears_when_the_driver_puts_the_parcel_in_then_collect
     expect(page.get_by_test_id("status")).to_have_text("Collected")
     expect(page.get_by_test_id("pickup-code")).to_have_count(0)
     shot(page, "2-collected")
+
+
+def test_a_page_offline_while_the_parcel_goes_into_the_locker_catches_up_when_back(
+    live_app: Any, live_server: str, page: Page
+) -> None:
+    services = live_app.extensions["lastmile"]
+    world = make_world(services)
+    locker = add_locker(world, code="KOT", name="Parcel locker Kottbusser Tor")
+    d = locker_parcel(world, locker, reserve=True)
+    api = live_app.test_client()
+    key = live_app.test_cli_runner().invoke(args=["locker-key", "KOT"]).output.splitlines()[1]
+
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(f"{live_server}/t/{d.tracking_token}")
+    expect(page.locator("body")).to_have_attribute("data-live", "1")
+    # The phone goes into a tunnel: the socket drops and the page says it is reconnecting.
+    page.context.set_offline(True)
+    expect(page.locator("#conn")).to_be_visible()
+
+    delivered = api.post(
+        f"/api/v1/driver/stops/{load_stop_id(services, d)}/delivered",
+        data={"lat": "52.525", "lng": "13.405"},
+        content_type="multipart/form-data",
+        headers={"Authorization": f"Bearer {DRIVER_TOKEN}"},
+    )
+    assert delivered.status_code == 200, delivered.get_json()
+    page.context.set_offline(False)
+    # Both live changes were missed; the snapshot on reconnecting brings the section in.
+    expect(page.get_by_test_id("pickup-code")).to_have_text("424242")
+    expect(page.get_by_test_id("status")).to_have_text("Ready for pickup")
+    expect(page.locator("#conn")).to_be_hidden()
+    shot(page, "3-back-online-in-the-locker")
+
+    page.context.set_offline(True)
+    expect(page.locator("#conn")).to_be_visible()
+    collected = api.post(
+        "/api/v1/lockers/KOT/collected",
+        json={"pickup_code": "424242"},
+        headers={"Authorization": f"Bearer {key}"},
+    )
+    assert collected.status_code == 200, collected.get_json()
+    page.context.set_offline(False)
+    expect(page.locator("#locker-pickup").get_by_role("heading")).to_have_text("Collected")
+    expect(page.get_by_test_id("status")).to_have_text("Collected")
+    expect(page.get_by_test_id("pickup-code")).to_have_count(0)
+    shot(page, "4-back-online-collected")
