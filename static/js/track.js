@@ -108,17 +108,6 @@
     else stops.textContent = stopsBefore + " stops before yours";
   }
 
-  // The pickup code never travels over the socket: when the parcel goes into the locker (or
-  // leaves it), the page asks the server for its sections again (refreshChanges), which
-  // shows the code to its recipient only.
-  var PICKUP_STATES = { at_locker: "waiting", collected: "collected", returned: "returned" };
-  function pickupIsStale(status) {
-    var want = PICKUP_STATES[status];
-    if (!want || data.destinationLabel !== "the locker") return false;
-    var section = document.getElementById("locker-pickup");
-    return !section || section.dataset.state !== want;
-  }
-
   function renderStatus(status, label, finished) {
     $("[data-testid=status]").textContent = label;
     var hero = $("#hero");
@@ -202,6 +191,7 @@
   if (typeof io === "undefined") return;
   var history = [];
   var version = 0;
+  var shownStatus = data.status;  // the status the page's sections were built for
   var socket = io("/live", { auth: { token: data.token }, transports: ["websocket", "polling"] });
   socket.on("connect", function () { $("#conn").hidden = true; });
   socket.on("disconnect", function () { $("#conn").hidden = false; });
@@ -231,9 +221,9 @@
     history = s.history;
     renderHistory(history);
     renderMapText();
-    // Connected after the parcel went into the locker or out of it (a late socket, a phone
-    // that was offline): the live change was missed, so the sections are asked for now.
-    if (pickupIsStale(s.status)) refreshChanges();
+    // A status the sections were not built for: its live change came while the socket was
+    // down (a phone offline, a socket still connecting), so they are asked for now.
+    if (s.status !== shownStatus) { shownStatus = s.status; refreshChanges(); }
     document.body.dataset.live = "1";
   });
   socket.on("position", function (p) {
@@ -255,8 +245,9 @@
   // status: when it moves, fetch the page once and take the server's own sections, so a
   // delivered parcel offers the rating, not forms it can no longer use, and a failed one
   // the slots and lockers it can choose now. The map, the socket and the proof stay.
-  // A change that comes while a fetch is under way fetches once more after it, so the last
-  // change is always the one shown.
+  // The pickup code never travels over the socket: this fetch brings it, for the recipient
+  // only. A change that comes while a fetch is under way fetches once more after it, so the
+  // last change is always the one shown.
   var refreshing = false, again = false;
   function refreshChanges() {
     if (refreshing) { again = true; return; }
@@ -286,6 +277,7 @@
       });
   }
   socket.on("status", function (s) {
+    shownStatus = s.status;
     var finished = s.status === "delivered" || s.status === "at_locker" || s.status === "collected" || s.status === "returned";
     renderStatus(s.status, s.label, finished);
     history.push({ status: s.status, label: s.label, at: s.at });

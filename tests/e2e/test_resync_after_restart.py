@@ -27,6 +27,7 @@ def test_page_resyncs_after_the_server_restarts(tmp_path, page: Page) -> None:
         page.goto(f"{server.url}/t/{d['token']}")
         expect(page.locator("body[data-live='1']")).to_be_attached()
         expect(page.get_by_test_id("status")).to_have_text("Out for delivery")
+        expect(page.locator("#handover")).to_be_visible()
 
         server.stop()
         expect(page.locator("#conn")).to_be_visible(timeout=15000)
@@ -38,5 +39,8 @@ def test_page_resyncs_after_the_server_restarts(tmp_path, page: Page) -> None:
         expect(page.locator("#conn")).to_be_hidden()
         expect(page.get_by_test_id("timeline")).to_contain_text("Delivered")
         expect(page.locator("#eta-block")).to_be_hidden()
+        # The sections follow the missed change: the rating now, not the handover form.
+        expect(page.locator("#rating-title")).to_have_text("How was your delivery?")
+        expect(page.locator("#handover")).to_have_count(0)
     finally:
         server.stop()
