@@ -257,18 +257,12 @@
       .then(function (html) {
         if (!html) return;
         var doc = new DOMParser().parseFromString(html, "text/html");
-        // The sections, and the address line's words ("Delivering to" / "Delivered to").
-        ["#changes", ".map-card .address"].forEach(function (sel) {
+        // The sections, the locker's pickup slot, and the address line's words
+        // ("Delivering to" / "Delivered to").
+        ["#changes", "#pickup-slot", ".map-card .address"].forEach(function (sel) {
           var here = document.querySelector(sel), fresh = doc.querySelector(sel);
           if (here && fresh) here.replaceWith(document.importNode(fresh, true));
         });
-        // The locker's pickup section comes, changes or goes with the parcel; it sits
-        // above the map, as the page renders it.
-        var pickup = document.getElementById("locker-pickup"), freshPickup = doc.getElementById("locker-pickup");
-        if (freshPickup) freshPickup = document.importNode(freshPickup, true);
-        if (pickup && freshPickup) pickup.replaceWith(freshPickup);
-        else if (pickup) pickup.remove();
-        else if (freshPickup) document.querySelector(".map-card").before(freshPickup);
       })
       .catch(function () { /* the page keeps its sections; a reload shows the fresh ones */ })
       .then(function () {
